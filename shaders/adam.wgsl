@@ -1,0 +1,35 @@
+// Adam over the whole flat parameter buffer, as src/cpu/adam.rs (torch.optim.Adam, no weight decay).
+// With c1 = 1 − β1^t and c2 = 1 − β2^t computed on the host in f64 (AdamStep::corrections):
+//   m ← β1 m + (1−β1) g,  v ← β2 v + (1−β2) g²,  p ← p − lr (m / c1) / (sqrt(v / c2) + eps).
+// Grid-stride loop, so any buffer length fits in the dispatch limits.
+
+struct Params {
+    n: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    c1: f32,
+    c2: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> grads: array<f32>;
+@group(0) @binding(2) var<storage, read_write> params: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+
+@compute @workgroup_size(256)
+fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    for (var i = gid.x; i < p.n; i += nw.x * 256u) {
+        let g = grads[i];
+        let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+        let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        let m_hat = mi / p.c1;
+        let v_hat = vi / p.c2;
+        params[i] = params[i] - p.lr * m_hat / (sqrt(v_hat) + p.eps);
+    }
+}

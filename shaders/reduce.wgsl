@@ -1,0 +1,37 @@
+// Loss reduction: acc[acc_idx] += scale · Σ src[src_off .. src_off + len].
+// One workgroup of 256 invocations, a strided sum then a tree in workgroup memory (deterministic).
+// The accumulator lives on the device across steps and is read back only when the losses are
+// logged (GpuBackend::take_losses), which divides by the number of steps.
+
+struct Params {
+    src_off: u32,
+    len: u32,
+    acc_idx: u32,
+    scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> acc: array<f32>;
+
+var<workgroup> red: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn reduce_sum(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let t = lid.x;
+    var s = 0.0;
+    for (var i = t; i < p.len; i += 256u) {
+        s = s + src[p.src_off + i];
+    }
+    red[t] = s;
+    for (var h = 128u; h > 0u; h = h / 2u) {
+        workgroupBarrier();
+        if (t < h) {
+            red[t] = red[t] + red[t + h];
+        }
+    }
+    workgroupBarrier();
+    if (t == 0u) {
+        acc[p.acc_idx] = acc[p.acc_idx] + p.scale * red[0];
+    }
+}

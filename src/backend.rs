@@ -1,0 +1,111 @@
+//! The one interface every compute backend implements (`cpu`, the reference, and `gpu`, the WGSL
+//! engine). The training loop, evaluation, split and checkpoints only ever talk to this trait.
+
+use crate::config::{ModelConfig, TrainConfig};
+use crate::data::batches::Batch;
+use crate::model::{NeuronMask, TrainState};
+use serde::{Deserialize, Serialize};
+
+/// The terms of the loss, for one step or averaged over several.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Losses {
+    /// Summed cross-entropy of the labelled heads, averaged over the examples.
+    pub task: f64,
+    /// `T(l)` for each spatial layer, in the order of `ModelConfig::spatial_layers` (before alpha).
+    pub transport: Vec<f64>,
+    /// `V(l)` for each spatial layer (before beta).
+    pub density: Vec<f64>,
+    /// `task + (1/|L|) Σ (alpha·T(l) + beta·V(l))`.
+    pub total: f64,
+}
+
+impl Losses {
+    /// The total loss from its terms, as METHOD.md defines it.
+    pub fn with_total(mut self, model: &ModelConfig) -> Losses {
+        let n = model.spatial_layers.len().max(1) as f64;
+        let spatial: f64 = self
+            .transport
+            .iter()
+            .zip(&self.density)
+            .map(|(t, v)| model.alpha as f64 * t + model.beta as f64 * v)
+            .sum();
+        self.total = self.task + spatial / n;
+        self
+    }
+
+    pub fn is_finite(&self) -> bool {
+        self.total.is_finite()
+            && self.task.is_finite()
+            && self.transport.iter().chain(&self.density).all(|v| v.is_finite())
+    }
+}
+
+/// Sums losses over steps and gives their mean.
+#[derive(Clone, Debug, Default)]
+pub struct LossMeter {
+    sum: Losses,
+    steps: u64,
+}
+
+impl LossMeter {
+    pub fn add(&mut self, l: &Losses) {
+        if self.steps == 0 {
+            self.sum = Losses {
+                transport: vec![0.0; l.transport.len()],
+                density: vec![0.0; l.density.len()],
+                ..Losses::default()
+            };
+        }
+        self.sum.task += l.task;
+        self.sum.total += l.total;
+        for (a, b) in self.sum.transport.iter_mut().zip(&l.transport) {
+            *a += b;
+        }
+        for (a, b) in self.sum.density.iter_mut().zip(&l.density) {
+            *a += b;
+        }
+        self.steps += 1;
+    }
+
+    /// The mean since the last call, and a reset; `None` if no step was added.
+    pub fn take_mean(&mut self) -> Option<Losses> {
+        if self.steps == 0 {
+            return None;
+        }
+        let n = self.steps as f64;
+        let s = std::mem::take(&mut self.sum);
+        self.steps = 0;
+        Some(Losses {
+            task: s.task / n,
+            transport: s.transport.iter().map(|v| v / n).collect(),
+            density: s.density.iter().map(|v| v / n).collect(),
+            total: s.total / n,
+        })
+    }
+}
+
+/// A compute backend that trains and evaluates one model.
+pub trait Backend {
+    /// Human-readable name, e.g. `cpu` or `gpu (NVIDIA H100, Vulkan)`.
+    fn name(&self) -> String;
+    fn model_config(&self) -> &ModelConfig;
+    fn train_config(&self) -> &TrainConfig;
+    /// Number of training steps (Adam updates) taken so far, known on the host without readback.
+    fn steps(&self) -> u64;
+
+    /// Forward, backward and one Adam step on `batch`. Nothing is read back.
+    fn train_step(&mut self, batch: &Batch) -> anyhow::Result<()>;
+
+    /// Mean losses over the steps since the last call (`None` if there were none).
+    fn take_losses(&mut self) -> anyhow::Result<Option<Losses>>;
+
+    /// Output logits `(count, N_L)` for `inputs` `(count, N_0)`, with the neurons switched off by
+    /// `keep` (see [`NeuronMask`]) passing nothing on.
+    fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>) -> anyhow::Result<Vec<f32>>;
+
+    /// Parameters, Adam's moments and step count (read back from the device if needed).
+    fn state(&mut self) -> anyhow::Result<TrainState>;
+
+    /// Replaces parameters, moments and step count.
+    fn set_state(&mut self, state: &TrainState) -> anyhow::Result<()>;
+}

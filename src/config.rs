@@ -1,0 +1,228 @@
+//! Every choice a training run depends on, validated in one place before any work starts.
+//!
+//! The defaults follow `METHOD.md` (the paper's formulas); see the README for why each option exists.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How the two tasks' images reach the network (METHOD.md, "Training").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum InputMode {
+    /// `[mnist_i, fashion_j]`, 1568 values, both labels.
+    Concat,
+    /// `mnist_i + fashion_j` element-wise, 784 values in [0, 2], both labels.
+    Mixed,
+    /// One image per example (784 values), only its own head's label counts.
+    Sequential,
+}
+
+impl InputMode {
+    /// Width of the input layer for 28x28 images.
+    pub fn input_dim(self, image_pixels: usize) -> usize {
+        match self {
+            InputMode::Concat => 2 * image_pixels,
+            InputMode::Mixed | InputMode::Sequential => image_pixels,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            InputMode::Concat => "concat",
+            InputMode::Mixed => "mixed",
+            InputMode::Sequential => "sequential",
+        }
+    }
+}
+
+impl fmt::Display for InputMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Initial weights and biases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// PyTorch's `nn.Linear`: weights and biases uniform in `[-1/sqrt(fan_in), 1/sqrt(fan_in)]`.
+    Torch,
+    /// Glorot/Xavier uniform weights, `[-sqrt(6/(fan_in+fan_out)), +..]`, zero biases.
+    Xavier,
+}
+
+/// What the transport sum of a layer is divided by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportNorm {
+    /// The paper's `1/N_l`.
+    Paper,
+    /// The authors' code: a mean over all `N_{l-1} * N_l` connections.
+    Mean,
+}
+
+/// The weight term of the transport cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightNorm {
+    /// `|w|`, the paper.
+    L1,
+    /// `w^2`, the authors' code's default.
+    L2,
+}
+
+/// The model and its losses: everything that changes what a step computes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Neurons per layer, input first, output last (`n-128-128-128-256-20`).
+    pub sizes: Vec<usize>,
+    /// Number of output heads; the output layer is split into `heads` contiguous equal blocks.
+    pub heads: usize,
+    /// Layers (by index, 1-based as in METHOD.md: layer 0 is the input) that carry the spatial costs
+    /// and are split. Default: the third hidden layer on.
+    pub spatial_layers: Vec<usize>,
+    pub alpha: f32,
+    pub beta: f32,
+    pub transport_norm: TransportNorm,
+    pub weight_norm: WeightNorm,
+    pub init: Init,
+}
+
+impl ModelConfig {
+    /// METHOD.md's network for an input of `input_dim` values.
+    pub fn paper(input_dim: usize) -> Self {
+        ModelConfig {
+            sizes: vec![input_dim, 128, 128, 128, 256, 20],
+            heads: 2,
+            spatial_layers: vec![3, 4, 5],
+            alpha: 1.0,
+            beta: 3.0,
+            transport_norm: TransportNorm::Paper,
+            weight_norm: WeightNorm::L1,
+            init: Init::Torch,
+        }
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.sizes.len() - 1
+    }
+    pub fn output_dim(&self) -> usize {
+        *self.sizes.last().unwrap()
+    }
+    pub fn head_size(&self) -> usize {
+        self.output_dim() / self.heads
+    }
+    /// A regular network has no spatial costs; its positions never move.
+    pub fn is_spatial(&self) -> bool {
+        self.alpha != 0.0 || self.beta != 0.0
+    }
+    pub fn is_spatial_layer(&self, l: usize) -> bool {
+        self.spatial_layers.contains(&l)
+    }
+
+    /// Checks every value; the message names the field and the value at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.sizes.len() < 2 {
+            return Err(ConfigError::new("sizes", "needs at least an input and an output layer"));
+        }
+        if let Some(i) = self.sizes.iter().position(|&n| n == 0) {
+            return Err(ConfigError::new("sizes", format!("layer {i} has 0 neurons")));
+        }
+        if self.heads == 0 || self.output_dim() % self.heads != 0 {
+            return Err(ConfigError::new(
+                "heads",
+                format!("{} heads do not divide the {} outputs evenly", self.heads, self.output_dim()),
+            ));
+        }
+        for &l in &self.spatial_layers {
+            if l == 0 || l > self.num_layers() {
+                return Err(ConfigError::new(
+                    "spatial_layers",
+                    format!("layer {l} is not in 1..={}", self.num_layers()),
+                ));
+            }
+        }
+        if !self.spatial_layers.contains(&self.num_layers()) && !self.spatial_layers.is_empty() {
+            return Err(ConfigError::new(
+                "spatial_layers",
+                "the spatial layers must include the output layer (the split starts from the heads)",
+            ));
+        }
+        let mut sorted = self.spatial_layers.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted != self.spatial_layers {
+            return Err(ConfigError::new("spatial_layers", "must be increasing, without repeats"));
+        }
+        for (name, v) in [("alpha", self.alpha), ("beta", self.beta)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(ConfigError::new(name, format!("{v} is not a finite number >= 0")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The optimiser and the run: everything about how the model is trained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub mode: InputMode,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            mode: InputMode::Concat,
+            epochs: 50,
+            batch_size: 256,
+            lr: 0.005,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            seed: 1,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.batch_size == 0 {
+            return Err(ConfigError::new("batch-size", "0 is not a batch size (it must be at least 1)"));
+        }
+        if self.epochs == 0 {
+            return Err(ConfigError::new("epochs", "0 epochs trains nothing (it must be at least 1)"));
+        }
+        if !self.lr.is_finite() || self.lr <= 0.0 {
+            return Err(ConfigError::new("lr", format!("{} is not a learning rate (it must be finite and > 0)", self.lr)));
+        }
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(ConfigError::new(name, format!("{b} is not in [0, 1)")));
+            }
+        }
+        if !self.eps.is_finite() || self.eps <= 0.0 {
+            return Err(ConfigError::new("eps", format!("{} must be finite and > 0", self.eps)));
+        }
+        Ok(())
+    }
+}
+
+/// A bad configuration value: which option, and what is wrong with it.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("invalid --{option}: {problem}")]
+pub struct ConfigError {
+    pub option: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(option: &str, problem: impl Into<String>) -> Self {
+        ConfigError { option: option.to_string(), problem: problem.into() }
+    }
+}

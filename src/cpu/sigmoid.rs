@@ -1,0 +1,15 @@
+//! Logistic sigmoid, applied in place after the dense layer, and its backward.
+
+/// `x ← 1 / (1 + e^{-x})`, element-wise.
+pub fn sigmoid_forward(x: &mut [f32]) {
+    for v in x {
+        *v = 1.0 / (1.0 + (-*v).exp());
+    }
+}
+
+/// Given the layer's output `a = sigmoid(z)` and `da = dL/da`, writes `dz = da · a · (1 - a)` over `da`.
+pub fn sigmoid_backward(da_to_dz: &mut [f32], a: &[f32]) {
+    for (d, &y) in da_to_dz.iter_mut().zip(a) {
+        *d *= y * (1.0 - y);
+    }
+}

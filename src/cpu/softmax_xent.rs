@@ -1,0 +1,65 @@
+//! Multi-head softmax cross-entropy, forward and backward fused.
+//!
+//! `logits` is `(B, H·K)`: head `h` owns the contiguous block `h·K .. (h+1)·K`. `labels` is `(B, H)`,
+//! `labels[r·H + h]` the class of example `r` for head `h`, or a negative value when the example has
+//! no label for that head (its loss and gradient are then zero: the sequential mode's mask).
+//! The loss is the sum of the labelled heads' cross-entropies, averaged over the `B` examples.
+
+/// Returns the loss and writes `dlogits = dloss/dlogits` (`=`, every element).
+pub fn softmax_xent_forward_backward(
+    dlogits: &mut [f32],
+    logits: &[f32],
+    labels: &[i32],
+    b: usize,
+    heads: usize,
+    classes: usize,
+) -> f64 {
+    let width = heads * classes;
+    let inv_b = 1.0 / b as f32;
+    let mut loss = 0.0f64;
+    for r in 0..b {
+        for h in 0..heads {
+            let z = &logits[r * width + h * classes..][..classes];
+            let dz = &mut dlogits[r * width + h * classes..][..classes];
+            let label = labels[r * heads + h];
+            if label < 0 {
+                dz.fill(0.0);
+                continue;
+            }
+            // Subtract the max so exp never overflows.
+            let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
+            let log_sum = sum.ln();
+            loss += (log_sum - (z[label as usize] - max)) as f64;
+            for (k, (d, &v)) in dz.iter_mut().zip(z).enumerate() {
+                let p = (v - max).exp() / sum;
+                *d = (p - if k == label as usize { 1.0 } else { 0.0 }) * inv_b;
+            }
+        }
+    }
+    loss / b as f64
+}
+
+/// For each head, the number of labelled examples whose argmax over that head is the label
+/// (a tie goes to the lower class), and the number of labelled examples: `(correct, total)`.
+pub fn count_correct(logits: &[f32], labels: &[i32], b: usize, heads: usize, classes: usize) -> Vec<(u64, u64)> {
+    let mut counts = vec![(0u64, 0u64); heads];
+    for r in 0..b {
+        for (h, count) in counts.iter_mut().enumerate() {
+            let label = labels[r * heads + h];
+            if label < 0 {
+                continue;
+            }
+            let z = &logits[r * heads * classes + h * classes..][..classes];
+            let argmax = z
+                .iter()
+                .enumerate()
+                .fold(0, |best, (k, &v)| if v > z[best] { k } else { best });
+            count.1 += 1;
+            if argmax == label as usize {
+                count.0 += 1;
+            }
+        }
+    }
+    counts
+}

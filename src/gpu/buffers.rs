@@ -1,0 +1,184 @@
+//! Buffer helpers: creation with a size check, uniform slots, read-back, and a one-off dispatch
+//! used by the kernel tests and the benchmarks.
+
+use super::context::{Bind, GpuContext};
+use anyhow::{anyhow, Result};
+use std::num::NonZeroU64;
+
+/// Every kernel's uniform block fits in this many bytes.
+pub const UNIFORM_BYTES: u64 = 64;
+
+/// A storage buffer of `len` elements of 4 bytes (at least one), zeroed.
+pub fn storage(ctx: &GpuContext, label: &str, len: usize) -> Result<wgpu::Buffer> {
+    let bytes = (len.max(1) * 4) as u64;
+    ctx.check_size(label, bytes)?;
+    Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    }))
+}
+
+/// A storage buffer holding `data` (at least one element).
+pub fn storage_with(ctx: &GpuContext, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
+    let buf = storage(ctx, label, data.len())?;
+    if !data.is_empty() {
+        ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
+    }
+    Ok(buf)
+}
+
+/// One buffer of uniform blocks, each at a multiple of the device's offset alignment, so that each
+/// dispatch binds its own block and all of them are written with one `write_buffer`.
+pub struct Uniforms {
+    pub buffer: wgpu::Buffer,
+    pub stride: u64,
+    pub data: Vec<u8>,
+}
+
+impl Uniforms {
+    pub fn new(ctx: &GpuContext, label: &str, slots: usize) -> Uniforms {
+        let stride = (ctx.caps.uniform_align as u64).max(UNIFORM_BYTES);
+        let size = stride * slots.max(1) as u64;
+        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Uniforms { buffer, stride, data: vec![0; size as usize] }
+    }
+
+    pub fn binding(&self, slot: usize) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: slot as u64 * self.stride,
+            size: NonZeroU64::new(UNIFORM_BYTES),
+        })
+    }
+
+    pub fn set(&mut self, slot: usize, words: &[u32; 16]) {
+        let at = slot * self.stride as usize;
+        self.data[at..at + UNIFORM_BYTES as usize].copy_from_slice(bytemuck::cast_slice(words));
+    }
+
+    pub fn upload(&self, ctx: &GpuContext) {
+        ctx.queue.write_buffer(&self.buffer, 0, &self.data);
+    }
+}
+
+/// A bind group for `layout`: the uniform block first, then `buffers` in binding order.
+pub fn bind_group(
+    ctx: &GpuContext,
+    binds: &'static [Bind],
+    uniform: wgpu::BindingResource<'_>,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let (layout, _) = ctx.layout(binds);
+    let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform }];
+    for (i, b) in buffers.iter().enumerate() {
+        entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+    }
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries })
+}
+
+/// Copies `len` f32 from `buffer` (starting at element `offset`) back to the host; waits.
+pub fn read(ctx: &GpuContext, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
+    read_many(ctx, &[(buffer, offset, len)]).map(|mut v| v.remove(0))
+}
+
+/// Reads several ranges with one submit and one wait.
+pub fn read_many(ctx: &GpuContext, ranges: &[(&wgpu::Buffer, usize, usize)]) -> Result<Vec<Vec<f32>>> {
+    ctx.check()?;
+    let total: usize = ranges.iter().map(|r| r.2.max(1)).sum();
+    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: (total * 4) as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+    let mut at = 0;
+    for &(buf, off, len) in ranges {
+        if len > 0 {
+            enc.copy_buffer_to_buffer(buf, (off * 4) as u64, &staging, (at * 4) as u64, Some((len * 4) as u64));
+        }
+        at += len.max(1);
+    }
+    ctx.queue.submit([enc.finish()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.wait()?;
+    rx.recv()
+        .map_err(|_| anyhow!("the GPU read-back was dropped (device lost?)"))?
+        .map_err(|e| anyhow!("mapping a GPU buffer for read-back failed: {e}"))?;
+    let out = {
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| anyhow!("reading a mapped GPU buffer failed: {e}"))?;
+        let all: Vec<f32> = match bytemuck::try_cast_slice::<u8, f32>(&view) {
+            Ok(f) => f.to_vec(),
+            Err(_) => view.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        };
+        let mut out = Vec::new();
+        let mut at = 0;
+        for r in ranges {
+            out.push(all[at..at + r.2].to_vec());
+            at += r.2.max(1);
+        }
+        out
+    };
+    staging.unmap();
+    Ok(out)
+}
+
+/// Records one dispatch into a compute pass.
+pub fn dispatch(pass: &mut wgpu::ComputePass<'_>, pipeline: &wgpu::ComputePipeline, bg: &wgpu::BindGroup, groups: [u32; 3]) {
+    if groups.iter().any(|&g| g == 0) {
+        return;
+    }
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, bg, &[]);
+    pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+}
+
+/// Runs one kernel once on the given buffers and waits: for tests and benchmarks.
+pub fn run_once(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    binds: &'static [Bind],
+    words: &[u32; 16],
+    buffers: &[&wgpu::Buffer],
+    groups: [u32; 3],
+    repeats: usize,
+) -> Result<()> {
+    let mut u = Uniforms::new(ctx, "one-off uniforms", 1);
+    u.set(0, words);
+    u.upload(ctx);
+    let bg = bind_group(ctx, binds, u.binding(0), buffers);
+    let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("one-off") });
+    {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        for _ in 0..repeats {
+            dispatch(&mut pass, pipeline, &bg, groups);
+        }
+    }
+    ctx.queue.submit([enc.finish()]);
+    ctx.wait()
+}
+
+/// `ceil(a / b)` as u32.
+pub fn groups_for(a: usize, b: usize) -> u32 {
+    a.div_ceil(b) as u32
+}
+
+/// Packs up to 16 words, f32 written by their bits.
+pub fn words(vals: &[u32]) -> [u32; 16] {
+    let mut w = [0u32; 16];
+    w[..vals.len()].copy_from_slice(vals);
+    w
+}

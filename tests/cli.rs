@@ -1,0 +1,110 @@
+//! The command line rejects bad options before any work starts, with a message naming the option.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn spatial_gpu(args: &[&str], data_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spatial-gpu"))
+        .args(args)
+        .env("SPATIAL_GPU_DATA", data_dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn assert_fails_naming(args: &[&str], needles: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = spatial_gpu(args, &tmp.path().join("no-data-here"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "`{}` should fail, it exited with {:?}", args.join(" "), out.status);
+    for n in needles {
+        assert!(stderr.contains(n), "`{}`: stderr does not mention {n:?}:\n{stderr}", args.join(" "));
+    }
+    assert!(!stderr.contains("panicked"), "`{}` panicked:\n{stderr}", args.join(" "));
+}
+
+#[test]
+fn batch_size_zero_is_rejected() {
+    assert_fails_naming(&["train", "--batch-size", "0", "--backend", "cpu"], &["--batch-size", "0"]);
+}
+
+#[test]
+fn negative_learning_rate_is_rejected() {
+    assert_fails_naming(&["train", "--lr=-0.1", "--backend", "cpu"], &["--lr", "-0.1"]);
+}
+
+#[test]
+fn zero_learning_rate_and_epochs_are_rejected() {
+    assert_fails_naming(&["train", "--lr", "0", "--backend", "cpu"], &["--lr"]);
+    assert_fails_naming(&["train", "--epochs", "0", "--backend", "cpu"], &["--epochs"]);
+}
+
+#[test]
+fn negative_alpha_and_nan_beta_are_rejected() {
+    assert_fails_naming(&["train", "--alpha=-1", "--backend", "cpu"], &["--alpha", "-1"]);
+    assert_fails_naming(&["train", "--beta", "NaN", "--backend", "cpu"], &["--beta", "NaN"]);
+}
+
+#[test]
+fn zero_width_hidden_layer_is_rejected() {
+    assert_fails_naming(&["train", "--hidden", "128,0,128", "--backend", "cpu"], &["--sizes", "0 neurons"]);
+}
+
+#[test]
+fn unknown_mode_is_rejected_by_name() {
+    assert_fails_naming(&["train", "--mode", "diagonal"], &["--mode", "diagonal"]);
+}
+
+#[test]
+fn regular_conflicts_with_alpha() {
+    assert_fails_naming(&["train", "--regular", "--alpha", "1"], &["--regular", "--alpha"]);
+}
+
+#[test]
+fn missing_data_directory_lists_expected_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nowhere");
+    let out_dir = tmp.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_spatial-gpu"))
+        .args(["train", "--backend", "cpu", "--epochs", "1", "--no-progress", "--out"])
+        .arg(&out_dir)
+        .arg("--data-dir")
+        .arg(&missing)
+        // Keep the test off the network whatever the machine.
+        .env("SPATIAL_GPU_NO_FETCH", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("nowhere"), "message names the directory:\n{stderr}");
+    assert!(stderr.contains("train-images-idx3-ubyte"), "message lists the files:\n{stderr}");
+    assert!(stderr.contains("data fetch"), "message says how to get them:\n{stderr}");
+}
+
+#[test]
+fn out_dir_holding_another_run_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("summary.json"), "{}").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_spatial-gpu"))
+        .args(["train", "--backend", "cpu", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("already holds a run") && stderr.contains("--resume"), "{stderr}");
+}
+
+#[test]
+fn resume_refuses_to_change_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_spatial-gpu"))
+        .args(["train", "--lr", "0.1", "--resume"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--lr") && stderr.contains("cannot change"), "{stderr}");
+}

@@ -1,0 +1,269 @@
+//! Every GPU kernel against its CPU twin (`src/cpu/*.rs`) on random data, at the network's shapes
+//! (batch 256; 1568/784 → 128 → 128 → 128 → 256 → 20) and at awkward ones (1, 7, 37, 129, 1568, a
+//! batch smaller than a tile). Seeds are fixed (written in each test).
+//!
+//! Tolerances are `abs + rel·|ref|` per element:
+//! - matmul: both sides sum K products in f32 in different orders (GPU sequential or in tiles,
+//!   `matrixmultiply` in blocks with FMA). With A in [-1, 1) and B scaled by 1/sqrt(K) the outputs
+//!   are O(1) and the rounding error of either sum is about sqrt(K)·2^-24·O(1) ≈ 2.4e-6 at K = 1568
+//!   (typical), so abs 2e-5 (8x headroom) + rel 1e-4.
+//! - softmax cross-entropy: per-element exp/log on the GPU is within a few ulp (Vulkan allows
+//!   3 ulp for exp): rel 1e-5 of the probabilities (≈ 1/B in dlogits) and abs 1e-7.
+//! - transport and density: the GPU sums each row/column in a tree of 64 partial sums, the CPU
+//!   sequentially; sums with cancellation are compared against the tensor's scale:
+//!   abs 1e-5·max|ref| + rel 1e-4.
+//! - Adam: the same formula per element, only sqrt/division rounding differ (≤ 2.5 ulp in WGSL):
+//!   abs 1e-7 + rel 1e-5.
+//! - bias gradient: the same sequential sum in the same order: abs 1e-6 (it is exact in practice).
+
+#[path = "common/gpu.rs"]
+mod common;
+
+use common::{check, context, rng, uniform, Failures};
+use spatial_gpu::config::{TransportNorm, WeightNorm};
+use spatial_gpu::cpu;
+use spatial_gpu::gpu::matmul::{self, MatmulArgs, Variant};
+use spatial_gpu::gpu::{adam, bias_sigmoid, density, reduce, softmax_xent, transport};
+
+/// Checks the three products of a dense layer `(b, c) -> (b, oc)` for `variant`.
+fn check_layer(ctx: &spatial_gpu::gpu::GpuContext, v: Variant, b: usize, c: usize, oc: usize, seed: u64, fails: &mut Failures) {
+    let mut r = rng(seed);
+    let x = uniform(&mut r, b * c, -1.0, 1.0);
+    let s = 1.0 / (c as f32).sqrt();
+    let w = uniform(&mut r, oc * c, -s, s);
+    let bias = uniform(&mut r, oc, -s, s);
+    let dout = uniform(&mut r, b * oc, -1.0, 1.0);
+    // The sigmoid derivative's aux: activations in (0, 1).
+    let act = uniform(&mut r, b * c, 0.0, 1.0);
+    let tag = |what: &str| format!("{v:?} {what} b={b} c={c} oc={oc}");
+
+    // Forward with bias + sigmoid, and without (logits).
+    for sig in [true, false] {
+        let mut want = vec![0.0; b * oc];
+        cpu::linear::linear_forward(&mut want, &x, &w, &bias, b, c, oc);
+        if sig {
+            cpu::sigmoid::sigmoid_forward(&mut want);
+        }
+        let args = MatmulArgs::forward(b, c, oc, 0, 0, sig);
+        let got = matmul::run(ctx, v, &args, &x, &w, &bias, &[], &vec![0.0; b * oc]).expect("forward runs");
+        fails.add(check(&tag(if sig { "forward+sigmoid" } else { "forward" }), &got, &want, 2e-5, 1e-4));
+    }
+
+    // Weight and input gradients (the CPU computes both in linear_backward).
+    let mut dw = vec![0.0; oc * c];
+    let mut db = vec![0.0; oc];
+    let mut dinp = vec![0.0; b * c];
+    cpu::linear::linear_backward(Some(&mut dinp), &mut dw, &mut db, &dout, &x, &w, b, c, oc);
+    let got = matmul::run(ctx, v, &MatmulArgs::weight_grad(b, c, oc, 0, false), &dout, &x, &[], &[], &vec![0.0; oc * c])
+        .expect("weight grad runs");
+    fails.add(check(&tag("weight grad"), &got, &dw, 2e-5, 1e-4));
+    let got = matmul::run(ctx, v, &MatmulArgs::input_grad(b, c, oc, 0, false), &dout, &w, &[], &[], &vec![0.0; b * c])
+        .expect("input grad runs");
+    fails.add(check(&tag("input grad"), &got, &dinp, 2e-5, 1e-4));
+    // Input gradient with the sigmoid derivative fused.
+    let mut dz = dinp.clone();
+    cpu::sigmoid::sigmoid_backward(&mut dz, &act);
+    let got = matmul::run(ctx, v, &MatmulArgs::input_grad(b, c, oc, 0, true), &dout, &w, &[], &act, &vec![0.0; b * c])
+        .expect("input grad runs");
+    fails.add(check(&tag("input grad+sigmoid'"), &got, &dz, 2e-5, 1e-4));
+}
+
+/// Every variant, every product, the network's shapes at batch 256 and awkward shapes. One test
+/// so that each pipeline compiles once.
+#[test]
+fn matmul_variants_match_cpu() {
+    let Some(ctx) = context() else { return };
+    let mut fails = Failures::default();
+    let network: &[(usize, usize, usize)] =
+        &[(256, 1568, 128), (256, 784, 128), (256, 128, 128), (256, 128, 256), (256, 256, 20)];
+    let awkward: &[(usize, usize, usize)] = &[
+        (1, 1, 1),
+        (1, 7, 37),
+        (7, 37, 1),
+        (37, 129, 7),
+        (3, 1568, 20),
+        (129, 7, 129),
+        (5, 37, 1568),
+        (70, 129, 65),
+    ];
+    for (vi, &v) in Variant::ALL.iter().enumerate() {
+        for (si, &(b, c, oc)) in network.iter().chain(awkward).enumerate() {
+            check_layer(&ctx, v, b, c, oc, 1000 + 100 * vi as u64 + si as u64, &mut fails);
+        }
+    }
+    // ACCUMULATE adds to what is there.
+    let mut r = rng(7);
+    let (b, c, oc) = (9, 13, 11);
+    let dout = uniform(&mut r, b * oc, -1.0, 1.0);
+    let x = uniform(&mut r, b * c, -1.0, 1.0);
+    let init = uniform(&mut r, oc * c, -1.0, 1.0);
+    let mut want = init.clone();
+    let (mut db, w) = (vec![0.0; oc], vec![0.0; oc * c]);
+    cpu::linear::linear_backward(None, &mut want, &mut db, &dout, &x, &w, b, c, oc);
+    for v in Variant::ALL {
+        let got = matmul::run(&ctx, v, &MatmulArgs::weight_grad(b, c, oc, 0, true), &dout, &x, &[], &[], &init).unwrap();
+        fails.add(check(&format!("{v:?} accumulate"), &got, &want, 2e-5, 1e-4));
+    }
+    fails.assert_none();
+}
+
+#[test]
+fn bias_grad_and_reduce_match_cpu() {
+    let Some(ctx) = context() else { return };
+    let mut fails = Failures::default();
+    for (i, &(b, n)) in [(256, 128), (256, 20), (1, 1), (37, 129), (7, 1568)].iter().enumerate() {
+        let mut r = rng(20 + i as u64);
+        let dout = uniform(&mut r, b * n, -1.0, 1.0);
+        let (mut dw, mut want) = (vec![0.0; n], vec![0.0; n]);
+        cpu::linear::linear_backward(None, &mut dw, &mut want, &dout, &vec![0.0; b], &[], b, 1, n);
+        let got = bias_sigmoid::run_bias_grad(&ctx, &dout, b, n).unwrap();
+        fails.add(check(&format!("bias grad b={b} n={n}"), &got, &want, 1e-6, 0.0));
+    }
+    for (i, &n) in [1usize, 7, 256, 257, 1568].iter().enumerate() {
+        let mut r = rng(40 + i as u64);
+        let src = uniform(&mut r, n, 0.0, 1.0);
+        let want = src.iter().map(|&v| v as f64).sum::<f64>() as f32 * 0.5;
+        let got = reduce::run(&ctx, &src, 0.5).unwrap();
+        fails.add(check(&format!("reduce n={n}"), &[got], &[want], 1e-6, 1e-5));
+    }
+    fails.assert_none();
+}
+
+#[test]
+fn softmax_xent_matches_cpu() {
+    let Some(ctx) = context() else { return };
+    let mut fails = Failures::default();
+    for (i, &(b, heads, classes)) in [(256, 2, 10), (1, 2, 10), (37, 3, 7), (5, 1, 1)].iter().enumerate() {
+        let mut r = rng(60 + i as u64);
+        let logits = uniform(&mut r, b * heads * classes, -8.0, 8.0);
+        // Labels, a quarter of them missing (negative), as in the sequential mode.
+        let labels: Vec<i32> = (0..b * heads)
+            .map(|_| if r.random_range(0..4) == 0 { -1 } else { r.random_range(0..classes as i32) })
+            .collect();
+        let mut want = vec![0.0; logits.len()];
+        let loss = cpu::softmax_xent::softmax_xent_forward_backward(&mut want, &logits, &labels, b, heads, classes);
+        let (got, rows) = softmax_xent::run(&ctx, &logits, &labels, b, heads, classes).unwrap();
+        let tag = format!("softmax_xent b={b} heads={heads} classes={classes}");
+        fails.add(check(&format!("{tag} dlogits"), &got, &want, 1e-7, 1e-5));
+        let got_loss = rows.iter().map(|&v| v as f64).sum::<f64>() / b as f64;
+        fails.add(check(&format!("{tag} loss"), &[got_loss as f32], &[loss as f32], 1e-6, 1e-5));
+    }
+    fails.assert_none();
+}
+
+use rand::Rng;
+
+/// Max |x| of a tensor, the scale of the absolute tolerance of sums with cancellation.
+fn scale_of(x: &[f32]) -> f32 {
+    x.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+#[test]
+fn transport_and_density_match_cpu() {
+    let Some(ctx) = context() else { return };
+    let mut fails = Failures::default();
+    let shapes: &[(usize, usize)] = &[(128, 128), (128, 256), (256, 20), (1568, 128), (1, 1), (7, 37), (129, 1)];
+    for (si, &(c, oc)) in shapes.iter().enumerate() {
+        for norm in [TransportNorm::Paper, TransportNorm::Mean] {
+            for wn in [WeightNorm::L1, WeightNorm::L2] {
+                let mut r = rng(80 + si as u64);
+                // Flat buffers: W at 0, p_in after it, p_out after that (offsets not aligned on purpose).
+                let (w_off, pin_off) = (0, oc * c);
+                let pout_off = pin_off + 2 * c;
+                let len = pout_off + 2 * oc;
+                let mut params = uniform(&mut r, oc * c, -0.1, 0.1);
+                params[0] = 0.0; // φ'(0) = 0
+                params.extend(uniform(&mut r, 2 * (c + oc), -2.0, 2.0));
+                if c > 1 && oc > 1 {
+                    // A zero distance: p_out(1) on top of p_in(0).
+                    params[pout_off + 2] = params[pin_off];
+                    params[pout_off + 3] = params[pin_off + 1];
+                }
+                let grads0 = uniform(&mut r, len, -0.01, 0.01);
+                let coeff = 0.7;
+                let mut want = grads0.clone();
+                let value = {
+                    let (dw, rest) = want.split_at_mut(pin_off);
+                    let (dp_in, dp_out) = rest.split_at_mut(2 * c);
+                    cpu::transport::transport_forward_backward(
+                        dw,
+                        dp_in,
+                        dp_out,
+                        &params[..pin_off],
+                        &params[pin_off..pout_off],
+                        &params[pout_off..],
+                        c,
+                        oc,
+                        norm,
+                        wn,
+                        coeff,
+                    )
+                };
+                let args = transport::TransportArgs {
+                    c,
+                    oc,
+                    w_off,
+                    pin_off,
+                    pout_off,
+                    partial_off: 3,
+                    norm,
+                    weight_norm: wn,
+                    coeff,
+                };
+                let (got, got_value) = transport::run(&ctx, &args, &params, &grads0).unwrap();
+                let tag = format!("transport c={c} oc={oc} {norm:?} {wn:?}");
+                let tol = |x: &[f32]| 1e-5 * scale_of(x);
+                let (gw, wd) = (&got[..pin_off], &want[..pin_off]);
+                fails.add(check(&format!("{tag} dW"), gw, wd, tol(wd), 1e-4));
+                let (gp, wp) = (&got[pin_off..pout_off], &want[pin_off..pout_off]);
+                fails.add(check(&format!("{tag} dp_in"), gp, wp, tol(wp), 1e-4));
+                let (gp, wp) = (&got[pout_off..], &want[pout_off..]);
+                fails.add(check(&format!("{tag} dp_out"), gp, wp, tol(wp), 1e-4));
+                fails.add(check(&format!("{tag} value"), &[got_value as f32], &[value as f32], 1e-7, 1e-5));
+            }
+        }
+    }
+    for (si, &n) in [128usize, 256, 20, 1, 7, 129].iter().enumerate() {
+        let mut r = rng(120 + si as u64);
+        let p_off = 5;
+        let mut params = uniform(&mut r, p_off, 0.0, 1.0);
+        params.extend(uniform(&mut r, 2 * n, -2.0, 2.0));
+        if n > 2 {
+            // Two neurons at the same place: zero distance, no gradient between them.
+            params[p_off + 2] = params[p_off];
+            params[p_off + 3] = params[p_off + 1];
+        }
+        let grads0 = uniform(&mut r, params.len(), -0.01, 0.01);
+        let coeff = 1.5;
+        let mut want = grads0.clone();
+        let value = cpu::density::density_forward_backward(&mut want[p_off..], &params[p_off..], n, coeff);
+        let (got, got_value) = density::run(&ctx, n, p_off, coeff, &params, &grads0).unwrap();
+        let tag = format!("density n={n}");
+        fails.add(check(&format!("{tag} dp"), &got, &want, 1e-5 * scale_of(&want), 1e-4));
+        fails.add(check(&format!("{tag} value"), &[got_value as f32], &[value as f32], 1e-7, 1e-5));
+    }
+    fails.assert_none();
+}
+
+#[test]
+fn adam_matches_cpu() {
+    let Some(ctx) = context() else { return };
+    let mut fails = Failures::default();
+    for (i, &n) in [1usize, 1000, 300_000].iter().enumerate() {
+        let mut r = rng(140 + i as u64);
+        let params = uniform(&mut r, n, -1.0, 1.0);
+        let grads = uniform(&mut r, n, -0.1, 0.1);
+        let m = uniform(&mut r, n, -0.01, 0.01);
+        let v = uniform(&mut r, n, 0.0, 1e-4);
+        for step in [1u64, 7, 1000] {
+            let hp = cpu::adam::AdamStep { lr: 0.005, beta1: 0.9, beta2: 0.999, eps: 1e-8, step };
+            let (mut wp, mut wm, mut wv) = (params.clone(), m.clone(), v.clone());
+            cpu::adam::adam_update(&mut wp, &grads, &mut wm, &mut wv, hp);
+            let [gp, gm, gv] = adam::run(&ctx, hp, &params, &grads, &m, &v).unwrap();
+            fails.add(check(&format!("adam n={n} t={step} params"), &gp, &wp, 1e-7, 1e-5));
+            fails.add(check(&format!("adam n={n} t={step} m"), &gm, &wm, 1e-9, 1e-5));
+            fails.add(check(&format!("adam n={n} t={step} v"), &gv, &wv, 1e-12, 1e-5));
+        }
+    }
+    fails.assert_none();
+}
