@@ -15,11 +15,13 @@
 //
 // Variants (entry points), all correct for any M, N, K:
 //   mm_naive     one output per invocation, workgroup 16x16.
-//   mm_reg4x4    4x4 outputs per invocation straight from global memory, workgroup 8x8 (tile 32x32).
+//   mm_reg4x4    4x4 outputs per invocation straight from global memory, workgroup 8x8 (tile 32x32),
+//                vec4 accumulators.
 //   mm_reg8x8    8x8 outputs per invocation, workgroup 8x8 (tile 64x64).
 //   mm_reg16x8   16 rows x 8 columns per invocation, workgroup 8x8 (tile 128x64): fastest on lavapipe.
-//   mm_tiled     64x64 tile staged in workgroup memory (K in steps of 16), 16x16 invocations each
-//                computing 4x4 outputs (rows ty + 16 i, columns tx + 16 j): what real GPUs want.
+//   mm_tiled     64x64 tile staged in workgroup memory (K in steps of 16, rows padded to 65 floats
+//                against bank conflicts), 16x16 invocations each computing 4x4 outputs (rows
+//                ty + 16 i, columns tx + 16 j) in vec4 accumulators: what real GPUs want.
 // Out-of-range rows/columns are clamped on load (always in bounds) and masked on store, so no
 // branch sits in the inner loop.
 
@@ -86,6 +88,14 @@ fn store(r: u32, col: u32, acc: f32) {
     c[idx] = v;
 }
 
+// Stores v.x..v.w at columns col, col + step, col + 2 step, col + 3 step of row r.
+fn store_row(r: u32, col: u32, step: u32, v: vec4<f32>) {
+    store(r, col, v.x);
+    store(r, col + step, v.y);
+    store(r, col + 2u * step, v.z);
+    store(r, col + 3u * step, v.w);
+}
+
 @compute @workgroup_size(16, 16)
 fn mm_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     let col = gid.x;
@@ -99,35 +109,31 @@ fn mm_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     store(r, col, acc);
 }
 
+// 4x4 block with one vec4 accumulator per row and no dynamically indexed arrays (which
+// drivers may place in slow local memory).
 @compute @workgroup_size(8, 8)
 fn mm_reg4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r0 = gid.y * 4u;
     let c0 = gid.x * 4u;
-    var ar: array<u32, 4>;
-    var bc: array<u32, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        ar[i] = a_row(r0 + i);
-        bc[i] = b_col(c0 + i);
-    }
-    var acc: array<f32, 16>;
+    let ar = vec4<u32>(a_row(r0), a_row(r0 + 1u), a_row(r0 + 2u), a_row(r0 + 3u));
+    let bc = vec4<u32>(b_col(c0), b_col(c0 + 1u), b_col(c0 + 2u), b_col(c0 + 3u));
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var kk = 0u; kk < p.k; kk++) {
-        var av: array<f32, 4>;
-        var bv: array<f32, 4>;
-        for (var i = 0u; i < 4u; i++) {
-            av[i] = a[ar[i] + kk * p.a_cs];
-            bv[i] = b[bc[i] + kk * p.b_rs];
-        }
-        for (var i = 0u; i < 4u; i++) {
-            for (var j = 0u; j < 4u; j++) {
-                acc[i * 4u + j] = acc[i * 4u + j] + av[i] * bv[j];
-            }
-        }
+        let ao = kk * p.a_cs;
+        let bo = kk * p.b_rs;
+        let bv = vec4<f32>(b[bc.x + bo], b[bc.y + bo], b[bc.z + bo], b[bc.w + bo]);
+        acc0 = acc0 + a[ar.x + ao] * bv;
+        acc1 = acc1 + a[ar.y + ao] * bv;
+        acc2 = acc2 + a[ar.z + ao] * bv;
+        acc3 = acc3 + a[ar.w + ao] * bv;
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            store(r0 + i, c0 + j, acc[i * 4u + j]);
-        }
-    }
+    store_row(r0, c0, 1u, acc0);
+    store_row(r0 + 1u, c0, 1u, acc1);
+    store_row(r0 + 2u, c0, 1u, acc2);
+    store_row(r0 + 3u, c0, 1u, acc3);
 }
 
 @compute @workgroup_size(8, 8)
@@ -198,9 +204,19 @@ fn mm_reg16x8(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 const TILE: u32 = 64u;
 const TK: u32 = 16u;
-// k-major: as_tile[kk * TILE + row], bs_tile[kk * TILE + col].
-var<workgroup> as_tile: array<f32, 1024>;
-var<workgroup> bs_tile: array<f32, 1024>;
+// k-major with a padded row: as_tile[kk * TS + row], bs_tile[kk * TS + col].
+const TS: u32 = 65u;
+var<workgroup> as_tile: array<f32, 1040>;
+var<workgroup> bs_tile: array<f32, 1040>;
+
+// Loads element e (of 1024) of a 16 x 64 tile: along k first when the operand is contiguous in k
+// (stride 1), else along rows/columns, so that neighbouring invocations read neighbouring memory.
+fn tile_coords(idx: u32, k_contiguous: bool) -> vec2<u32> {
+    if (k_contiguous) {
+        return vec2<u32>(idx % TK, idx / TK);
+    }
+    return vec2<u32>(idx / TILE, idx % TILE);
+}
 
 @compute @workgroup_size(16, 16)
 fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -209,40 +225,39 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
     let flat = ty * 16u + tx;
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
-    var acc: array<f32, 16>;
+    let a_kc = p.a_cs == 1u;
+    let b_kc = p.b_rs == 1u;
+    // acc_i holds rows ty + 16 i, columns tx + 16 j in component j.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 += TK) {
-        // 1024 elements of each tile, 4 per invocation; consecutive invocations walk along k.
         for (var e = 0u; e < 4u; e++) {
             let idx = flat + e * 256u;
-            let kk = idx % TK;
-            let rc = idx / TK;
-            let kg = k0 + kk;
-            let inside = kg < p.k;
-            let kc = min(kg, p.k - 1u);
-            let av = a[a_row(row0 + rc) + kc * p.a_cs];
-            let bv = b[b_col(col0 + rc) + kc * p.b_rs];
-            as_tile[kk * TILE + rc] = select(0.0, av, inside);
-            bs_tile[kk * TILE + rc] = select(0.0, bv, inside);
+            let ta = tile_coords(idx, a_kc);
+            let ka = k0 + ta.x;
+            let av = a[a_row(row0 + ta.y) + min(ka, p.k - 1u) * p.a_cs];
+            as_tile[ta.x * TS + ta.y] = select(0.0, av, ka < p.k);
+            let tb = tile_coords(idx, b_kc);
+            let kb = k0 + tb.x;
+            let bv = b[b_col(col0 + tb.y) + min(kb, p.k - 1u) * p.b_rs];
+            bs_tile[tb.x * TS + tb.y] = select(0.0, bv, kb < p.k);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TK; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                av[i] = as_tile[kk * TILE + ty + 16u * i];
-                bv[i] = bs_tile[kk * TILE + tx + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = acc[i * 4u + j] + av[i] * bv[j];
-                }
-            }
+            let ab = kk * TS + ty;
+            let bb = kk * TS + tx;
+            let bv = vec4<f32>(bs_tile[bb], bs_tile[bb + 16u], bs_tile[bb + 32u], bs_tile[bb + 48u]);
+            acc0 = acc0 + as_tile[ab] * bv;
+            acc1 = acc1 + as_tile[ab + 16u] * bv;
+            acc2 = acc2 + as_tile[ab + 32u] * bv;
+            acc3 = acc3 + as_tile[ab + 48u] * bv;
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            store(row0 + ty + 16u * i, col0 + tx + 16u * j, acc[i * 4u + j]);
-        }
-    }
+    store_row(row0 + ty, col0 + tx, 16u, acc0);
+    store_row(row0 + ty + 16u, col0 + tx, 16u, acc1);
+    store_row(row0 + ty + 32u, col0 + tx, 16u, acc2);
+    store_row(row0 + ty + 48u, col0 + tx, 16u, acc3);
 }

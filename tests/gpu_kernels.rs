@@ -26,7 +26,15 @@ use spatial_gpu::gpu::matmul::{self, MatmulArgs, Variant};
 use spatial_gpu::gpu::{adam, bias_sigmoid, density, reduce, softmax_xent, transport};
 
 /// Checks the three products of a dense layer `(b, c) -> (b, oc)` for `variant`.
-fn check_layer(ctx: &spatial_gpu::gpu::GpuContext, v: Variant, b: usize, c: usize, oc: usize, seed: u64, fails: &mut Failures) {
+fn check_layer(
+    ctx: &spatial_gpu::gpu::GpuContext,
+    v: Variant,
+    b: usize,
+    c: usize,
+    oc: usize,
+    seed: u64,
+    fails: &mut Failures,
+) {
     let mut r = rng(seed);
     let x = uniform(&mut r, b * c, -1.0, 1.0);
     let s = 1.0 / (c as f32).sqrt();
@@ -46,7 +54,13 @@ fn check_layer(ctx: &spatial_gpu::gpu::GpuContext, v: Variant, b: usize, c: usiz
         }
         let args = MatmulArgs::forward(b, c, oc, 0, 0, sig);
         let got = matmul::run(ctx, v, &args, &x, &w, &bias, &[], &vec![0.0; b * oc]).expect("forward runs");
-        fails.add(check(&tag(if sig { "forward+sigmoid" } else { "forward" }), &got, &want, 2e-5, 1e-4));
+        fails.add(check(
+            &tag(if sig { "forward+sigmoid" } else { "forward" }),
+            &got,
+            &want,
+            2e-5,
+            1e-4,
+        ));
     }
 
     // Weight and input gradients (the CPU computes both in linear_backward).
@@ -54,17 +68,44 @@ fn check_layer(ctx: &spatial_gpu::gpu::GpuContext, v: Variant, b: usize, c: usiz
     let mut db = vec![0.0; oc];
     let mut dinp = vec![0.0; b * c];
     cpu::linear::linear_backward(Some(&mut dinp), &mut dw, &mut db, &dout, &x, &w, b, c, oc);
-    let got = matmul::run(ctx, v, &MatmulArgs::weight_grad(b, c, oc, 0, false), &dout, &x, &[], &[], &vec![0.0; oc * c])
-        .expect("weight grad runs");
+    let got = matmul::run(
+        ctx,
+        v,
+        &MatmulArgs::weight_grad(b, c, oc, 0, false),
+        &dout,
+        &x,
+        &[],
+        &[],
+        &vec![0.0; oc * c],
+    )
+    .expect("weight grad runs");
     fails.add(check(&tag("weight grad"), &got, &dw, 2e-5, 1e-4));
-    let got = matmul::run(ctx, v, &MatmulArgs::input_grad(b, c, oc, 0, false), &dout, &w, &[], &[], &vec![0.0; b * c])
-        .expect("input grad runs");
+    let got = matmul::run(
+        ctx,
+        v,
+        &MatmulArgs::input_grad(b, c, oc, 0, false),
+        &dout,
+        &w,
+        &[],
+        &[],
+        &vec![0.0; b * c],
+    )
+    .expect("input grad runs");
     fails.add(check(&tag("input grad"), &got, &dinp, 2e-5, 1e-4));
     // Input gradient with the sigmoid derivative fused.
     let mut dz = dinp.clone();
     cpu::sigmoid::sigmoid_backward(&mut dz, &act);
-    let got = matmul::run(ctx, v, &MatmulArgs::input_grad(b, c, oc, 0, true), &dout, &w, &[], &act, &vec![0.0; b * c])
-        .expect("input grad runs");
+    let got = matmul::run(
+        ctx,
+        v,
+        &MatmulArgs::input_grad(b, c, oc, 0, true),
+        &dout,
+        &w,
+        &[],
+        &act,
+        &vec![0.0; b * c],
+    )
+    .expect("input grad runs");
     fails.add(check(&tag("input grad+sigmoid'"), &got, &dz, 2e-5, 1e-4));
 }
 
@@ -74,8 +115,13 @@ fn check_layer(ctx: &spatial_gpu::gpu::GpuContext, v: Variant, b: usize, c: usiz
 fn matmul_variants_match_cpu() {
     let Some(ctx) = context() else { return };
     let mut fails = Failures::default();
-    let network: &[(usize, usize, usize)] =
-        &[(256, 1568, 128), (256, 784, 128), (256, 128, 128), (256, 128, 256), (256, 256, 20)];
+    let network: &[(usize, usize, usize)] = &[
+        (256, 1568, 128),
+        (256, 784, 128),
+        (256, 128, 128),
+        (256, 128, 256),
+        (256, 256, 20),
+    ];
     let awkward: &[(usize, usize, usize)] = &[
         (1, 1, 1),
         (1, 7, 37),
@@ -101,7 +147,17 @@ fn matmul_variants_match_cpu() {
     let (mut db, w) = (vec![0.0; oc], vec![0.0; oc * c]);
     cpu::linear::linear_backward(None, &mut want, &mut db, &dout, &x, &w, b, c, oc);
     for v in Variant::ALL {
-        let got = matmul::run(&ctx, v, &MatmulArgs::weight_grad(b, c, oc, 0, true), &dout, &x, &[], &[], &init).unwrap();
+        let got = matmul::run(
+            &ctx,
+            v,
+            &MatmulArgs::weight_grad(b, c, oc, 0, true),
+            &dout,
+            &x,
+            &[],
+            &[],
+            &init,
+        )
+        .unwrap();
         fails.add(check(&format!("{v:?} accumulate"), &got, &want, 2e-5, 1e-4));
     }
     fails.assert_none();
@@ -111,7 +167,10 @@ fn matmul_variants_match_cpu() {
 fn bias_grad_and_reduce_match_cpu() {
     let Some(ctx) = context() else { return };
     let mut fails = Failures::default();
-    for (i, &(b, n)) in [(256, 128), (256, 20), (1, 1), (37, 129), (7, 1568)].iter().enumerate() {
+    for (i, &(b, n)) in [(256, 128), (256, 20), (1, 1), (37, 129), (7, 1568)]
+        .iter()
+        .enumerate()
+    {
         let mut r = rng(20 + i as u64);
         let dout = uniform(&mut r, b * n, -1.0, 1.0);
         let (mut dw, mut want) = (vec![0.0; n], vec![0.0; n]);
@@ -133,20 +192,36 @@ fn bias_grad_and_reduce_match_cpu() {
 fn softmax_xent_matches_cpu() {
     let Some(ctx) = context() else { return };
     let mut fails = Failures::default();
-    for (i, &(b, heads, classes)) in [(256, 2, 10), (1, 2, 10), (37, 3, 7), (5, 1, 1)].iter().enumerate() {
+    for (i, &(b, heads, classes)) in [(256, 2, 10), (1, 2, 10), (37, 3, 7), (5, 1, 1)]
+        .iter()
+        .enumerate()
+    {
         let mut r = rng(60 + i as u64);
         let logits = uniform(&mut r, b * heads * classes, -8.0, 8.0);
         // Labels, a quarter of them missing (negative), as in the sequential mode.
         let labels: Vec<i32> = (0..b * heads)
-            .map(|_| if r.random_range(0..4) == 0 { -1 } else { r.random_range(0..classes as i32) })
+            .map(|_| {
+                if r.random_range(0..4) == 0 {
+                    -1
+                } else {
+                    r.random_range(0..classes as i32)
+                }
+            })
             .collect();
         let mut want = vec![0.0; logits.len()];
-        let loss = cpu::softmax_xent::softmax_xent_forward_backward(&mut want, &logits, &labels, b, heads, classes);
+        let loss =
+            cpu::softmax_xent::softmax_xent_forward_backward(&mut want, &logits, &labels, b, heads, classes);
         let (got, rows) = softmax_xent::run(&ctx, &logits, &labels, b, heads, classes).unwrap();
         let tag = format!("softmax_xent b={b} heads={heads} classes={classes}");
         fails.add(check(&format!("{tag} dlogits"), &got, &want, 1e-7, 1e-5));
         let got_loss = rows.iter().map(|&v| v as f64).sum::<f64>() / b as f64;
-        fails.add(check(&format!("{tag} loss"), &[got_loss as f32], &[loss as f32], 1e-6, 1e-5));
+        fails.add(check(
+            &format!("{tag} loss"),
+            &[got_loss as f32],
+            &[loss as f32],
+            1e-6,
+            1e-5,
+        ));
     }
     fails.assert_none();
 }
@@ -162,7 +237,15 @@ fn scale_of(x: &[f32]) -> f32 {
 fn transport_and_density_match_cpu() {
     let Some(ctx) = context() else { return };
     let mut fails = Failures::default();
-    let shapes: &[(usize, usize)] = &[(128, 128), (128, 256), (256, 20), (1568, 128), (1, 1), (7, 37), (129, 1)];
+    let shapes: &[(usize, usize)] = &[
+        (128, 128),
+        (128, 256),
+        (256, 20),
+        (1568, 128),
+        (1, 1),
+        (7, 37),
+        (129, 1),
+    ];
     for (si, &(c, oc)) in shapes.iter().enumerate() {
         for norm in [TransportNorm::Paper, TransportNorm::Mean] {
             for wn in [WeightNorm::L1, WeightNorm::L2] {
@@ -219,7 +302,13 @@ fn transport_and_density_match_cpu() {
                 fails.add(check(&format!("{tag} dp_in"), gp, wp, tol(wp), 1e-4));
                 let (gp, wp) = (&got[pout_off..], &want[pout_off..]);
                 fails.add(check(&format!("{tag} dp_out"), gp, wp, tol(wp), 1e-4));
-                fails.add(check(&format!("{tag} value"), &[got_value as f32], &[value as f32], 1e-7, 1e-5));
+                fails.add(check(
+                    &format!("{tag} value"),
+                    &[got_value as f32],
+                    &[value as f32],
+                    1e-7,
+                    1e-5,
+                ));
             }
         }
     }
@@ -239,8 +328,20 @@ fn transport_and_density_match_cpu() {
         let value = cpu::density::density_forward_backward(&mut want[p_off..], &params[p_off..], n, coeff);
         let (got, got_value) = density::run(&ctx, n, p_off, coeff, &params, &grads0).unwrap();
         let tag = format!("density n={n}");
-        fails.add(check(&format!("{tag} dp"), &got, &want, 1e-5 * scale_of(&want), 1e-4));
-        fails.add(check(&format!("{tag} value"), &[got_value as f32], &[value as f32], 1e-7, 1e-5));
+        fails.add(check(
+            &format!("{tag} dp"),
+            &got,
+            &want,
+            1e-5 * scale_of(&want),
+            1e-4,
+        ));
+        fails.add(check(
+            &format!("{tag} value"),
+            &[got_value as f32],
+            &[value as f32],
+            1e-7,
+            1e-5,
+        ));
     }
     fails.assert_none();
 }
@@ -256,11 +357,23 @@ fn adam_matches_cpu() {
         let m = uniform(&mut r, n, -0.01, 0.01);
         let v = uniform(&mut r, n, 0.0, 1e-4);
         for step in [1u64, 7, 1000] {
-            let hp = cpu::adam::AdamStep { lr: 0.005, beta1: 0.9, beta2: 0.999, eps: 1e-8, step };
+            let hp = cpu::adam::AdamStep {
+                lr: 0.005,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                step,
+            };
             let (mut wp, mut wm, mut wv) = (params.clone(), m.clone(), v.clone());
             cpu::adam::adam_update(&mut wp, &grads, &mut wm, &mut wv, hp);
             let [gp, gm, gv] = adam::run(&ctx, hp, &params, &grads, &m, &v).unwrap();
-            fails.add(check(&format!("adam n={n} t={step} params"), &gp, &wp, 1e-7, 1e-5));
+            fails.add(check(
+                &format!("adam n={n} t={step} params"),
+                &gp,
+                &wp,
+                1e-7,
+                1e-5,
+            ));
             fails.add(check(&format!("adam n={n} t={step} m"), &gm, &wm, 1e-9, 1e-5));
             fails.add(check(&format!("adam n={n} t={step} v"), &gv, &wv, 1e-12, 1e-5));
         }

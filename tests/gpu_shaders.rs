@@ -4,10 +4,14 @@
 use std::path::Path;
 
 fn validate(name: &str, src: &str) -> Result<(), String> {
-    let module = naga::front::wgsl::parse_str(src).map_err(|e| format!("{name}: parse error\n{}", e.emit_to_string(src)))?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
-        .validate(&module)
-        .map_err(|e| format!("{name}: validation error\n{}", e.emit_to_string(src)))?;
+    let module = naga::front::wgsl::parse_str(src)
+        .map_err(|e| format!("{name}: parse error\n{}", e.emit_to_string(src)))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .map_err(|e| format!("{name}: validation error\n{}", e.emit_to_string(src)))?;
     Ok(())
 }
 
@@ -20,9 +24,20 @@ fn every_shader_parses_and_validates() {
         .filter(|p| p.extension().is_some_and(|e| e == "wgsl"))
         .collect();
     files.sort();
-    let expected = ["adam", "bias_sigmoid", "density", "matmul", "reduce", "softmax_xent", "transport"];
+    let expected = [
+        "adam",
+        "bias_sigmoid",
+        "density",
+        "matmul",
+        "reduce",
+        "softmax_xent",
+        "transport",
+    ];
     for name in expected {
-        assert!(files.iter().any(|f| f.file_stem().is_some_and(|s| s == name)), "shaders/{name}.wgsl is missing");
+        assert!(
+            files.iter().any(|f| f.file_stem().is_some_and(|s| s == name)),
+            "shaders/{name}.wgsl is missing"
+        );
     }
     let mut errors = Vec::new();
     for f in &files {
@@ -31,7 +46,12 @@ fn every_shader_parses_and_validates() {
             errors.push(e);
         }
     }
-    assert!(errors.is_empty(), "{} shader(s) failed:\n{}", errors.len(), errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{} shader(s) failed:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
 }
 
 /// The sources the engine embeds are the files on disk (nothing stale compiled in).

@@ -8,7 +8,13 @@ use anyhow::Result;
 pub const FILE: &str = "adam.wgsl";
 pub const SRC: &str = include_str!("../../shaders/adam.wgsl");
 /// uniform, grads, params, m, v.
-pub const BINDS: &[Bind] = &[Bind::Uniform, Bind::Read, Bind::ReadWrite, Bind::ReadWrite, Bind::ReadWrite];
+pub const BINDS: &[Bind] = &[
+    Bind::Uniform,
+    Bind::Read,
+    Bind::ReadWrite,
+    Bind::ReadWrite,
+    Bind::ReadWrite,
+];
 
 pub fn pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
     ctx.pipeline(FILE, SRC, "adam", BINDS)
@@ -31,7 +37,14 @@ pub fn params(ctx: &GpuContext, n: usize, hp: AdamStep) -> ([u32; 16], [u32; 3])
 }
 
 /// One-off: returns `(params, m, v)` after one step. For tests.
-pub fn run(ctx: &GpuContext, hp: AdamStep, params_data: &[f32], grads: &[f32], m: &[f32], v: &[f32]) -> Result<[Vec<f32>; 3]> {
+pub fn run(
+    ctx: &GpuContext,
+    hp: AdamStep,
+    params_data: &[f32],
+    grads: &[f32],
+    m: &[f32],
+    v: &[f32],
+) -> Result<[Vec<f32>; 3]> {
     let n = params_data.len();
     let g = buffers::storage_with(ctx, "grads", grads)?;
     let p = buffers::storage_with(ctx, "params", params_data)?;

@@ -19,7 +19,10 @@ pub fn mask_pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
 
 /// `dbias[dst_off..+n] = Σ_rows dout (rows, n)`.
 pub fn bias_grad_words(rows: usize, n: usize, dst_off: usize) -> ([u32; 16], [u32; 3]) {
-    (words(&[rows as u32, n as u32, 0, dst_off as u32]), [groups_for(n, 64), 1, 1])
+    (
+        words(&[rows as u32, n as u32, 0, dst_off as u32]),
+        [groups_for(n, 64), 1, 1],
+    )
 }
 
 /// `x (rows, n) *= keep[keep_off + column]`.

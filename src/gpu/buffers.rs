@@ -47,7 +47,11 @@ impl Uniforms {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Uniforms { buffer, stride, data: vec![0; size as usize] }
+        Uniforms {
+            buffer,
+            stride,
+            data: vec![0; size as usize],
+        }
     }
 
     pub fn binding(&self, slot: usize) -> wgpu::BindingResource<'_> {
@@ -76,11 +80,21 @@ pub fn bind_group(
     buffers: &[&wgpu::Buffer],
 ) -> wgpu::BindGroup {
     let (layout, _) = ctx.layout(binds);
-    let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform }];
+    let mut entries = vec![wgpu::BindGroupEntry {
+        binding: 0,
+        resource: uniform,
+    }];
     for (i, b) in buffers.iter().enumerate() {
-        entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        entries.push(wgpu::BindGroupEntry {
+            binding: i as u32 + 1,
+            resource: b.as_entire_binding(),
+        });
     }
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries })
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &layout,
+        entries: &entries,
+    })
 }
 
 /// Copies `len` f32 from `buffer` (starting at element `offset`) back to the host; waits.
@@ -98,11 +112,21 @@ pub fn read_many(ctx: &GpuContext, ranges: &[(&wgpu::Buffer, usize, usize)]) -> 
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+    let mut enc = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("readback"),
+        });
     let mut at = 0;
     for &(buf, off, len) in ranges {
         if len > 0 {
-            enc.copy_buffer_to_buffer(buf, (off * 4) as u64, &staging, (at * 4) as u64, Some((len * 4) as u64));
+            enc.copy_buffer_to_buffer(
+                buf,
+                (off * 4) as u64,
+                &staging,
+                (at * 4) as u64,
+                Some((len * 4) as u64),
+            );
         }
         at += len.max(1);
     }
@@ -122,7 +146,10 @@ pub fn read_many(ctx: &GpuContext, ranges: &[(&wgpu::Buffer, usize, usize)]) -> 
             .map_err(|e| anyhow!("reading a mapped GPU buffer failed: {e}"))?;
         let all: Vec<f32> = match bytemuck::try_cast_slice::<u8, f32>(&view) {
             Ok(f) => f.to_vec(),
-            Err(_) => view.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Err(_) => view
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
         };
         let mut out = Vec::new();
         let mut at = 0;
@@ -137,8 +164,13 @@ pub fn read_many(ctx: &GpuContext, ranges: &[(&wgpu::Buffer, usize, usize)]) -> 
 }
 
 /// Records one dispatch into a compute pass.
-pub fn dispatch(pass: &mut wgpu::ComputePass<'_>, pipeline: &wgpu::ComputePipeline, bg: &wgpu::BindGroup, groups: [u32; 3]) {
-    if groups.iter().any(|&g| g == 0) {
+pub fn dispatch(
+    pass: &mut wgpu::ComputePass<'_>,
+    pipeline: &wgpu::ComputePipeline,
+    bg: &wgpu::BindGroup,
+    groups: [u32; 3],
+) {
+    if groups.contains(&0) {
         return;
     }
     pass.set_pipeline(pipeline);
@@ -160,9 +192,16 @@ pub fn run_once(
     u.set(0, words);
     u.upload(ctx);
     let bg = bind_group(ctx, binds, u.binding(0), buffers);
-    let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("one-off") });
+    let mut enc = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("one-off"),
+        });
     {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: None,
+        });
         for _ in 0..repeats {
             dispatch(&mut pass, pipeline, &bg, groups);
         }

@@ -16,8 +16,8 @@ pub const ADAPTER_ENV: &str = "SPATIAL_GPU_ADAPTER";
 
 /// Storage buffers one dispatch binds at most (the matmul binds 5).
 const STORAGE_BUFFERS_NEEDED: u32 = 5;
-/// Workgroup memory of the tiled matmul (two 16x64 f32 tiles).
-const WORKGROUP_MEMORY_NEEDED: u32 = 8192;
+/// Workgroup memory of the tiled matmul (two 16x65 f32 tiles).
+const WORKGROUP_MEMORY_NEEDED: u32 = 8320;
 /// Invocations per workgroup of the largest kernel (256).
 const INVOCATIONS_NEEDED: u32 = 256;
 
@@ -73,7 +73,10 @@ fn backend_rank(b: wgpu::Backend) -> u32 {
 }
 
 fn is_hardware(t: wgpu::DeviceType) -> bool {
-    matches!(t, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu)
+    matches!(
+        t,
+        wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+    )
 }
 
 fn instance() -> wgpu::Instance {
@@ -92,7 +95,9 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 /// True when a hardware GPU adapter (discrete, integrated or virtual) is present; `--backend auto`
 /// picks the GPU backend then. Software adapters (lavapipe, llvmpipe) do not count.
 pub fn hardware_adapter_available() -> bool {
-    all_adapters().iter().any(|a| is_hardware(a.get_info().device_type))
+    all_adapters()
+        .iter()
+        .any(|a| is_hardware(a.get_info().device_type))
 }
 
 /// Every adapter found, each with its backend, type and the limits the engine cares about; the
@@ -109,7 +114,11 @@ pub fn adapter_report() -> String {
     for a in &adapters {
         let info = a.get_info();
         let l = a.limits();
-        let mark = if chosen.as_deref() == Some(info.name.as_str()) { "* " } else { "  " };
+        let mark = if chosen.as_deref() == Some(info.name.as_str()) {
+            "* "
+        } else {
+            "  "
+        };
         out += &format!(
             "{mark}{}\n    backend {:?}, type {:?}, driver {} {}\n    max storage binding {} MiB, max buffer {} MiB, \
              workgroup memory {} KiB, invocations/workgroup {}, workgroups/dimension {}\n",
@@ -205,7 +214,9 @@ impl GpuContext {
         let required = wgpu::Limits {
             max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
             max_buffer_size: have.max_buffer_size,
-            max_storage_buffers_per_shader_stage: STORAGE_BUFFERS_NEEDED.max(8).min(have.max_storage_buffers_per_shader_stage),
+            max_storage_buffers_per_shader_stage: STORAGE_BUFFERS_NEEDED
+                .max(8)
+                .min(have.max_storage_buffers_per_shader_stage),
             max_compute_workgroup_storage_size: have.max_compute_workgroup_storage_size,
             max_compute_invocations_per_workgroup: INVOCATIONS_NEEDED,
             max_compute_workgroup_size_x: INVOCATIONS_NEEDED,
@@ -294,12 +305,17 @@ impl GpuContext {
                     .collect();
                 let bgl = self
                     .device
-                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
-                let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: None,
-                    bind_group_layouts: &[Some(&bgl)],
-                    immediate_size: 0,
-                });
+                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                        label: None,
+                        entries: &entries,
+                    });
+                let pl = self
+                    .device
+                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: None,
+                        bind_group_layouts: &[Some(&bgl)],
+                        immediate_size: 0,
+                    });
                 (bgl, pl)
             })
             .clone()
@@ -315,7 +331,12 @@ impl GpuContext {
         binds: &'static [Bind],
     ) -> Result<wgpu::ComputePipeline> {
         self.check()?;
-        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(&(file, entry)) {
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(file, entry))
+        {
             return Ok(p.clone());
         }
         let (_, layout) = self.layout(binds);
@@ -332,19 +353,30 @@ impl GpuContext {
                 })
                 .clone()
         };
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: Some(&layout),
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
         if let Some(err) = pollster::block_on(scope.pop()) {
-            self.modules.lock().unwrap_or_else(|p| p.into_inner()).remove(file);
-            bail!("shader {file}, entry point {entry}, failed to build on {}: {err}", self.describe());
+            self.modules
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(file);
+            bail!(
+                "shader {file}, entry point {entry}, failed to build on {}: {err}",
+                self.describe()
+            );
         }
-        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).insert((file, entry), pipeline.clone());
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((file, entry), pipeline.clone());
         Ok(pipeline)
     }
 

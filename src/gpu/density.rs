@@ -21,11 +21,21 @@ pub fn inv_n2(n: usize) -> f32 {
 /// Uniform and workgroups for `n` neurons at `p_off`, weight `coeff` (`beta / |L|`).
 pub fn params(n: usize, p_off: usize, partial_off: usize, coeff: f32) -> ([u32; 16], [u32; 3]) {
     let g = coeff * inv_n2(n);
-    (words(&[n as u32, p_off as u32, partial_off as u32, 0, g.to_bits()]), [n as u32, 1, 1])
+    (
+        words(&[n as u32, p_off as u32, partial_off as u32, 0, g.to_bits()]),
+        [n as u32, 1, 1],
+    )
 }
 
 /// One-off on host data; returns the new `grads` and the value `V`. For tests.
-pub fn run(ctx: &GpuContext, n: usize, p_off: usize, coeff: f32, params_data: &[f32], grads: &[f32]) -> Result<(Vec<f32>, f64)> {
+pub fn run(
+    ctx: &GpuContext,
+    n: usize,
+    p_off: usize,
+    coeff: f32,
+    params_data: &[f32],
+    grads: &[f32],
+) -> Result<(Vec<f32>, f64)> {
     let p = buffers::storage_with(ctx, "params", params_data)?;
     let g = buffers::storage_with(ctx, "grads", grads)?;
     let part = buffers::storage(ctx, "partials", n)?;

@@ -9,7 +9,14 @@ use std::time::Instant;
 pub const FILE: &str = "matmul.wgsl";
 pub const SRC: &str = include_str!("../../shaders/matmul.wgsl");
 /// uniform, a, b, bias, aux, c.
-pub const BINDS: &[Bind] = &[Bind::Uniform, Bind::Read, Bind::Read, Bind::Read, Bind::Read, Bind::ReadWrite];
+pub const BINDS: &[Bind] = &[
+    Bind::Uniform,
+    Bind::Read,
+    Bind::Read,
+    Bind::Read,
+    Bind::Read,
+    Bind::ReadWrite,
+];
 
 pub const BIAS: u32 = 1;
 pub const SIGMOID: u32 = 2;
@@ -27,7 +34,13 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] = [Variant::Naive, Variant::Reg4x4, Variant::Reg8x8, Variant::Reg16x8, Variant::Tiled];
+    pub const ALL: [Variant; 5] = [
+        Variant::Naive,
+        Variant::Reg4x4,
+        Variant::Reg8x8,
+        Variant::Reg16x8,
+        Variant::Tiled,
+    ];
 
     pub fn entry(self) -> &'static str {
         match self {
@@ -108,17 +121,35 @@ impl MatmulArgs {
 
     /// The autotune cache key (without the adapter).
     pub fn shape_key(&self) -> String {
-        format!("{}x{}x{} a({},{}) b({},{})", self.m, self.n, self.k, self.a.rs, self.a.cs, self.b.rs, self.b.cs)
+        format!(
+            "{}x{}x{} a({},{}) b({},{})",
+            self.m, self.n, self.k, self.a.rs, self.a.cs, self.b.rs, self.b.cs
+        )
     }
 
     /// Forward of a layer: `out (batch, oc) = inp (batch, c) · W (oc, c)ᵀ + bias`, sigmoid if asked.
-    pub fn forward(batch: usize, c: usize, oc: usize, w_off: usize, bias_off: usize, sigmoid: bool) -> MatmulArgs {
+    pub fn forward(
+        batch: usize,
+        c: usize,
+        oc: usize,
+        w_off: usize,
+        bias_off: usize,
+        sigmoid: bool,
+    ) -> MatmulArgs {
         MatmulArgs {
             m: batch,
             n: oc,
             k: c,
-            a: Operand { off: 0, rs: c as u32, cs: 1 },
-            b: Operand { off: w_off as u32, rs: 1, cs: c as u32 },
+            a: Operand {
+                off: 0,
+                rs: c as u32,
+                cs: 1,
+            },
+            b: Operand {
+                off: w_off as u32,
+                rs: 1,
+                cs: c as u32,
+            },
             c_off: 0,
             bias_off: bias_off as u32,
             aux_off: 0,
@@ -133,8 +164,16 @@ impl MatmulArgs {
             m: batch,
             n: c,
             k: oc,
-            a: Operand { off: 0, rs: oc as u32, cs: 1 },
-            b: Operand { off: w_off as u32, rs: c as u32, cs: 1 },
+            a: Operand {
+                off: 0,
+                rs: oc as u32,
+                cs: 1,
+            },
+            b: Operand {
+                off: w_off as u32,
+                rs: c as u32,
+                cs: 1,
+            },
             c_off: 0,
             bias_off: 0,
             aux_off: 0,
@@ -148,8 +187,16 @@ impl MatmulArgs {
             m: oc,
             n: c,
             k: batch,
-            a: Operand { off: 0, rs: 1, cs: oc as u32 },
-            b: Operand { off: 0, rs: c as u32, cs: 1 },
+            a: Operand {
+                off: 0,
+                rs: 1,
+                cs: oc as u32,
+            },
+            b: Operand {
+                off: 0,
+                rs: c as u32,
+                cs: 1,
+            },
             c_off: dw_off as u32,
             bias_off: 0,
             aux_off: 0,
@@ -186,12 +233,25 @@ pub fn run(
 
 /// Seconds per dispatch of `v` on the bind group `bg` (its uniform holding `args`): one warm-up
 /// submit (which also compiles the pipeline), then `reps` dispatches in one submit.
-pub fn time_variant(ctx: &GpuContext, v: Variant, args: &MatmulArgs, bg: &wgpu::BindGroup, reps: usize) -> Result<f64> {
+pub fn time_variant(
+    ctx: &GpuContext,
+    v: Variant,
+    args: &MatmulArgs,
+    bg: &wgpu::BindGroup,
+    reps: usize,
+) -> Result<f64> {
     let pipe = v.pipeline(ctx)?;
     let run = |n: usize| -> Result<()> {
-        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("autotune") });
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("autotune"),
+            });
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
             for _ in 0..n {
                 buffers::dispatch(&mut pass, &pipe, bg, args.groups(v));
             }
@@ -221,6 +281,9 @@ pub fn autotune(ctx: &GpuContext, args: &MatmulArgs, bg: &wgpu::BindGroup) -> Re
             best = (t, i);
         }
     }
-    ctx.tune_cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, best.1);
+    ctx.tune_cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, best.1);
     Ok(Variant::ALL[best.1])
 }

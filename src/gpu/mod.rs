@@ -61,7 +61,9 @@ pub struct GpuOptions {
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { matmul: MatmulChoice::Autotune }
+        GpuOptions {
+            matmul: MatmulChoice::Autotune,
+        }
     }
 }
 
@@ -69,10 +71,14 @@ impl Default for GpuOptions {
 /// "skipped: no adapter") when there is none, unless `SPATIAL_GPU_REQUIRE_ADAPTER=1`, which
 /// turns a missing adapter into a panic (CI sets it, so GPU tests cannot pass by skipping).
 pub fn test_context() -> Option<Arc<GpuContext>> {
-    static CTX: std::sync::OnceLock<std::result::Result<Arc<GpuContext>, String>> = std::sync::OnceLock::new();
+    static CTX: std::sync::OnceLock<std::result::Result<Arc<GpuContext>, String>> =
+        std::sync::OnceLock::new();
     let ctx = CTX.get_or_init(|| GpuContext::new(None).map_err(|e| format!("{e:#}")));
     match ctx {
-        Ok(c) => Some(c.clone()),
+        Ok(c) => {
+            eprintln!("GPU tests on {}", c.describe());
+            Some(c.clone())
+        }
         Err(e) => {
             if std::env::var(REQUIRE_ADAPTER_ENV).is_ok_and(|v| v == "1") {
                 panic!("{REQUIRE_ADAPTER_ENV}=1 but no GPU adapter could be opened: {e}");
@@ -105,15 +111,35 @@ struct Op {
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     /// A matmul whose `m` (forward, input gradient) or `k` (weight gradient) is the batch size.
-    Matmul { args: MatmulArgs, batch_is_m: bool, variant: Variant },
-    BiasGrad { n: usize, dst_off: usize },
-    Mask { n: usize, keep_off: usize },
+    Matmul {
+        args: MatmulArgs,
+        batch_is_m: bool,
+        variant: Variant,
+    },
+    BiasGrad {
+        n: usize,
+        dst_off: usize,
+    },
+    Mask {
+        n: usize,
+        keep_off: usize,
+    },
     Softmax,
     TransportRows(transport::TransportArgs),
     TransportCols(transport::TransportArgs),
-    Density { n: usize, p_off: usize, partial_off: usize, coeff: f32 },
+    Density {
+        n: usize,
+        p_off: usize,
+        partial_off: usize,
+        coeff: f32,
+    },
     /// `None` length: the batch size (the task loss, scale 1/B).
-    Reduce { src_off: usize, len: Option<usize>, acc_idx: usize, scale: f32 },
+    Reduce {
+        src_off: usize,
+        len: Option<usize>,
+        acc_idx: usize,
+        scale: f32,
+    },
     Adam,
 }
 
@@ -164,7 +190,12 @@ pub struct GpuBackend {
 
 impl GpuBackend {
     /// A backend on `ctx` with the default options (matmul variants autotuned).
-    pub fn new(ctx: Arc<GpuContext>, model: ModelConfig, train: TrainConfig, state: TrainState) -> Result<GpuBackend> {
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        model: ModelConfig,
+        train: TrainConfig,
+        state: TrainState,
+    ) -> Result<GpuBackend> {
         Self::with_options(ctx, model, train, state, GpuOptions::default())
     }
 
@@ -180,7 +211,11 @@ impl GpuBackend {
         ctx.check()?;
         let layout = Layout::new(&model.sizes);
         if state.params.layout != layout {
-            bail!("parameters of shape {:?} do not fit a model of sizes {:?}", state.params.layout.sizes, model.sizes);
+            bail!(
+                "parameters of shape {:?} do not fit a model of sizes {:?}",
+                state.params.layout.sizes,
+                model.sizes
+            );
         }
         let cap = train.batch_size;
         let sizes = model.sizes.clone();
@@ -189,11 +224,16 @@ impl GpuBackend {
         let n_spatial = model.spatial_layers.len();
         let max_u32 = u32::MAX as usize;
         if layout.len >= max_u32 / 4 || cap * sizes.iter().max().copied().unwrap_or(0) >= max_u32 / 4 {
-            bail!("the model or batch is too large for 32-bit indexing on the GPU: use a smaller --batch-size");
+            bail!(
+                "the model or batch is too large for 32-bit indexing on the GPU: use a smaller --batch-size"
+            );
         }
         for (l, &n) in sizes.iter().enumerate() {
             if n > ctx.caps.max_workgroups as usize {
-                bail!("layer {l} has {n} neurons, more than the adapter's {} workgroups per dimension", ctx.caps.max_workgroups);
+                bail!(
+                    "layer {l} has {n} neurons, more than the adapter's {} workgroups per dimension",
+                    ctx.caps.max_workgroups
+                );
             }
         }
 
@@ -201,7 +241,12 @@ impl GpuBackend {
         let mk = |label: &str, len: usize| buffers::storage(&ctx, label, len);
         let layer_bufs = |what: &str| -> Result<Vec<wgpu::Buffer>> {
             (0..=last)
-                .map(|l| mk(&format!("{what} of layer {l} ({cap} x {})", sizes[l]), if l == 0 { 1 } else { cap * sizes[l] }))
+                .map(|l| {
+                    mk(
+                        &format!("{what} of layer {l} ({cap} x {})", sizes[l]),
+                        if l == 0 { 1 } else { cap * sizes[l] },
+                    )
+                })
                 .collect()
         };
         // Partials: the task's per-example losses, then per spatial layer its transport and density rows.
@@ -245,19 +290,53 @@ impl GpuBackend {
         let mut kinds: Vec<(Kind, Vec<&wgpu::Buffer>)> = Vec::new();
         for l in 1..=last {
             let (c, oc) = (sizes[l - 1], sizes[l]);
-            let args = MatmulArgs::forward(cap, c, oc, layout.weights[l - 1].start, layout.biases[l - 1].start, l < last);
-            kinds.push((Kind::Matmul { args, batch_is_m: true, variant: fixed }, vec![inp(l), &b.params, &b.params, d, &b.acts[l]]));
+            let args = MatmulArgs::forward(
+                cap,
+                c,
+                oc,
+                layout.weights[l - 1].start,
+                layout.biases[l - 1].start,
+                l < last,
+            );
+            kinds.push((
+                Kind::Matmul {
+                    args,
+                    batch_is_m: true,
+                    variant: fixed,
+                },
+                vec![inp(l), &b.params, &b.params, d, &b.acts[l]],
+            ));
         }
-        kinds.push((Kind::Softmax, vec![&b.acts[last], &b.labels, &b.deltas[last], &b.partials]));
+        kinds.push((
+            Kind::Softmax,
+            vec![&b.acts[last], &b.labels, &b.deltas[last], &b.partials],
+        ));
         for l in (1..=last).rev() {
             let (c, oc) = (sizes[l - 1], sizes[l]);
             let args = MatmulArgs::weight_grad(cap, c, oc, layout.weights[l - 1].start, false);
-            kinds.push((Kind::Matmul { args, batch_is_m: false, variant: fixed }, vec![&b.deltas[l], inp(l), d, d, &b.grads]));
-            kinds.push((Kind::BiasGrad { n: oc, dst_off: layout.biases[l - 1].start }, vec![&b.deltas[l], &b.grads]));
+            kinds.push((
+                Kind::Matmul {
+                    args,
+                    batch_is_m: false,
+                    variant: fixed,
+                },
+                vec![&b.deltas[l], inp(l), d, d, &b.grads],
+            ));
+            kinds.push((
+                Kind::BiasGrad {
+                    n: oc,
+                    dst_off: layout.biases[l - 1].start,
+                },
+                vec![&b.deltas[l], &b.grads],
+            ));
             if l > 1 {
                 let args = MatmulArgs::input_grad(cap, c, oc, layout.weights[l - 1].start, true);
                 kinds.push((
-                    Kind::Matmul { args, batch_is_m: true, variant: fixed },
+                    Kind::Matmul {
+                        args,
+                        batch_is_m: true,
+                        variant: fixed,
+                    },
                     vec![&b.deltas[l], &b.params, d, &b.acts[l - 1], &b.deltas[l - 1]],
                 ));
             }
@@ -265,7 +344,15 @@ impl GpuBackend {
         let ns = n_spatial.max(1) as f32;
         let (ct, cv) = (model.alpha / ns, model.beta / ns);
         let spatial_bufs = || vec![&b.params, &b.grads, &b.partials];
-        let mut reduces = vec![(Kind::Reduce { src_off: 0, len: None, acc_idx: 0, scale: 0.0 }, vec![&b.partials, &b.acc])];
+        let mut reduces = vec![(
+            Kind::Reduce {
+                src_off: 0,
+                len: None,
+                acc_idx: 0,
+                scale: 0.0,
+            },
+            vec![&b.partials, &b.acc],
+        )];
         for (s, &l) in model.spatial_layers.iter().enumerate() {
             let (c, oc) = (sizes[l - 1], sizes[l]);
             let t = transport::TransportArgs {
@@ -282,13 +369,31 @@ impl GpuBackend {
             kinds.push((Kind::TransportRows(t), spatial_bufs()));
             kinds.push((Kind::TransportCols(t), spatial_bufs()));
             let p_off = layout.positions[l].start;
-            kinds.push((Kind::Density { n: oc, p_off, partial_off: spatial_offs[s].1, coeff: cv }, spatial_bufs()));
+            kinds.push((
+                Kind::Density {
+                    n: oc,
+                    p_off,
+                    partial_off: spatial_offs[s].1,
+                    coeff: cv,
+                },
+                spatial_bufs(),
+            ));
             reduces.push((
-                Kind::Reduce { src_off: spatial_offs[s].0, len: Some(oc), acc_idx: 1 + s, scale: t.scale() },
+                Kind::Reduce {
+                    src_off: spatial_offs[s].0,
+                    len: Some(oc),
+                    acc_idx: 1 + s,
+                    scale: t.scale(),
+                },
                 vec![&b.partials, &b.acc],
             ));
             reduces.push((
-                Kind::Reduce { src_off: spatial_offs[s].1, len: Some(oc), acc_idx: 1 + n_spatial + s, scale: density::inv_n2(oc) },
+                Kind::Reduce {
+                    src_off: spatial_offs[s].1,
+                    len: Some(oc),
+                    acc_idx: 1 + n_spatial + s,
+                    scale: density::inv_n2(oc),
+                },
                 vec![&b.partials, &b.acc],
             ));
         }
@@ -301,9 +406,29 @@ impl GpuBackend {
         let mut kinds: Vec<(Kind, Vec<&wgpu::Buffer>)> = Vec::new();
         for l in 1..=last {
             let (c, oc) = (sizes[l - 1], sizes[l]);
-            let args = MatmulArgs::forward(cap, c, oc, layout.weights[l - 1].start, layout.biases[l - 1].start, l < last);
-            kinds.push((Kind::Matmul { args, batch_is_m: true, variant: fixed }, vec![inp(l), &b.params, &b.params, d, &b.acts[l]]));
-            kinds.push((Kind::Mask { n: oc, keep_off: keep_offsets[l] }, vec![&b.keep, &b.acts[l]]));
+            let args = MatmulArgs::forward(
+                cap,
+                c,
+                oc,
+                layout.weights[l - 1].start,
+                layout.biases[l - 1].start,
+                l < last,
+            );
+            kinds.push((
+                Kind::Matmul {
+                    args,
+                    batch_is_m: true,
+                    variant: fixed,
+                },
+                vec![inp(l), &b.params, &b.params, d, &b.acts[l]],
+            ));
+            kinds.push((
+                Kind::Mask {
+                    n: oc,
+                    keep_off: keep_offsets[l],
+                },
+                vec![&b.keep, &b.acts[l]],
+            ));
         }
         let eval_plan = make_plan(&ctx, "evaluation uniforms", kinds, &mm_pipe)?;
 
@@ -336,9 +461,18 @@ impl GpuBackend {
         let ctx = self.ctx.clone();
         for train in [true, false] {
             self.prepare(train, cap, self.step.max(1));
-            let plan = if train { &mut self.train_plan } else { &mut self.eval_plan };
+            let plan = if train {
+                &mut self.train_plan
+            } else {
+                &mut self.eval_plan
+            };
             for op in plan.ops.iter_mut() {
-                if let Kind::Matmul { args, batch_is_m, variant } = &mut op.kind {
+                if let Kind::Matmul {
+                    args,
+                    batch_is_m,
+                    variant,
+                } = &mut op.kind
+                {
                     let a = with_batch(args, *batch_is_m, cap);
                     *variant = matmul::autotune(&ctx, &a, &op.bind_group)?;
                     op.pipeline = variant.pipeline(&ctx)?;
@@ -355,7 +489,11 @@ impl GpuBackend {
             .ops
             .iter()
             .filter_map(|op| match op.kind {
-                Kind::Matmul { args, batch_is_m, variant } => Some((with_batch(&args, batch_is_m, self.capacity).shape_key(), variant)),
+                Kind::Matmul {
+                    args,
+                    batch_is_m,
+                    variant,
+                } => Some((with_batch(&args, batch_is_m, self.capacity).shape_key(), variant)),
                 _ => None,
             })
             .collect()
@@ -375,23 +513,33 @@ impl GpuBackend {
         let b = self.last_batch;
         let sizes = &self.model.sizes;
         let mut ranges: Vec<(&wgpu::Buffer, usize, usize)> = Vec::new();
-        for l in 1..sizes.len() {
-            ranges.push((&self.bufs.acts[l], 0, b * sizes[l]));
+        for (act, &n) in self.bufs.acts.iter().zip(sizes).skip(1) {
+            ranges.push((act, 0, b * n));
         }
         ranges.push((&self.bufs.grads, 0, self.layout.len));
         let mut out = buffers::read_many(&self.ctx, &ranges)?;
         let grads = out.pop().unwrap_or_default();
         let mut acts = vec![Vec::new()];
         acts.extend(out);
-        Ok(GpuSnapshot { acts, grads, state: self.state()? })
+        Ok(GpuSnapshot {
+            acts,
+            grads,
+            state: self.state()?,
+        })
     }
 
     fn check_batch(&self, b: usize, input_dim: usize) -> Result<()> {
         if b == 0 || b > self.capacity {
-            bail!("batch of {b} examples does not fit the GPU backend's capacity of {}", self.capacity);
+            bail!(
+                "batch of {b} examples does not fit the GPU backend's capacity of {}",
+                self.capacity
+            );
         }
         if input_dim != self.model.sizes[0] {
-            bail!("batch has {input_dim} inputs per example, the model expects {}", self.model.sizes[0]);
+            bail!(
+                "batch has {input_dim} inputs per example, the model expects {}",
+                self.model.sizes[0]
+            );
         }
         Ok(())
     }
@@ -420,7 +568,12 @@ fn binds_of(kind: &Kind) -> &'static [Bind] {
     }
 }
 
-fn make_plan(ctx: &GpuContext, label: &str, kinds: Vec<(Kind, Vec<&wgpu::Buffer>)>, mm: &wgpu::ComputePipeline) -> Result<Plan> {
+fn make_plan(
+    ctx: &GpuContext,
+    label: &str,
+    kinds: Vec<(Kind, Vec<&wgpu::Buffer>)>,
+    mm: &wgpu::ComputePipeline,
+) -> Result<Plan> {
     let uniforms = Uniforms::new(ctx, label, kinds.len());
     let mut ops = Vec::new();
     for (slot, (kind, bufs)) in kinds.into_iter().enumerate() {
@@ -436,16 +589,36 @@ fn make_plan(ctx: &GpuContext, label: &str, kinds: Vec<(Kind, Vec<&wgpu::Buffer>
             Kind::Adam => adam::pipeline(ctx)?,
         };
         let bind_group = buffers::bind_group(ctx, binds_of(&kind), uniforms.binding(slot), &bufs);
-        ops.push(Op { pipeline, bind_group, slot, kind });
+        ops.push(Op {
+            pipeline,
+            bind_group,
+            slot,
+            kind,
+        });
     }
-    Ok(Plan { ops, uniforms, batch: None })
+    Ok(Plan {
+        ops,
+        uniforms,
+        batch: None,
+    })
 }
 
 impl Op {
     /// Uniform words and workgroups for a batch of `b`, at Adam step `step`.
-    fn params(&self, ctx: &GpuContext, model: &ModelConfig, b: usize, n_params: usize, hp: AdamStep) -> ([u32; 16], [u32; 3]) {
+    fn params(
+        &self,
+        ctx: &GpuContext,
+        model: &ModelConfig,
+        b: usize,
+        n_params: usize,
+        hp: AdamStep,
+    ) -> ([u32; 16], [u32; 3]) {
         match self.kind {
-            Kind::Matmul { args, batch_is_m, variant } => {
+            Kind::Matmul {
+                args,
+                batch_is_m,
+                variant,
+            } => {
                 let a = with_batch(&args, batch_is_m, b);
                 (a.words(), a.groups(variant))
             }
@@ -454,8 +627,18 @@ impl Op {
             Kind::Softmax => softmax_xent::params(b, model.heads, model.head_size(), 0),
             Kind::TransportRows(t) => (t.words(), t.rows_groups()),
             Kind::TransportCols(t) => (t.words(), t.cols_groups()),
-            Kind::Density { n, p_off, partial_off, coeff } => density::params(n, p_off, partial_off, coeff),
-            Kind::Reduce { src_off, len, acc_idx, scale } => match len {
+            Kind::Density {
+                n,
+                p_off,
+                partial_off,
+                coeff,
+            } => density::params(n, p_off, partial_off, coeff),
+            Kind::Reduce {
+                src_off,
+                len,
+                acc_idx,
+                scale,
+            } => match len {
                 Some(len) => reduce::params(src_off, len, acc_idx, scale),
                 None => reduce::params(src_off, b, acc_idx, 1.0 / b as f32),
             },
@@ -465,7 +648,13 @@ impl Op {
 }
 
 fn adam_step(train: &TrainConfig, step: u64) -> AdamStep {
-    AdamStep { lr: train.lr, beta1: train.beta1, beta2: train.beta2, eps: train.eps, step }
+    AdamStep {
+        lr: train.lr,
+        beta1: train.beta1,
+        beta2: train.beta2,
+        eps: train.eps,
+        step,
+    }
 }
 
 impl GpuBackend {
@@ -473,7 +662,11 @@ impl GpuBackend {
     fn prepare(&mut self, train_plan: bool, b: usize, step: u64) {
         let n = self.layout.len;
         let hp = adam_step(&self.train, step);
-        let plan = if train_plan { &mut self.train_plan } else { &mut self.eval_plan };
+        let plan = if train_plan {
+            &mut self.train_plan
+        } else {
+            &mut self.eval_plan
+        };
         if plan.batch != Some(b) {
             for i in 0..plan.ops.len() {
                 let (w, _) = plan.ops[i].params(&self.ctx, &self.model, b, n, hp);
@@ -491,7 +684,11 @@ impl GpuBackend {
     }
 
     fn record(&self, pass: &mut wgpu::ComputePass<'_>, train_plan: bool, b: usize, masked: bool) {
-        let plan = if train_plan { &self.train_plan } else { &self.eval_plan };
+        let plan = if train_plan {
+            &self.train_plan
+        } else {
+            &self.eval_plan
+        };
         let hp = adam_step(&self.train, self.step.max(1));
         for op in &plan.ops {
             if matches!(op.kind, Kind::Mask { .. }) && !masked {
@@ -523,17 +720,37 @@ impl Backend for GpuBackend {
         self.check_batch(b, batch.input_dim)?;
         let heads = self.model.heads;
         if batch.inputs.len() < b * batch.input_dim || batch.labels.len() < b * heads {
-            bail!("batch of {b} examples holds {} inputs and {} labels: too few", batch.inputs.len(), batch.labels.len());
+            bail!(
+                "batch of {b} examples holds {} inputs and {} labels: too few",
+                batch.inputs.len(),
+                batch.labels.len()
+            );
         }
         let q = &self.ctx.queue;
-        q.write_buffer(&self.bufs.input, 0, bytemuck::cast_slice(&batch.inputs[..b * batch.input_dim]));
-        q.write_buffer(&self.bufs.labels, 0, bytemuck::cast_slice(&batch.labels[..b * heads]));
+        q.write_buffer(
+            &self.bufs.input,
+            0,
+            bytemuck::cast_slice(&batch.inputs[..b * batch.input_dim]),
+        );
+        q.write_buffer(
+            &self.bufs.labels,
+            0,
+            bytemuck::cast_slice(&batch.labels[..b * heads]),
+        );
         self.step += 1;
         self.prepare(true, b, self.step);
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("train step"),
+            });
         enc.clear_buffer(&self.bufs.grads, 0, None);
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("train step"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("train step"),
+                timestamp_writes: None,
+            });
             self.record(&mut pass, true, b, false);
         }
         self.ctx.queue.submit([enc.finish()]);
@@ -547,7 +764,9 @@ impl Backend for GpuBackend {
             return Ok(None);
         }
         let acc = buffers::read(&self.ctx, &self.bufs.acc, 0, self.acc_len)?;
-        self.ctx.queue.write_buffer(&self.bufs.acc, 0, bytemuck::cast_slice(&vec![0f32; self.acc_len]));
+        self.ctx
+            .queue
+            .write_buffer(&self.bufs.acc, 0, bytemuck::cast_slice(&vec![0f32; self.acc_len]));
         let n = self.pending_steps as f64;
         self.pending_steps = 0;
         let s = self.model.spatial_layers.len();
@@ -573,23 +792,43 @@ impl Backend for GpuBackend {
         if let Some(keep) = keep {
             let mut flat = Vec::new();
             for l in 1..self.model.sizes.len() {
-                let k = keep.get(l).filter(|k| k.len() == self.model.sizes[l]).with_context(|| {
-                    format!("the neuron mask of layer {l} must have {} entries", self.model.sizes[l])
-                })?;
+                let k = keep
+                    .get(l)
+                    .filter(|k| k.len() == self.model.sizes[l])
+                    .with_context(|| {
+                        format!(
+                            "the neuron mask of layer {l} must have {} entries",
+                            self.model.sizes[l]
+                        )
+                    })?;
                 debug_assert_eq!(flat.len(), self.keep_offsets[l]);
                 flat.extend_from_slice(k);
             }
-            self.ctx.queue.write_buffer(&self.bufs.keep, 0, bytemuck::cast_slice(&flat));
+            self.ctx
+                .queue
+                .write_buffer(&self.bufs.keep, 0, bytemuck::cast_slice(&flat));
         }
         let last = self.model.num_layers();
         let mut out = Vec::with_capacity(count * out_dim);
         for start in (0..count).step_by(self.capacity) {
             let b = self.capacity.min(count - start);
-            self.ctx.queue.write_buffer(&self.bufs.input, 0, bytemuck::cast_slice(&inputs[start * n0..(start + b) * n0]));
+            self.ctx.queue.write_buffer(
+                &self.bufs.input,
+                0,
+                bytemuck::cast_slice(&inputs[start * n0..(start + b) * n0]),
+            );
             self.prepare(false, b, self.step.max(1));
-            let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("logits") });
+            let mut enc = self
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("logits"),
+                });
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("logits"), timestamp_writes: None });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("logits"),
+                    timestamp_writes: None,
+                });
                 self.record(&mut pass, false, b, keep.is_some());
             }
             self.ctx.queue.submit([enc.finish()]);
@@ -600,18 +839,36 @@ impl Backend for GpuBackend {
 
     fn state(&mut self) -> Result<TrainState> {
         let n = self.layout.len;
-        let mut out =
-            buffers::read_many(&self.ctx, &[(&self.bufs.params, 0, n), (&self.bufs.adam_m, 0, n), (&self.bufs.adam_v, 0, n)])?;
+        let mut out = buffers::read_many(
+            &self.ctx,
+            &[
+                (&self.bufs.params, 0, n),
+                (&self.bufs.adam_m, 0, n),
+                (&self.bufs.adam_v, 0, n),
+            ],
+        )?;
         let adam_v = out.pop().unwrap_or_default();
         let adam_m = out.pop().unwrap_or_default();
         let data = out.pop().unwrap_or_default();
-        Ok(TrainState { params: crate::model::Params { layout: self.layout.clone(), data }, adam_m, adam_v, step: self.step })
+        Ok(TrainState {
+            params: crate::model::Params {
+                layout: self.layout.clone(),
+                data,
+            },
+            adam_m,
+            adam_v,
+            step: self.step,
+        })
     }
 
     fn set_state(&mut self, state: &TrainState) -> Result<()> {
         self.ctx.check()?;
         if state.params.layout != self.layout {
-            bail!("state of shape {:?} does not fit a model of sizes {:?}", state.params.layout.sizes, self.model.sizes);
+            bail!(
+                "state of shape {:?} does not fit a model of sizes {:?}",
+                state.params.layout.sizes,
+                self.model.sizes
+            );
         }
         let q = &self.ctx.queue;
         q.write_buffer(&self.bufs.params, 0, bytemuck::cast_slice(&state.params.data));

@@ -15,7 +15,10 @@ pub fn pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
 
 /// `acc[acc_idx] += scale · Σ src[src_off..src_off + len]`, one workgroup.
 pub fn params(src_off: usize, len: usize, acc_idx: usize, scale: f32) -> ([u32; 16], [u32; 3]) {
-    (words(&[src_off as u32, len as u32, acc_idx as u32, scale.to_bits()]), [1, 1, 1])
+    (
+        words(&[src_off as u32, len as u32, acc_idx as u32, scale.to_bits()]),
+        [1, 1, 1],
+    )
 }
 
 /// One-off sum of `src` times `scale`, for tests.

@@ -7,18 +7,34 @@ use anyhow::Result;
 pub const FILE: &str = "softmax_xent.wgsl";
 pub const SRC: &str = include_str!("../../shaders/softmax_xent.wgsl");
 /// uniform, logits, labels, dlogits, row losses.
-pub const BINDS: &[Bind] = &[Bind::Uniform, Bind::Read, Bind::Read, Bind::ReadWrite, Bind::ReadWrite];
+pub const BINDS: &[Bind] = &[
+    Bind::Uniform,
+    Bind::Read,
+    Bind::Read,
+    Bind::ReadWrite,
+    Bind::ReadWrite,
+];
 
 pub fn pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
     ctx.pipeline(FILE, SRC, "softmax_xent", BINDS)
 }
 
 pub fn params(b: usize, heads: usize, classes: usize, loss_off: usize) -> ([u32; 16], [u32; 3]) {
-    (words(&[b as u32, heads as u32, classes as u32, loss_off as u32]), [groups_for(b, 64), 1, 1])
+    (
+        words(&[b as u32, heads as u32, classes as u32, loss_off as u32]),
+        [groups_for(b, 64), 1, 1],
+    )
 }
 
 /// One-off: returns `(dlogits, per-example loss)`, for tests.
-pub fn run(ctx: &GpuContext, logits: &[f32], labels: &[i32], b: usize, heads: usize, classes: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+pub fn run(
+    ctx: &GpuContext,
+    logits: &[f32],
+    labels: &[i32],
+    b: usize,
+    heads: usize,
+    classes: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let lg = buffers::storage_with(ctx, "logits", logits)?;
     let lb = buffers::storage(ctx, "labels", labels.len())?;
     ctx.queue.write_buffer(&lb, 0, bytemuck::cast_slice(labels));

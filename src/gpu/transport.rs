@@ -67,8 +67,24 @@ pub fn run(ctx: &GpuContext, args: &TransportArgs, params: &[f32], grads: &[f32]
     let g = buffers::storage_with(ctx, "grads", grads)?;
     let part = buffers::storage(ctx, "partials", args.partial_off + args.oc)?;
     let bufs = [&p, &g, &part];
-    buffers::run_once(ctx, &rows_pipeline(ctx)?, BINDS, &args.words(), &bufs, args.rows_groups(), 1)?;
-    buffers::run_once(ctx, &cols_pipeline(ctx)?, BINDS, &args.words(), &bufs, args.cols_groups(), 1)?;
+    buffers::run_once(
+        ctx,
+        &rows_pipeline(ctx)?,
+        BINDS,
+        &args.words(),
+        &bufs,
+        args.rows_groups(),
+        1,
+    )?;
+    buffers::run_once(
+        ctx,
+        &cols_pipeline(ctx)?,
+        BINDS,
+        &args.words(),
+        &bufs,
+        args.cols_groups(),
+        1,
+    )?;
     let mut out = buffers::read_many(ctx, &[(&g, 0, grads.len()), (&part, args.partial_off, args.oc)])?;
     let rows = out.pop().unwrap_or_default();
     let value = rows.iter().map(|&v| v as f64).sum::<f64>() * args.scale() as f64;

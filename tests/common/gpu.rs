@@ -38,7 +38,7 @@ pub fn check(name: &str, got: &[f32], want: &[f32], abs: f32, rel: f32) -> Resul
             max_diff = d;
             max_at = i;
         }
-        if !(d <= abs + rel * w.abs()) {
+        if d.is_nan() || d > abs + rel * w.abs() {
             bad += 1;
             first.get_or_insert((i, g, w));
         }
@@ -67,6 +67,11 @@ impl Failures {
         }
     }
     pub fn assert_none(&self) {
-        assert!(self.0.is_empty(), "{} check(s) failed:\n{}", self.0.len(), self.0.join("\n"));
+        assert!(
+            self.0.is_empty(),
+            "{} check(s) failed:\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
     }
 }
