@@ -1,10 +1,769 @@
-//! (placeholder: being written for issue 4)
+//! Figures 1 and 2 of the paper for a trained model, as PNG and SVG (drawn with `plotters`).
+//!
+//! - **Figure 1** (top view): the neurons of the split layers at their 2-D positions, all layers in one
+//!   plane, coloured by the task the greedy split gives them, one marker shape per layer; connections
+//!   between consecutive split layers as thin lines (task colour when both ends share a task, grey
+//!   when they cross between tasks; more opaque when stronger).
+//! - **Figure 2** (perspective): the same neurons and connections, each split layer on its own slice
+//!   along a depth axis, the output layer last (rightmost), seen by a perspective camera.
+//!
+//! The paper's filters (its footnote 4) are the defaults: a neuron is drawn only if its summed
+//! |input weight| exceeds 0.1, a connection only if its |w| exceeds 0.01 and both its ends are drawn.
+//!
+//! Text uses DejaVu Sans, embedded in the binary (see `assets/DejaVuSans-LICENSE.txt`), so no system
+//! font is needed.
 
-use anyhow::{bail, Result};
+use crate::config::ModelConfig;
+use crate::model::Params;
+use crate::split::{self, Assignment};
+use anyhow::{anyhow, bail, Context, Result};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::element::{Drawable, PointCollection};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters_backend::{BackendCoord, DrawingErrorKind};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// A 2-D chart in `f64` coordinates.
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Registers the embedded font as plotters' `sans-serif` (once per process).
+fn register_font() -> Result<()> {
+    static OK: OnceLock<bool> = OnceLock::new();
+    let ok =
+        *OK.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
+    if !ok {
+        bail!("the embedded font could not be loaded");
+    }
+    Ok(())
+}
+
+/// Task colours (colour-blind friendly Tableau order: blue, orange, green, red, purple, ...).
+const TASK_COLOURS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+const CROSS_COLOUR: RGBColor = RGBColor(120, 120, 120);
+
+fn task_colour(t: usize) -> RGBColor {
+    TASK_COLOURS[t % TASK_COLOURS.len()]
+}
+
+/// Marker shapes, one per split layer (cycled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    Circle,
+    Triangle,
+    Square,
+    Diamond,
+    Star,
+}
+const SHAPES: [Shape; 5] = [
+    Shape::Circle,
+    Shape::Triangle,
+    Shape::Square,
+    Shape::Diamond,
+    Shape::Star,
+];
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Circle => "circles",
+            Shape::Triangle => "triangles",
+            Shape::Square => "squares",
+            Shape::Diamond => "diamonds",
+            Shape::Star => "stars",
+        }
+    }
+}
+
+/// One marker: a filled shape with a dark outline, `size` pixels from centre to edge.
+struct Marker<C> {
+    at: C,
+    shape: Shape,
+    size: i32,
+    fill: RGBColor,
+}
+
+impl<'a, C: 'a> PointCollection<'a, C> for &'a Marker<C> {
+    type Point = &'a C;
+    type IntoIter = std::iter::Once<&'a C>;
+    fn point_iter(self) -> Self::IntoIter {
+        std::iter::once(&self.at)
+    }
+}
+
+impl<C, DB: DrawingBackend> Drawable<DB> for Marker<C> {
+    fn draw<I: Iterator<Item = BackendCoord>>(
+        &self,
+        mut points: I,
+        backend: &mut DB,
+        _: (u32, u32),
+    ) -> Result<(), DrawingErrorKind<DB::ErrorType>> {
+        let Some((x, y)) = points.next() else {
+            return Ok(());
+        };
+        let s = self.size;
+        let fill = self.fill.filled();
+        let edge = ShapeStyle::from(BLACK.mix(0.7)).stroke_width(1);
+        let poly: Vec<BackendCoord> = match self.shape {
+            Shape::Circle => {
+                backend.draw_circle((x, y), s as u32, &fill, true)?;
+                return backend.draw_circle((x, y), s as u32, &edge, false);
+            }
+            Shape::Triangle => vec![(x, y - s - 1), (x + s + 1, y + s), (x - s - 1, y + s)],
+            Shape::Square => vec![(x - s, y - s), (x + s, y - s), (x + s, y + s), (x - s, y + s)],
+            Shape::Diamond => vec![(x, y - s - 2), (x + s + 1, y), (x, y + s + 2), (x - s - 1, y)],
+            Shape::Star => (0..10)
+                .map(|k| {
+                    let r = if k % 2 == 0 {
+                        (s + 2) as f64
+                    } else {
+                        (s + 2) as f64 * 0.45
+                    };
+                    let a = std::f64::consts::PI * (k as f64 / 5.0 - 0.5);
+                    (x + (r * a.cos()).round() as i32, y + (r * a.sin()).round() as i32)
+                })
+                .collect(),
+        };
+        backend.fill_polygon(poly.iter().copied(), &fill)?;
+        let mut closed = poly.clone();
+        closed.push(poly[0]);
+        backend.draw_path(closed, &edge)
+    }
+}
+
+/// What the figures show, computed once from a model.
+#[derive(Clone, Debug)]
+pub struct FigureData {
+    /// The split layers, increasing.
+    pub layers: Vec<usize>,
+    /// Number of tasks.
+    pub tasks: usize,
+    /// `neurons[k]`: the drawn neurons of `layers[k]`: `(index, x, y, task)`.
+    pub neurons: Vec<Vec<(usize, f64, f64, usize)>>,
+    /// `edges[k]`: drawn connections from `layers[k]` to `layers[k + 1]`:
+    /// `(from index, to index, |w|)` (indices into the layers' neurons, not into `neurons[k]`).
+    pub edges: Vec<Vec<(usize, usize, f64)>>,
+    /// All positions of each split layer, `(N, 2)`, and the task of each neuron.
+    positions: Vec<Vec<f32>>,
+    groups: Vec<Vec<usize>>,
+    /// Neurons of each split layer before the filter.
+    pub totals: Vec<usize>,
+    pub title: String,
+}
+
+/// The paper's filters, adjustable.
+#[derive(Clone, Copy, Debug)]
+pub struct Filters {
+    /// Draw a neuron only if its summed |input weight| exceeds this.
+    pub min_input: f64,
+    /// Draw a connection only if its |w| exceeds this.
+    pub min_weight: f64,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters {
+            min_input: 0.1,
+            min_weight: 0.01,
+        }
+    }
+}
+
+impl FigureData {
+    pub fn new(
+        model: &ModelConfig,
+        params: &Params,
+        assignment: &Assignment,
+        filters: Filters,
+        title: String,
+    ) -> Self {
+        let layers = assignment.layers.clone();
+        let mut neurons = Vec::new();
+        let mut kept = Vec::new();
+        let mut positions = Vec::new();
+        let mut totals = Vec::new();
+        for (&l, g) in layers.iter().zip(&assignment.groups) {
+            let n_in = model.sizes[l - 1];
+            let w = params.weight(l);
+            let p = params.position(l);
+            let keep: Vec<bool> = (0..model.sizes[l])
+                .map(|j| {
+                    w[j * n_in..(j + 1) * n_in]
+                        .iter()
+                        .map(|v| v.abs() as f64)
+                        .sum::<f64>()
+                        > filters.min_input
+                })
+                .collect();
+            neurons.push(
+                (0..model.sizes[l])
+                    .filter(|&j| keep[j])
+                    .map(|j| (j, p[2 * j] as f64, p[2 * j + 1] as f64, g[j]))
+                    .collect::<Vec<_>>(),
+            );
+            kept.push(keep);
+            positions.push(p.to_vec());
+            totals.push(model.sizes[l]);
+        }
+        let mut edges = Vec::new();
+        for k in 0..layers.len().saturating_sub(1) {
+            let (l, n_in) = (layers[k + 1], model.sizes[layers[k]]);
+            let w = params.weight(l);
+            let mut e = Vec::new();
+            for j in 0..model.sizes[l] {
+                if !kept[k + 1][j] {
+                    continue;
+                }
+                for i in 0..n_in {
+                    let a = w[j * n_in + i].abs() as f64;
+                    if kept[k][i] && a > filters.min_weight {
+                        e.push((i, j, a));
+                    }
+                }
+            }
+            edges.push(e);
+        }
+        FigureData {
+            layers,
+            tasks: assignment.tasks,
+            neurons,
+            edges,
+            positions,
+            groups: assignment.groups.clone(),
+            totals,
+            title,
+        }
+    }
+
+    fn pos(&self, k: usize, i: usize) -> (f64, f64) {
+        (
+            self.positions[k][2 * i] as f64,
+            self.positions[k][2 * i + 1] as f64,
+        )
+    }
+    fn task(&self, k: usize, i: usize) -> usize {
+        self.groups[k][i]
+    }
+    fn shape(&self, k: usize) -> Shape {
+        SHAPES[k % SHAPES.len()]
+    }
+    fn layer_label(&self, k: usize) -> String {
+        let l = self.layers[k];
+        let out = if k + 1 == self.layers.len() {
+            ", output"
+        } else {
+            ""
+        };
+        format!(
+            "layer {l}{out} ({}): {} of {}",
+            self.shape(k).name(),
+            self.neurons[k].len(),
+            self.totals[k]
+        )
+    }
+    /// Line style of a connection: the task colour if both ends share a task, else grey; opacity
+    /// grows with |w| relative to the strongest drawn connection of its layer pair.
+    fn edge_style(&self, k: usize, i: usize, j: usize, a: f64, max: f64) -> ShapeStyle {
+        let (ti, tj) = (self.task(k, i), self.task(k + 1, j));
+        let colour = if ti == tj { task_colour(ti) } else { CROSS_COLOUR };
+        let alpha = 0.04 + 0.5 * (a / max.max(1e-12)).min(1.0);
+        ShapeStyle::from(colour.mix(alpha)).stroke_width(1)
+    }
+    /// Strongest drawn connection of each layer pair.
+    fn edge_max(&self) -> Vec<f64> {
+        self.edges
+            .iter()
+            .map(|e| e.iter().map(|x| x.2).fold(0.0, f64::max))
+            .collect()
+    }
+    fn legend_tasks<'a, DB: DrawingBackend + 'a>(&self, chart: &mut Chart2d<'a, DB>) -> Result<()> {
+        for t in 0..self.tasks {
+            chart
+                .draw_series(std::iter::empty::<Marker<(f64, f64)>>())
+                .map_err(plot_err)?
+                .label(format!("task {t}: {}", split::task_name(t, self.tasks)))
+                .legend(move |c| Marker {
+                    at: c,
+                    shape: Shape::Square,
+                    size: 5,
+                    fill: task_colour(t),
+                });
+        }
+        for k in 0..self.layers.len() {
+            let shape = self.shape(k);
+            chart
+                .draw_series(std::iter::empty::<Marker<(f64, f64)>>())
+                .map_err(plot_err)?
+                .label(self.layer_label(k))
+                .legend(move |c| Marker {
+                    at: c,
+                    shape,
+                    size: 5,
+                    fill: WHITE,
+                });
+        }
+        chart
+            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+            .map_err(plot_err)?
+            .label("connection across tasks")
+            .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], CROSS_COLOUR.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.5))
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    }
+}
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+/// Expands `(lo, hi)` ranges so that one unit is as many pixels along x as along y.
+fn equal_aspect(x: (f64, f64), y: (f64, f64), px: (f64, f64)) -> ((f64, f64), (f64, f64)) {
+    let (w, h) = ((x.1 - x.0).max(1e-9), (y.1 - y.0).max(1e-9));
+    let scale = (w / px.0).max(h / px.1);
+    let (cx, cy) = ((x.0 + x.1) / 2.0, (y.0 + y.1) / 2.0);
+    let (hw, hh) = (scale * px.0 / 2.0, scale * px.1 / 2.0);
+    ((cx - hw, cx + hw), (cy - hh, cy + hh))
+}
+
+const FIG1_SIZE: (u32, u32) = (1100, 1000);
+const FIG2_SIZE: (u32, u32) = (1500, 900);
+
+/// Figure 1 on any plotters drawing area.
+pub fn draw_top_view<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &FigureData) -> Result<()> {
+    root.fill(&WHITE).map_err(plot_err)?;
+    let (margin, x_lab, y_lab, caption) = (20u32, 50u32, 60u32, 50u32);
+    let (w, h) = root.dim_in_pixel();
+    let px = (
+        (w - 2 * margin - y_lab) as f64,
+        (h - 2 * margin - x_lab - caption) as f64,
+    );
+    let all: Vec<(f64, f64)> = fig.neurons.iter().flatten().map(|n| (n.1, n.2)).collect();
+    let bound = |f: fn(&(f64, f64)) -> f64| {
+        let lo = all.iter().map(f).fold(f64::INFINITY, f64::min);
+        let hi = all.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
+        if lo.is_finite() {
+            (lo, hi)
+        } else {
+            (-1.0, 1.0)
+        }
+    };
+    let (bx, by) = (bound(|p| p.0), bound(|p| p.1));
+    // Room for the legend in the upper right: extend the view up and right.
+    let pad = 0.08 * (bx.1 - bx.0).max(by.1 - by.0).max(1e-3);
+    let (xr, yr) = equal_aspect((bx.0 - pad, bx.1 + pad), (by.0 - pad, by.1 + pad + 4.0 * pad), px);
+    let mut chart = ChartBuilder::on(root)
+        .caption(&fig.title, ("sans-serif", 22))
+        .margin(margin)
+        .x_label_area_size(x_lab)
+        .y_label_area_size(y_lab)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.06))
+        .x_desc("x position")
+        .y_desc("y position")
+        .axis_desc_style(("sans-serif", 17))
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(plot_err)?;
+    let max = fig.edge_max();
+    for (k, edges) in fig.edges.iter().enumerate() {
+        chart
+            .draw_series(edges.iter().map(|&(i, j, a)| {
+                PathElement::new(
+                    vec![fig.pos(k, i), fig.pos(k + 1, j)],
+                    fig.edge_style(k, i, j, a, max[k]),
+                )
+            }))
+            .map_err(plot_err)?;
+    }
+    for (k, neurons) in fig.neurons.iter().enumerate() {
+        let shape = fig.shape(k);
+        chart
+            .draw_series(neurons.iter().map(|&(_, x, y, t)| Marker {
+                at: (x, y),
+                shape,
+                size: 5,
+                fill: task_colour(t),
+            }))
+            .map_err(plot_err)?;
+    }
+    fig.legend_tasks(&mut chart)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+/// A perspective camera looking at the centre of the slices.
+struct Camera {
+    eye: [f64; 3],
+    right: [f64; 3],
+    up: [f64; 3],
+    forward: [f64; 3],
+}
+
+fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+fn unit(a: [f64; 3]) -> [f64; 3] {
+    let n = dot(a, a).sqrt();
+    [a[0] / n, a[1] / n, a[2] / n]
+}
+
+impl Camera {
+    /// Camera at `distance` from `centre`, `azimuth` around the vertical axis from the depth axis
+    /// and `elevation` above the horizontal (radians). World: x = depth, y = the neurons' x, z = the
+    /// neurons' y (up).
+    fn new(centre: [f64; 3], distance: f64, azimuth: f64, elevation: f64) -> Camera {
+        let dir = [
+            elevation.cos() * azimuth.cos(),
+            elevation.cos() * azimuth.sin(),
+            elevation.sin(),
+        ];
+        let eye = [
+            centre[0] + distance * dir[0],
+            centre[1] + distance * dir[1],
+            centre[2] + distance * dir[2],
+        ];
+        let forward = unit(sub(centre, eye));
+        let right = unit(cross(forward, [0.0, 0.0, 1.0]));
+        let up = cross(right, forward);
+        Camera {
+            eye,
+            right,
+            up,
+            forward,
+        }
+    }
+    /// Screen coordinates (x right, y up) of a world point.
+    fn project(&self, p: [f64; 3]) -> (f64, f64) {
+        let v = sub(p, self.eye);
+        let depth = dot(v, self.forward).max(1e-6);
+        (dot(v, self.right) / depth, dot(v, self.up) / depth)
+    }
+}
+
+/// Figure 2 on any plotters drawing area.
+pub fn draw_perspective<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &FigureData) -> Result<()> {
+    root.fill(&WHITE).map_err(plot_err)?;
+    // Half-width of every slice: the largest |coordinate| of any neuron of the split layers.
+    let half = fig
+        .positions
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, &v| m.max((v as f64).abs()))
+        .max(1e-3)
+        * 1.08;
+    let gap = 2.2 * half;
+    let n = fig.layers.len();
+    let depth = |k: usize| k as f64 * gap;
+    let centre = [depth(n - 1) / 2.0, 0.0, 0.0];
+    let extent = depth(n - 1) / 2.0 + half;
+    // Seen from the front-left and a little above, so that the slices fan out to the right.
+    let cam = Camera::new(centre, 3.2 * extent, -1.0, 0.35);
+    let world = |k: usize, x: f64, y: f64| [depth(k), x, y];
+    let proj = |k: usize, x: f64, y: f64| cam.project(world(k, x, y));
+
+    let corners = |k: usize| -> Vec<(f64, f64)> {
+        [(-half, -half), (half, -half), (half, half), (-half, half)]
+            .iter()
+            .map(|&(x, y)| proj(k, x, y))
+            .collect()
+    };
+    let mut all: Vec<(f64, f64)> = (0..n).flat_map(corners).collect();
+    let axis_y = -half * 1.25;
+    let axis_start = proj(0, -half, axis_y);
+    let axis_end = proj(n - 1, -half, axis_y);
+    all.extend([axis_start, axis_end, proj(n - 1, half, axis_y)]);
+    let (margin, caption) = (20u32, 50u32);
+    let (w, h) = root.dim_in_pixel();
+    let legend_w = 360.0;
+    let px = (w as f64 - 2.0 * margin as f64, (h - 2 * margin - caption) as f64);
+    let lo_x = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let hi_x = all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let lo_y = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi_y = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let span = (hi_x - lo_x).max(hi_y - lo_y);
+    // Leave the legend's width free on the right.
+    let right_pad = (hi_x - lo_x) * legend_w / (px.0 - legend_w).max(1.0);
+    let (xr, yr) = equal_aspect(
+        (lo_x - 0.03 * span, hi_x + right_pad),
+        (lo_y - 0.06 * span, hi_y + 0.03 * span),
+        px,
+    );
+    let mut chart = ChartBuilder::on(root)
+        .caption(&fig.title, ("sans-serif", 22))
+        .margin(margin)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+        .map_err(plot_err)?;
+
+    // Slices, back to front is not needed: they are translucent.
+    for k in 0..n {
+        let c = corners(k);
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                c.clone(),
+                RGBColor(90, 110, 160).mix(0.07),
+            )))
+            .map_err(plot_err)?;
+        let mut outline = c.clone();
+        outline.push(c[0]);
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                outline,
+                BLACK.mix(0.35).stroke_width(1),
+            )))
+            .map_err(plot_err)?;
+        let label_at = proj(k, -half, half * 1.06);
+        let out = if k + 1 == n { " (output)" } else { "" };
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("layer {}{out}", fig.layers[k]),
+                label_at,
+                ("sans-serif", 16).into_font().color(&BLACK),
+            )))
+            .map_err(plot_err)?;
+    }
+    let max = fig.edge_max();
+    for (k, edges) in fig.edges.iter().enumerate() {
+        chart
+            .draw_series(edges.iter().map(|&(i, j, a)| {
+                let (pi, pj) = (fig.pos(k, i), fig.pos(k + 1, j));
+                PathElement::new(
+                    vec![proj(k, pi.0, pi.1), proj(k + 1, pj.0, pj.1)],
+                    fig.edge_style(k, i, j, a, max[k]),
+                )
+            }))
+            .map_err(plot_err)?;
+    }
+    for (k, neurons) in fig.neurons.iter().enumerate() {
+        let shape = fig.shape(k);
+        chart
+            .draw_series(neurons.iter().map(|&(_, x, y, t)| Marker {
+                at: proj(k, x, y),
+                shape,
+                size: 4,
+                fill: task_colour(t),
+            }))
+            .map_err(plot_err)?;
+    }
+
+    // Axes: the depth axis under the slices with a tick per layer, and x, y arrows on the first slice.
+    let axis_style = BLACK.mix(0.8).stroke_width(2);
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![axis_start, axis_end],
+            axis_style,
+        )))
+        .map_err(plot_err)?;
+    arrow_head(&mut chart, axis_start, axis_end, span * 0.015)?;
+    for k in 0..n {
+        let t0 = proj(k, -half, axis_y);
+        let t1 = proj(k, -half, axis_y + 0.08 * half);
+        chart
+            .draw_series(std::iter::once(PathElement::new(vec![t0, t1], axis_style)))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("{}", fig.layers[k]),
+                proj(k, -half, axis_y - 0.05 * half),
+                ("sans-serif", 15)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Center, VPos::Top)),
+            )))
+            .map_err(plot_err)?;
+    }
+    let mid = proj(n - 1, -half, axis_y - 0.3 * half);
+    let first = proj(0, -half, axis_y - 0.3 * half);
+    chart
+        .draw_series(std::iter::once(Text::new(
+            "depth (layer) →",
+            ((first.0 + mid.0) / 2.0, (first.1 + mid.1) / 2.0),
+            ("sans-serif", 17)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top)),
+        )))
+        .map_err(plot_err)?;
+    let o = (-half, -half);
+    let len = 0.35 * half;
+    for (end, label) in [((o.0 + len, o.1), "x position"), ((o.0, o.1 + len), "y position")] {
+        let (a, b) = (proj(0, o.0, o.1), proj(0, end.0, end.1));
+        chart
+            .draw_series(std::iter::once(PathElement::new(vec![a, b], axis_style)))
+            .map_err(plot_err)?;
+        arrow_head(&mut chart, a, b, span * 0.012)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label,
+                b,
+                ("sans-serif", 14)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Bottom)),
+            )))
+            .map_err(plot_err)?;
+    }
+    fig.legend_tasks(&mut chart)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+fn arrow_head<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart2d<'a, DB>,
+    from: (f64, f64),
+    to: (f64, f64),
+    size: f64,
+) -> Result<()> {
+    let (dx, dy) = (to.0 - from.0, to.1 - from.1);
+    let n = (dx * dx + dy * dy).sqrt().max(1e-12);
+    let (ux, uy) = (dx / n, dy / n);
+    let back = (to.0 - ux * size, to.1 - uy * size);
+    let left = (back.0 - uy * size * 0.5, back.1 + ux * size * 0.5);
+    let right = (back.0 + uy * size * 0.5, back.1 - ux * size * 0.5);
+    chart
+        .draw_series(std::iter::once(Polygon::new(
+            vec![to, left, right],
+            BLACK.mix(0.8),
+        )))
+        .map_err(plot_err)?;
+    Ok(())
+}
+
+/// Draws Figures 1 and 2 of a model into `out` as `figure1.{png,svg}` and `figure2.{png,svg}`;
+/// returns the paths written.
+pub fn write_figures(
+    model: &ModelConfig,
+    params: &Params,
+    title: &str,
+    out: &Path,
+    filters: Filters,
+) -> Result<Vec<PathBuf>> {
+    register_font()?;
+    let assignment = split::assign(model, params);
+    let mut written = Vec::new();
+    let fig1 = FigureData::new(
+        model,
+        params,
+        &assignment,
+        filters,
+        format!("Figure 1: top view, {title}"),
+    );
+    let fig2 = FigureData::new(
+        model,
+        params,
+        &assignment,
+        filters,
+        format!("Figure 2: perspective, {title}"),
+    );
+    let draws: [(&str, &FigureData, (u32, u32), bool); 2] = [
+        ("figure1", &fig1, FIG1_SIZE, true),
+        ("figure2", &fig2, FIG2_SIZE, false),
+    ];
+    for (name, fig, size, top) in draws {
+        let png = out.join(format!("{name}.png"));
+        {
+            let root = BitMapBackend::new(&png, size).into_drawing_area();
+            if top {
+                draw_top_view(&root, fig)
+            } else {
+                draw_perspective(&root, fig)
+            }
+            .with_context(|| format!("cannot draw {}", png.display()))?;
+        }
+        written.push(png);
+        let svg = out.join(format!("{name}.svg"));
+        {
+            let root = SVGBackend::new(&svg, size).into_drawing_area();
+            if top {
+                draw_top_view(&root, fig)
+            } else {
+                draw_perspective(&root, fig)
+            }
+            .with_context(|| format!("cannot draw {}", svg.display()))?;
+        }
+        written.push(svg);
+    }
+    Ok(written)
+}
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct FigureArgs {}
+pub struct FigureArgs {
+    /// Run directory holding the trained model (model.safetensors)
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Where to write figure1.{png,svg} and figure2.{png,svg} [default: the --model directory]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Draw a neuron only if its summed |input weight| exceeds this (the paper: 0.1)
+    #[arg(long, value_name = "X", default_value_t = 0.1)]
+    pub min_input: f64,
+    /// Draw a connection only if its |w| exceeds this (the paper: 0.01)
+    #[arg(long, value_name = "X", default_value_t = 0.01)]
+    pub min_weight: f64,
+}
 
-pub fn cmd_figure(_args: &FigureArgs) -> Result<i32> {
-    bail!("`spatial-gpu figure` is not implemented yet")
+pub fn cmd_figure(args: &FigureArgs) -> Result<i32> {
+    for (name, v) in [("min-input", args.min_input), ("min-weight", args.min_weight)] {
+        if !v.is_finite() || v < 0.0 {
+            bail!("--{name} {v}: must be a finite number >= 0");
+        }
+    }
+    let ck = split::load_run(&args.model, "model")?;
+    let out = args.out.clone().unwrap_or_else(|| args.model.clone());
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
+    let title = format!(
+        "{} {}, seed {}, {} epochs",
+        ck.train.mode,
+        if ck.model.is_spatial() {
+            "spatial"
+        } else {
+            "regular"
+        },
+        ck.train.seed,
+        ck.progress.epoch
+    );
+    let filters = Filters {
+        min_input: args.min_input,
+        min_weight: args.min_weight,
+    };
+    let written = write_figures(&ck.model, &ck.state.params, &title, &out, filters)
+        .with_context(|| format!("--out {}", out.display()))?;
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    Ok(0)
 }

@@ -1,10 +1,527 @@
-//! (placeholder: being written for issue 4)
+//! The greedy backward split of METHOD.md ("Splitting"), the per-task subnetworks it defines, and the
+//! numbers that say how well a network splits.
+//!
+//! Terms used throughout:
+//! - **Split layers**: the layers of `ModelConfig::spatial_layers` that form an unbroken run ending at
+//!   the output layer `L` (for the paper's `L = {3, 4, 5}`: all three). The output layer is always
+//!   split (its neurons belong to their heads); the layers before the first split layer stay shared.
+//! - **Assignment**: output neuron `j` belongs to task `j / head_size`. Going backward, neuron `i` of a
+//!   split layer `l < L` goes to the task `t` that maximises `sum_{j in l+1, g(j) = t} |W_{l+1}[j, i]|`;
+//!   a tie goes to the lower task.
+//! - **Subnetwork of task `t`**: the neurons of the split layers assigned to another task are switched
+//!   off ([`NeuronMask`] entry 0: their activation is 0, so they pass nothing on). It is evaluated on
+//!   task `t` alone: the accuracy of head `t` on task `t`'s test examples.
+//! - **Cross-task share** of split layer `l < L`: of the |w| mass of the connections from layer `l` to
+//!   layer `l + 1` (`W_{l+1}`), the fraction whose two ends belong to different tasks. These are exactly
+//!   the connections the split cuts; the greedy rule keeps each neuron's cut mass at most
+//!   `(M - 1) / M` of its own. The output layer has no outgoing connections, so no share.
+//! - **Segregation score** of split layer `l`: the mean distance between the positions of two neurons
+//!   of the same task over the mean distance between two neurons of different tasks (unordered pairs of
+//!   distinct neurons). Below 1: same-task neurons sit closer, the paper's "regions". Its p-value is
+//!   that of a label-permutation test: `p = (1 + #{permutations with score <= observed}) / (1 + n)`,
+//!   the task labels shuffled `n` times by a seeded generator.
 
-use anyhow::{bail, Result};
+use crate::backend::Backend;
+use crate::checkpoint::{self, Checkpoint};
+use crate::cli::{self, BackendChoice, DataDirArg};
+use crate::config::{InputMode, ModelConfig};
+use crate::data::batches::{test_set, TestSet};
+use crate::model::{NeuronMask, Params};
+use crate::train;
+use anyhow::{bail, Context, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Default number of label permutations of the segregation test.
+pub const DEFAULT_PERMUTATIONS: usize = 1000;
+/// Default seed of the label permutations.
+pub const DEFAULT_PERMUTATION_SEED: u64 = 0;
+/// The report's file name inside a run directory.
+pub const FILE_NAME: &str = "split.json";
+
+/// The split layers of a model: the run of consecutive spatial layers that ends at the output layer
+/// (the output layer alone if there are no spatial layers), in increasing order.
+pub fn split_layers(model: &ModelConfig) -> Vec<usize> {
+    let last = model.num_layers();
+    let mut layers = vec![last];
+    let mut l = last;
+    while l > 1 && model.spatial_layers.contains(&(l - 1)) {
+        l -= 1;
+        layers.push(l);
+    }
+    layers.reverse();
+    layers
+}
+
+/// Which task each neuron of each split layer belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Number of tasks `M` (= heads).
+    pub tasks: usize,
+    /// The split layers, increasing; the last is the output layer.
+    pub layers: Vec<usize>,
+    /// `groups[k][i]`: the task of neuron `i` of layer `layers[k]`.
+    pub groups: Vec<Vec<usize>>,
+}
+
+impl Assignment {
+    /// The tasks of layer `l`'s neurons, or `None` if `l` is not split.
+    pub fn of(&self, l: usize) -> Option<&[usize]> {
+        self.layers
+            .iter()
+            .position(|&x| x == l)
+            .map(|k| self.groups[k].as_slice())
+    }
+
+    /// How many neurons of layer `l` each task got (`None` if `l` is not split).
+    pub fn counts(&self, l: usize) -> Option<Vec<usize>> {
+        self.of(l).map(|g| {
+            let mut c = vec![0; self.tasks];
+            for &t in g {
+                c[t] += 1;
+            }
+            c
+        })
+    }
+}
+
+/// The greedy backward assignment (module docs) of a model with parameters `params`.
+pub fn assign(model: &ModelConfig, params: &Params) -> Assignment {
+    let layers = split_layers(model);
+    let last = model.num_layers();
+    let tasks = model.heads;
+    let head_size = model.head_size();
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
+    let k_last = layers.len() - 1;
+    groups[k_last] = (0..model.sizes[last]).map(|j| j / head_size).collect();
+    for k in (0..k_last).rev() {
+        let l = layers[k];
+        let (n, n_next) = (model.sizes[l], model.sizes[l + 1]);
+        let w = params.weight(l + 1); // (N_{l+1}, N_l)
+        let next = &groups[k + 1];
+        let mut mass = vec![0.0f64; n * tasks];
+        for j in 0..n_next {
+            let t = next[j];
+            for (i, &v) in w[j * n..(j + 1) * n].iter().enumerate() {
+                mass[i * tasks + t] += v.abs() as f64;
+            }
+        }
+        groups[k] = mass.chunks_exact(tasks).map(argmax_lowest).collect();
+    }
+    Assignment {
+        tasks,
+        layers,
+        groups,
+    }
+}
+
+/// Index of the largest value; the lowest index among equal largest values.
+fn argmax_lowest(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (t, &x) in v.iter().enumerate().skip(1) {
+        if x > v[best] {
+            best = t;
+        }
+    }
+    best
+}
+
+/// The neuron mask of task `t`'s subnetwork: ones everywhere except the neurons of split layers
+/// assigned to another task. `keep[l]` has `N_l` entries for every `l = 0..=L`.
+pub fn task_mask(model: &ModelConfig, assignment: &Assignment, t: usize) -> NeuronMask {
+    let mut keep: NeuronMask = model.sizes.iter().map(|&n| vec![1.0; n]).collect();
+    for (&l, g) in assignment.layers.iter().zip(&assignment.groups) {
+        for (k, &task) in keep[l].iter_mut().zip(g) {
+            *k = if task == t { 1.0 } else { 0.0 };
+        }
+    }
+    keep
+}
+
+/// Per-task accuracies of the full network and of each task's subnetwork on its own task:
+/// `(full[t], split[t])`.
+pub fn evaluate_split(
+    backend: &mut dyn Backend,
+    test: &TestSet,
+    assignment: &Assignment,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let model = backend.model_config().clone();
+    if test.labels.len() != test.len * model.heads {
+        bail!(
+            "the test set has {} label columns but the model has {} heads",
+            test.labels.len() / test.len.max(1),
+            model.heads
+        );
+    }
+    let full = train::evaluate(backend, test, None)?;
+    let mut split = Vec::with_capacity(model.heads);
+    for t in 0..model.heads {
+        let keep = task_mask(&model, assignment, t);
+        split.push(train::evaluate(backend, test, Some(&keep))?[t]);
+    }
+    Ok((full, split))
+}
+
+/// Of the |w| mass from split layer `l` into layer `l + 1`, the fraction whose ends belong to
+/// different tasks. `None` for the output layer, a layer that is not split, or no mass at all.
+pub fn cross_share(model: &ModelConfig, params: &Params, assignment: &Assignment, l: usize) -> Option<f64> {
+    let from = assignment.of(l)?;
+    let to = assignment.of(l + 1)?;
+    let w = params.weight(l + 1);
+    let n = model.sizes[l];
+    let (mut cross, mut total) = (0.0f64, 0.0f64);
+    for (j, &tj) in to.iter().enumerate() {
+        for (i, &v) in w[j * n..(j + 1) * n].iter().enumerate() {
+            let a = v.abs() as f64;
+            total += a;
+            if from[i] != tj {
+                cross += a;
+            }
+        }
+    }
+    (total > 0.0).then(|| cross / total)
+}
+
+/// The spatial segregation of one layer's neurons by task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Segregation {
+    /// Mean distance between two distinct neurons of the same task.
+    pub same_task_distance: f64,
+    /// Mean distance between two neurons of different tasks.
+    pub cross_task_distance: f64,
+    /// `same_task_distance / cross_task_distance`: below 1, same-task neurons sit closer.
+    pub score: f64,
+    /// Label-permutation p-value of a score this low: `(1 + #{perm <= observed}) / (1 + permutations)`.
+    pub p_value: f64,
+    pub permutations: usize,
+}
+
+/// Segregation of neurons at `positions` (`(N, 2)` row-major) labelled `tasks`, with a test over
+/// `permutations` seeded label shuffles. `None` when there are no same-task pairs or no cross-task
+/// pairs (e.g. every neuron went to one task).
+pub fn segregation(
+    positions: &[f32],
+    tasks: &[usize],
+    permutations: usize,
+    seed: u64,
+) -> Option<Segregation> {
+    let n = tasks.len();
+    assert_eq!(positions.len(), 2 * n, "positions must be (N, 2) for N labels");
+    let mut dist = Vec::with_capacity(n * (n.saturating_sub(1)) / 2);
+    for i in 0..n {
+        for j in i + 1..n {
+            let dx = (positions[2 * i] - positions[2 * j]) as f64;
+            let dy = (positions[2 * i + 1] - positions[2 * j + 1]) as f64;
+            dist.push((dx * dx + dy * dy).sqrt());
+        }
+    }
+    let score_of = |labels: &[usize]| -> Option<(f64, f64)> {
+        let (mut same, mut ns, mut cross, mut nc) = (0.0f64, 0usize, 0.0f64, 0usize);
+        let mut k = 0;
+        for i in 0..n {
+            for j in i + 1..n {
+                if labels[i] == labels[j] {
+                    same += dist[k];
+                    ns += 1;
+                } else {
+                    cross += dist[k];
+                    nc += 1;
+                }
+                k += 1;
+            }
+        }
+        (ns > 0 && nc > 0).then(|| (same / ns as f64, cross / nc as f64))
+    };
+    let (same, cross) = score_of(tasks)?;
+    let score = same / cross;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut labels = tasks.to_vec();
+    let mut as_low = 0usize;
+    for _ in 0..permutations {
+        labels.shuffle(&mut rng);
+        let (s, c) = score_of(&labels).expect("a permutation keeps the task counts");
+        if s / c <= score {
+            as_low += 1;
+        }
+    }
+    Some(Segregation {
+        same_task_distance: same,
+        cross_task_distance: cross,
+        score,
+        p_value: (1 + as_low) as f64 / (1 + permutations) as f64,
+        permutations,
+    })
+}
+
+/// The numbers of one split layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerStats {
+    pub layer: usize,
+    /// How many of the layer's neurons each task got.
+    pub neurons_per_task: Vec<usize>,
+    /// Cross-task share of the |w| mass into the next layer (module docs); `None` for the output.
+    pub cross_share: Option<f64>,
+    /// Spatial segregation by task; `None` when a task has the whole layer.
+    pub segregation: Option<Segregation>,
+}
+
+/// Everything `spatial-gpu split` reports on one model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitReport {
+    pub mode: InputMode,
+    pub spatial: bool,
+    pub seed: u64,
+    /// Epochs the evaluated parameters were trained for.
+    pub epochs: usize,
+    pub tasks: usize,
+    pub split_layers: Vec<usize>,
+    /// Mean over tasks of `task_accuracy`.
+    pub full_accuracy: f64,
+    /// Mean over tasks of `task_split_accuracy`.
+    pub split_accuracy: f64,
+    /// `full_accuracy - split_accuracy`.
+    pub drop: f64,
+    /// Accuracy of the full network on each task.
+    pub task_accuracy: Vec<f64>,
+    /// Accuracy of each task's subnetwork on its own task.
+    pub task_split_accuracy: Vec<f64>,
+    /// `task_accuracy - task_split_accuracy`, per task.
+    pub task_drop: Vec<f64>,
+    pub layers: Vec<LayerStats>,
+    /// Wall seconds the split and its evaluation took.
+    pub seconds: f64,
+    pub backend: String,
+    /// The task of every neuron of every split layer.
+    pub assignment: Assignment,
+}
+
+/// How [`analyse`] tests segregation.
+#[derive(Clone, Copy, Debug)]
+pub struct SplitOptions {
+    /// Label permutations of each layer's test.
+    pub permutations: usize,
+    /// Seed of the permutations; layer `l` uses `seed ^ l`, so each layer has its own stream.
+    pub seed: u64,
+}
+
+impl Default for SplitOptions {
+    fn default() -> Self {
+        SplitOptions {
+            permutations: DEFAULT_PERMUTATIONS,
+            seed: DEFAULT_PERMUTATION_SEED,
+        }
+    }
+}
+
+/// Splits the backend's current model, evaluates the subnetworks on `test`, and computes the
+/// per-layer numbers. `epochs` is recorded as the epochs the model was trained for.
+pub fn analyse(
+    backend: &mut dyn Backend,
+    test: &TestSet,
+    epochs: usize,
+    opts: SplitOptions,
+) -> Result<SplitReport> {
+    let t0 = Instant::now();
+    let model = backend.model_config().clone();
+    let train_cfg = backend.train_config().clone();
+    if test.input_dim != model.sizes[0] {
+        bail!(
+            "the test set has {} inputs per example but the model's input layer has {}",
+            test.input_dim,
+            model.sizes[0]
+        );
+    }
+    let params = backend.state()?.params;
+    let assignment = assign(&model, &params);
+    let (full, split) = evaluate_split(backend, test, &assignment)?;
+    let layers = assignment
+        .layers
+        .iter()
+        .zip(&assignment.groups)
+        .map(|(&l, g)| LayerStats {
+            layer: l,
+            neurons_per_task: assignment.counts(l).expect("a split layer"),
+            cross_share: cross_share(&model, &params, &assignment, l),
+            segregation: segregation(params.position(l), g, opts.permutations, opts.seed ^ l as u64),
+        })
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (full_accuracy, split_accuracy) = (mean(&full), mean(&split));
+    Ok(SplitReport {
+        mode: train_cfg.mode,
+        spatial: model.is_spatial(),
+        seed: train_cfg.seed,
+        epochs,
+        tasks: assignment.tasks,
+        split_layers: assignment.layers.clone(),
+        full_accuracy,
+        split_accuracy,
+        drop: full_accuracy - split_accuracy,
+        task_drop: full.iter().zip(&split).map(|(a, b)| a - b).collect(),
+        task_accuracy: full,
+        task_split_accuracy: split,
+        layers,
+        seconds: t0.elapsed().as_secs_f64(),
+        backend: backend.name(),
+        assignment,
+    })
+}
+
+/// Name of task `t` of `m` for reports: the datasets in the paper's case, `task t` otherwise.
+pub fn task_name(t: usize, m: usize) -> String {
+    match (m, t) {
+        (2, 0) => "MNIST".into(),
+        (2, 1) => "Fashion-MNIST".into(),
+        _ => format!("task {t}"),
+    }
+}
+
+/// The report as human-readable tables.
+pub fn format_report(r: &SplitReport) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "{} {} network, seed {}, {} epochs; split layers {:?} into {} tasks (backend {})\n\n",
+        r.mode,
+        if r.spatial { "spatial" } else { "regular" },
+        r.seed,
+        r.epochs,
+        r.split_layers,
+        r.tasks,
+        r.backend
+    ));
+    s.push_str(&format!(
+        "{:<16} {:>8} {:>8} {:>8}\n",
+        "task", "full", "split", "drop"
+    ));
+    for t in 0..r.tasks {
+        s.push_str(&format!(
+            "{:<16} {:>8.4} {:>8.4} {:>8.4}\n",
+            task_name(t, r.tasks),
+            r.task_accuracy[t],
+            r.task_split_accuracy[t],
+            r.task_drop[t]
+        ));
+    }
+    s.push_str(&format!(
+        "{:<16} {:>8.4} {:>8.4} {:>8.4}\n\n",
+        "mean", r.full_accuracy, r.split_accuracy, r.drop
+    ));
+    s.push_str(&format!(
+        "{:<6} {:<18} {:>12} {:>12} {:>10} {:>10} {:>9}\n",
+        "layer", "neurons per task", "cross |w|", "segregation", "same dist", "cross dist", "p"
+    ));
+    let opt = |v: Option<f64>, w: usize| v.map_or(format!("{:>w$}", "-"), |x| format!("{x:>w$.4}"));
+    for l in &r.layers {
+        let counts = l
+            .neurons_per_task
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(" / ");
+        let seg = l.segregation.as_ref();
+        s.push_str(&format!(
+            "{:<6} {:<18} {} {} {} {} {}\n",
+            l.layer,
+            counts,
+            opt(l.cross_share, 12),
+            opt(seg.map(|g| g.score), 12),
+            opt(seg.map(|g| g.same_task_distance), 10),
+            opt(seg.map(|g| g.cross_task_distance), 10),
+            opt(seg.map(|g| g.p_value), 9),
+        ));
+    }
+    s.push_str(
+        "\ncross |w|: share of the |w| mass into the next layer that joins neurons of different tasks.\n\
+         segregation: mean same-task / mean cross-task distance of the positions (< 1: grouped by task);\n\
+         p: label-permutation p-value of a score this low.\n",
+    );
+    s
+}
+
+/// Loads the checkpoint of a run directory given as `--{option} DIR`, with errors naming both.
+pub fn load_run(dir: &Path, option: &str) -> Result<Checkpoint> {
+    if !dir.is_dir() {
+        bail!("--{option} {}: no such directory", dir.display());
+    }
+    let path = train::checkpoint_path(dir);
+    if !path.is_file() {
+        bail!(
+            "--{option} {}: no checkpoint {} in that directory (train a model there first with `spatial-gpu train --out {}`)",
+            dir.display(),
+            path.display(),
+            dir.display()
+        );
+    }
+    checkpoint::load(&path)
+        .with_context(|| format!("--{option} {}: cannot load the checkpoint", dir.display()))
+}
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct SplitArgs {}
+pub struct SplitArgs {
+    /// Run directory holding the trained model (model.safetensors)
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Compute backend of the evaluation
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Where to write the report as JSON [default: DIR/split.json]
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Label permutations of the segregation test
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PERMUTATIONS)]
+    pub permutations: usize,
+    /// Seed of the label permutations
+    #[arg(long, value_name = "SEED", default_value_t = DEFAULT_PERMUTATION_SEED)]
+    pub permutation_seed: u64,
+}
 
-pub fn cmd_split(_args: &SplitArgs) -> Result<i32> {
-    bail!("`spatial-gpu split` is not implemented yet")
+pub fn cmd_split(args: &SplitArgs) -> Result<i32> {
+    let ck = load_run(&args.model, "model")?;
+    let json = args.json.clone().unwrap_or_else(|| args.model.join(FILE_NAME));
+    if let Some(parent) = json.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            bail!(
+                "--json {}: the directory {} does not exist",
+                json.display(),
+                parent.display()
+            );
+        }
+    }
+    if ck.progress.epoch < ck.train.epochs || ck.progress.batch > 0 {
+        eprintln!(
+            "note: the run in {} is not finished ({} of {} epochs); splitting the parameters it has",
+            args.model.display(),
+            ck.progress.epoch,
+            ck.train.epochs
+        );
+    }
+    let data = cli::load_data(args.data.data_dir.as_deref())?;
+    let test = test_set(ck.train.mode, &data);
+    let epochs = ck.progress.epoch;
+    let mut backend = cli::make_backend(
+        args.backend,
+        args.adapter.as_deref(),
+        ck.model,
+        ck.train,
+        ck.state,
+    )?;
+    let opts = SplitOptions {
+        permutations: args.permutations,
+        seed: args.permutation_seed,
+    };
+    let report = analyse(backend.as_mut(), &test, epochs, opts)?;
+    print!("{}", format_report(&report));
+    checkpoint::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())
+        .with_context(|| format!("--json {}: cannot write the report", json.display()))?;
+    println!("\nreport written to {}", json.display());
+    Ok(0)
 }

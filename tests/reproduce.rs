@@ -1,0 +1,465 @@
+//! `reproduce`, `sweep`, `split` and `figure` end to end through the binary, on tiny IDX data written
+//! to a temporary directory (4x4 images, hidden layers of 8, 1 epoch): the files they write, their
+//! fields, that a second invocation redoes nothing, that `--jobs` does not change the results, and
+//! that bad options are errors naming the option.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Writes both tiny sets into `dir` (64 training and 32 test images of 4x4 each).
+fn tiny_data(dir: &Path) {
+    common::write_set(dir, "mnist", &common::set_files(64, 32, 4, 4, 1), false);
+    common::write_set(dir, "fashion-mnist", &common::set_files(64, 32, 4, 4, 50), true);
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spatial-gpu"))
+        .args(args)
+        .env("SPATIAL_GPU_NO_FETCH", "1")
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "`{}` failed:\nstdout:\n{stdout}\nstderr:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn fails_naming(args: &[&str], needles: &[&str]) {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "`{}` should fail", args.join(" "));
+    for n in needles {
+        assert!(
+            stderr.contains(n),
+            "`{}`: stderr does not mention {n:?}:\n{stderr}",
+            args.join(" ")
+        );
+    }
+    assert!(
+        !stderr.contains("panicked"),
+        "`{}` panicked:\n{stderr}",
+        args.join(" ")
+    );
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn reproduce_args<'a>(data: &'a str, out: &'a str, jobs: &'a str) -> Vec<&'a str> {
+    vec![
+        "reproduce",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1,2",
+        "--backend",
+        "cpu",
+        "--data-dir",
+        data,
+        "--out",
+        out,
+        "--hidden",
+        "8,8,8,8",
+        "--batch-size",
+        "16",
+        "--permutations",
+        "20",
+        "--init",
+        "xavier",
+        "--alpha",
+        "0.01",
+        "--jobs",
+        jobs,
+    ]
+}
+
+/// results.json without the wall times, which are the only thing allowed to differ between runs.
+fn results_without_times(path: &Path) -> Vec<Value> {
+    let v: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v.into_iter()
+        .map(|mut r| {
+            let o = r.as_object_mut().unwrap();
+            o.retain(|k, _| !k.contains("seconds"));
+            r
+        })
+        .collect()
+}
+
+fn mtime(p: &Path) -> std::time::SystemTime {
+    std::fs::metadata(p).unwrap().modified().unwrap()
+}
+
+#[test]
+fn reproduce_trains_the_grid_writes_results_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    tiny_data(&data);
+    let out = tmp.path().join("grid");
+    let stdout = ok(&reproduce_args(s(&data), s(&out), "2"));
+    assert!(stdout.contains("12 runs"), "{stdout}");
+    assert_eq!(
+        stdout.matches("] ").count(),
+        12,
+        "one line per finished run with --jobs 2:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("epoch   1/1"),
+        "no per-epoch lines with --jobs 2:\n{stdout}"
+    );
+
+    // Every run has its own directory with the standard files and the split report.
+    let names: Vec<String> = ["concat", "mixed", "sequential"]
+        .iter()
+        .flat_map(|m| ["regular", "spatial"].map(move |k| (m, k)))
+        .flat_map(|(m, k)| [1, 2].map(move |seed| format!("{m}-{k}-seed{seed}")))
+        .collect();
+    for n in &names {
+        for f in ["model.safetensors", "metrics.jsonl", "summary.json", "split.json"] {
+            assert!(out.join(n).join(f).is_file(), "{n}/{f} missing");
+        }
+    }
+
+    // results.json: the runs in grid order with the promised fields.
+    let results: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results.len(), 12);
+    for (r, n) in results.iter().zip(&names) {
+        assert_eq!(r["run"], n.as_str());
+        for key in [
+            "mode",
+            "spatial",
+            "seed",
+            "epochs",
+            "full_accuracy",
+            "split_accuracy",
+            "drop",
+            "task_accuracy",
+            "task_split_accuracy",
+            "split_layers",
+            "train_seconds",
+            "split_seconds",
+        ] {
+            assert!(r.get(key).is_some(), "{n}: no {key}");
+        }
+        assert_eq!(r["epochs"], 1);
+        assert_eq!(r["spatial"], n.contains("spatial"));
+        assert_eq!(r["init"], "xavier");
+        let full = r["full_accuracy"].as_f64().unwrap();
+        let split = r["split_accuracy"].as_f64().unwrap();
+        assert!((r["drop"].as_f64().unwrap() - (full - split)).abs() < 1e-12);
+        assert_eq!(r["task_accuracy"].as_array().unwrap().len(), 2);
+        assert_eq!(r["task_split_accuracy"].as_array().unwrap().len(), 2);
+        let layers = r["split_layers"].as_array().unwrap();
+        assert_eq!(
+            layers
+                .iter()
+                .map(|l| l["layer"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        let counts: u64 = layers[1]["neurons_per_task"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .sum();
+        assert_eq!(counts, 8, "every neuron of layer 4 goes to one task");
+        assert_eq!(layers[2]["neurons_per_task"], serde_json::json!([10, 10]));
+        if n.contains("spatial") {
+            assert_eq!(r["alpha"].as_f64().unwrap() as f32, 0.01);
+            assert_eq!(r["beta"], 3.0);
+        } else {
+            assert_eq!((r["alpha"].as_f64(), r["beta"].as_f64()), (Some(0.0), Some(0.0)));
+        }
+    }
+
+    // table.md: laid out like Table 1, with the paper's numbers.
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    for needle in [
+        "| | concat regular | concat spatial | mixed regular | mixed spatial | sequential regular | sequential spatial |",
+        "| full |",
+        "| split |",
+        "| drop |",
+        "0.92 ± 0.04",
+        "0.33 ± 0.20",
+        "Beside the paper",
+        "segregation",
+        "concat-spatial-seed2",
+    ] {
+        assert!(table.contains(needle), "table.md lacks {needle:?}:\n{table}");
+    }
+
+    // A second invocation trains nothing: every run is read back, files untouched, same results.
+    let before = results_without_times(&out.join("results.json"));
+    let ck = out.join("concat-spatial-seed1/model.safetensors");
+    let (t_model, t_split) = (mtime(&ck), mtime(&out.join("concat-spatial-seed1/split.json")));
+    let stdout = ok(&reproduce_args(s(&data), s(&out), "2"));
+    assert_eq!(stdout.matches("already finished").count(), 12, "{stdout}");
+    assert_eq!(mtime(&ck), t_model, "a finished run was retrained");
+    assert_eq!(
+        mtime(&out.join("concat-spatial-seed1/split.json")),
+        t_split,
+        "a finished run was split again"
+    );
+    assert_eq!(results_without_times(&out.join("results.json")), before);
+
+    // A run whose split report is missing is only split again; one with a checkpoint but no summary
+    // (an interrupted run) continues from it.
+    std::fs::remove_file(out.join("mixed-regular-seed2/split.json")).unwrap();
+    std::fs::remove_file(out.join("mixed-spatial-seed1/summary.json")).unwrap();
+    let stdout = ok(&reproduce_args(s(&data), s(&out), "1"));
+    assert_eq!(stdout.matches("already finished").count(), 10, "{stdout}");
+    assert!(out.join("mixed-regular-seed2/split.json").is_file());
+    assert!(out.join("mixed-spatial-seed1/summary.json").is_file());
+    assert_eq!(results_without_times(&out.join("results.json")), before);
+
+    // The same grid with one job gives the same results as with two.
+    let out1 = tmp.path().join("grid-one-job");
+    let stdout = ok(&reproduce_args(s(&data), s(&out1), "1"));
+    assert!(
+        stdout.contains("epoch   1/1"),
+        "per-epoch lines with one job:\n{stdout}"
+    );
+    assert_eq!(results_without_times(&out1.join("results.json")), before);
+
+    // A grid with other options refuses to reuse the directory, before training anything.
+    let mut other = reproduce_args(s(&data), s(&out), "1");
+    let i = other.iter().position(|a| *a == "xavier").unwrap();
+    other[i] = "torch";
+    fails_naming(&other, &["concat-regular-seed1", "init", "--out"]);
+    assert_eq!(mtime(&ck), t_model);
+
+    // split and figure on one of the runs.
+    let run_dir = out.join("concat-spatial-seed1");
+    let json = tmp.path().join("split-report.json");
+    let stdout = ok(&[
+        "split",
+        "--model",
+        s(&run_dir),
+        "--data-dir",
+        s(&data),
+        "--backend",
+        "cpu",
+        "--json",
+        s(&json),
+        "--permutations",
+        "20",
+    ]);
+    for needle in [
+        "MNIST",
+        "Fashion-MNIST",
+        "segregation",
+        "cross |w|",
+        "neurons per task",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "split output lacks {needle:?}:\n{stdout}"
+        );
+    }
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["split_layers"], serde_json::json!([3, 4, 5]));
+    // The same split as the one reproduce made.
+    let made: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("split.json")).unwrap()).unwrap();
+    assert_eq!(report["assignment"], made["assignment"]);
+    assert_eq!(report["task_split_accuracy"], made["task_split_accuracy"]);
+
+    let figs = tmp.path().join("figs");
+    let stdout = ok(&["figure", "--model", s(&run_dir), "--out", s(&figs)]);
+    for f in ["figure1.png", "figure1.svg", "figure2.png", "figure2.svg"] {
+        assert!(stdout.contains(f), "{stdout}");
+        let bytes = std::fs::read(figs.join(f)).unwrap();
+        if f.ends_with("png") {
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{f} is not a PNG");
+        } else {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.contains("<svg"), "{f} is not an SVG");
+            assert!(
+                text.contains("MNIST") && text.contains("layer 5"),
+                "{f} lacks its legend"
+            );
+            assert!(text.contains(if f.starts_with("figure1") {
+                "y position"
+            } else {
+                "depth (layer)"
+            }));
+        }
+    }
+}
+
+#[test]
+fn sweep_writes_one_row_per_cell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    tiny_data(&data);
+    let out = tmp.path().join("sweep");
+    let args = [
+        "sweep",
+        "--epochs",
+        "1",
+        "--seeds",
+        "3",
+        "--modes",
+        "concat",
+        "--inits",
+        "xavier",
+        "--transport-norms",
+        "paper,mean",
+        "--weight-norms",
+        "l1",
+        "--paper-alphas",
+        "0.01,1",
+        "--mean-alphas",
+        "1",
+        "--backend",
+        "cpu",
+        "--data-dir",
+        s(&data),
+        "--out",
+        s(&out),
+        "--hidden",
+        "8,8,8,8",
+        "--batch-size",
+        "16",
+        "--permutations",
+        "10",
+        "--jobs",
+        "2",
+    ];
+    let stdout = ok(&args);
+    assert!(stdout.contains("4 cells x 1 seeds = 4 runs"), "{stdout}");
+    let sweep: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let cells = sweep["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 4);
+    let key = |c: &Value| {
+        (
+            c["spatial"].as_bool().unwrap(),
+            c["transport_norm"].clone(),
+            c["alpha"].as_f64().unwrap() as f32,
+        )
+    };
+    assert_eq!(key(&cells[0]), (false, Value::Null, 0.0));
+    assert_eq!(key(&cells[1]), (true, Value::from("paper"), 0.01));
+    assert_eq!(key(&cells[2]), (true, Value::from("paper"), 1.0));
+    assert_eq!(key(&cells[3]), (true, Value::from("mean"), 1.0));
+    for c in cells {
+        assert_eq!(c["runs"], 1);
+        assert!(c["trained_all_heads"].as_u64().unwrap() <= 1);
+        assert!(c["full_accuracy"].is_f64() && c["split_accuracy"].is_f64() && c["drop"].is_f64());
+        assert_eq!(c["layers"].as_array().unwrap().len(), 3);
+    }
+    assert_eq!(sweep["runs"].as_array().unwrap().len(), 4);
+    let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    assert!(md.contains("| concat | xavier | mean | l1 | 1 | 3 |"), "{md}");
+    assert!(md.contains("| concat | xavier | (regular) |"), "{md}");
+    assert!(out
+        .join("concat-xavier-paper-l1-a0.01-b3-seed3/split.json")
+        .is_file());
+
+    let stdout = ok(&args);
+    assert_eq!(stdout.matches("already finished").count(), 4, "{stdout}");
+}
+
+#[test]
+fn bad_grid_options_are_rejected_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    tiny_data(&data);
+    let out = tmp.path().join("o");
+    let base = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "reproduce",
+            "--backend",
+            "cpu",
+            "--data-dir",
+            s(&data),
+            "--out",
+            s(&out),
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        v.extend(extra.iter().map(|x| x.to_string()));
+        v
+    };
+    let check = |extra: &[&str], needles: &[&str]| {
+        let v = base(extra);
+        fails_naming(&v.iter().map(String::as_str).collect::<Vec<_>>(), needles);
+    };
+    check(&["--seeds", "1,x"], &["--seeds", "x"]);
+    check(&["--seeds", "2,2"], &["--seeds", "repeated"]);
+    check(&["--jobs", "0"], &["--jobs"]);
+    check(&["--epochs", "0"], &["--epochs"]);
+    check(&["--modes", "concat,diagonal"], &["--modes", "diagonal"]);
+    check(&["--alpha", "0", "--beta", "0"], &["--alpha 0 --beta 0"]);
+    check(&["--alpha=-1"], &["--alpha", "-1"]);
+    fails_naming(
+        &[
+            "sweep",
+            "--paper-alphas",
+            "0.01,0.01",
+            "--data-dir",
+            s(&data),
+            "--out",
+            s(&out),
+        ],
+        &["--paper-alphas"],
+    );
+    fails_naming(
+        &["sweep", "--betas=-3", "--data-dir", s(&data), "--out", s(&out)],
+        &["--betas", "-3"],
+    );
+
+    // --out naming a file.
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    fails_naming(
+        &["reproduce", "--data-dir", s(&data), "--out", s(&file)],
+        &["--out", "not a directory"],
+    );
+}
+
+#[test]
+fn split_and_figure_need_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty: PathBuf = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails_naming(
+        &["split", "--model", s(&empty), "--backend", "cpu"],
+        &["--model", "no checkpoint", "model.safetensors"],
+    );
+    fails_naming(&["figure", "--model", s(&empty)], &["--model", "no checkpoint"]);
+    let missing = tmp.path().join("missing");
+    fails_naming(
+        &["split", "--model", s(&missing)],
+        &["--model", "no such directory"],
+    );
+    fails_naming(
+        &["figure", "--model", s(&missing)],
+        &["--model", "no such directory"],
+    );
+    fails_naming(
+        &["figure", "--model", s(&empty), "--min-weight=-1"],
+        &["--min-weight"],
+    );
+    // A corrupt checkpoint is named too.
+    std::fs::write(empty.join("model.safetensors"), b"not a checkpoint").unwrap();
+    fails_naming(
+        &["split", "--model", s(&empty), "--backend", "cpu"],
+        &["--model", "model.safetensors"],
+    );
+}
