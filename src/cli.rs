@@ -41,8 +41,12 @@ pub enum Command {
     Split(crate::split::SplitArgs),
     /// Draw Figures 1 and 2 of the paper for a trained model.
     Figure(crate::figure::FigureArgs),
+    /// Measure training throughput of each backend (and the PyTorch baseline when available).
+    Bench(crate::bench::BenchArgs),
     /// Train and split the paper's grid (modes x regular/spatial x seeds) and write Table 1.
     Reproduce(crate::reproduce::ReproduceArgs),
+    /// Train a grid of settings (transport norm x weight norm x init x alpha x beta) and tabulate them.
+    Sweep(crate::reproduce::SweepArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,16 +80,16 @@ pub struct TrainArgs {
     /// Input mode [default: concat]
     #[arg(long, value_enum)]
     pub mode: Option<InputMode>,
-    /// Weight initialisation [default: torch]
+    /// Weight initialisation [default: xavier]
     #[arg(long, value_enum)]
     pub init: Option<Init>,
-    /// Normalisation of the transport cost [default: paper]
+    /// Normalisation of the transport cost: paper (1/N_l) or mean (1/(N_{l-1} N_l), the authors' code) [default: paper]
     #[arg(long, value_enum)]
     pub transport_norm: Option<TransportNorm>,
-    /// Weight term of the transport cost [default: l1]
+    /// Weight term of the transport cost: l1 (|w|, the paper) or l2 (w^2) [default: l1]
     #[arg(long, value_enum)]
     pub weight_norm: Option<WeightNorm>,
-    /// Weight of the transport cost [default: 1]
+    /// Weight of the transport cost [default: 0.01]
     #[arg(long, conflicts_with = "regular")]
     pub alpha: Option<f32>,
     /// Weight of the density cost [default: 3]
@@ -148,7 +152,7 @@ impl TrainArgs {
         if let Some(v) = self.lr {
             train.lr = v;
         }
-        let mut model = ModelConfig::paper(train.mode.input_dim(IMAGE_PIXELS));
+        let mut model = ModelConfig::defaults(train.mode.input_dim(IMAGE_PIXELS));
         if let Some(h) = &self.hidden {
             let mut sizes = vec![model.sizes[0]];
             sizes.extend(h);
@@ -223,9 +227,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
+        Command::Bench(args) => crate::bench::cmd_bench(&args),
         Command::Split(args) => crate::split::cmd_split(&args),
         Command::Figure(args) => crate::figure::cmd_figure(&args),
         Command::Reproduce(args) => crate::reproduce::cmd_reproduce(&args),
+        Command::Sweep(args) => crate::reproduce::cmd_sweep(&args),
         Command::Info => {
             println!("{}", gpu_adapter_report());
             Ok(0)
@@ -255,6 +261,9 @@ pub fn load_data(option: Option<&Path>) -> Result<data::Datasets> {
 /// Makes sure `out` can hold a new run: creates it, refuses one that holds another run, and checks
 /// that it is writable, all before any training starts.
 pub fn prepare_out_dir(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {}: exists and is not a directory", out.display());
+    }
     std::fs::create_dir_all(out).with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
     for existing in [train::checkpoint_path(out), train::summary_path(out), train::metrics_path(out)] {
         if existing.exists() {
@@ -266,8 +275,14 @@ pub fn prepare_out_dir(out: &Path) -> Result<()> {
             );
         }
     }
-    let probe = out.join(".write-test");
-    std::fs::write(&probe, b"ok").with_context(|| format!("--out {}: the directory is not writable", out.display()))?;
+    check_writable(out, "--out")
+}
+
+/// Fails unless a file can be created in `dir` (`option` names the option in the message).
+fn check_writable(dir: &Path, option: &str) -> Result<()> {
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"ok")
+        .with_context(|| format!("{option} {}: cannot create a file in the directory", dir.display()))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
@@ -298,9 +313,20 @@ fn cmd_train(args: &TrainArgs) -> Result<i32> {
         if !given.is_empty() {
             bail!("--resume {}: {} cannot change when resuming (the run keeps its own options; only --epochs, --backend, --data-dir, --adapter, --checkpoint-every may be given)", dir.display(), given.join(", "));
         }
+        if dir.is_file() {
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            bail!("--resume {}: give the run's directory, not a file (e.g. --resume {})", dir.display(), parent.display());
+        }
+        if !dir.is_dir() {
+            bail!("--resume {}: no such directory", dir.display());
+        }
         let path = train::checkpoint_path(dir);
         if !path.exists() {
-            bail!("--resume {}: no checkpoint {} in that directory", dir.display(), path.display());
+            bail!(
+                "--resume {}: no checkpoint {} in that directory (a run saves one at the end of its first epoch)",
+                dir.display(),
+                path.display()
+            );
         }
         let ck = checkpoint::load(&path)?;
         let mut train_cfg = ck.train.clone();
@@ -311,6 +337,18 @@ fn cmd_train(args: &TrainArgs) -> Result<i32> {
             train_cfg.epochs = e;
         }
         train_cfg.validate()?;
+        let finished = ck.progress.epoch == train_cfg.epochs && ck.progress.batch == 0;
+        if finished && train::summary_path(dir).exists() {
+            println!(
+                "nothing to do: the run in {} has finished its {} epochs (give --epochs N to extend it to N epochs)",
+                dir.display(),
+                train_cfg.epochs
+            );
+            return Ok(0);
+        }
+        check_writable(dir, "--resume")?;
+        // Only this process saves into `dir` now: temporary files of a killed one can go.
+        checkpoint::remove_stale_temps(&path);
         // Metrics of a partly finished epoch were never written; those of later epochs are dropped.
         (ck.model, train_cfg, ck.state, ck.progress, dir.clone())
     } else {
@@ -328,6 +366,7 @@ fn cmd_train(args: &TrainArgs) -> Result<i32> {
         (model, train_cfg, state, Progress::default(), out)
     };
     let data = load_data(args.data.data_dir.as_deref())?;
+    check_fits_data(&model, &train_cfg, &data, args)?;
     let mut backend = make_backend(args.backend, args.adapter.as_deref(), model.clone(), train_cfg.clone(), state)?;
     println!(
         "training {} {} network, sizes {:?}, alpha {} beta {}, {} epochs from epoch {} on {} -> {}",
@@ -373,24 +412,70 @@ fn cmd_train(args: &TrainArgs) -> Result<i32> {
             Ok(0)
         }
         Outcome::Interrupted(p) => {
+            let mut resume = format!("spatial-gpu train --resume {}", shell_word(&out));
+            if let Some(d) = &args.data.data_dir {
+                resume.push_str(&format!(" --data-dir {}", shell_word(d)));
+            }
+            if args.backend != BackendChoice::Auto {
+                resume.push_str(&format!(" --backend {}", args.backend.to_possible_value().expect("no skipped variants").get_name()));
+            }
             eprintln!(
-                "stopped after epoch {} batch {}; checkpoint saved. Resume with: spatial-gpu train --resume {}",
-                p.epoch,
-                p.batch,
-                out.display()
+                "interrupted: checkpoint {} {} (of {} epochs).\nResume with: {resume}",
+                train::checkpoint_path(&out).display(),
+                train::describe_progress(p),
+                train_cfg.epochs
             );
             Ok(130)
         }
     }
 }
 
-// GPU glue (the engine lands with issue 3).
+/// Checks the model and batch size against the data before anything is allocated for them.
+fn check_fits_data(model: &ModelConfig, cfg: &TrainConfig, data: &data::Datasets, args: &TrainArgs) -> Result<()> {
+    let input = data.input_dim(cfg.mode);
+    if model.sizes[0] != input {
+        let what = match &args.resume {
+            Some(dir) => format!("--resume {}: the checkpoint {}", dir.display(), train::checkpoint_path(dir).display()),
+            None => "the model".to_string(),
+        };
+        bail!(
+            "{what} has {} inputs, but the {} input of the data has {input} values per example",
+            model.sizes[0],
+            cfg.mode
+        );
+    }
+    let examples = data::epoch_order(cfg.mode, data, cfg.seed, 0).len();
+    if cfg.batch_size > examples {
+        bail!(
+            "invalid --batch-size: {} is more than the {examples} training examples of an epoch in {} mode",
+            cfg.batch_size,
+            cfg.mode
+        );
+    }
+    Ok(())
+}
+
+/// A path as one shell word: as it is when it has nothing a shell would split or expand, else in
+/// single quotes.
+fn shell_word(path: &Path) -> String {
+    let s = path.display().to_string();
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+// GPU glue: the engine lives in `crate::gpu`.
 fn gpu_adapter_report() -> String {
-    "the GPU backend is not built yet".into()
+    crate::gpu::adapter_report()
 }
+/// `auto` takes the GPU only for a hardware adapter: on Mesa's lavapipe a training step measured
+/// ~28x slower than the CPU backend (docs/GPU.md), so a software adapter is never preferred.
 fn gpu_hardware_adapter_available() -> bool {
-    false
+    crate::gpu::hardware_adapter_available()
 }
-fn gpu_backend(_adapter: Option<&str>, _m: ModelConfig, _t: TrainConfig, _s: TrainState) -> Result<Box<dyn Backend>> {
-    bail!("--backend gpu: the GPU backend is not available yet; use --backend cpu")
+fn gpu_backend(adapter: Option<&str>, m: ModelConfig, t: TrainConfig, s: TrainState) -> Result<Box<dyn Backend>> {
+    let ctx = crate::gpu::GpuContext::new(adapter).context("--backend gpu: no usable GPU adapter")?;
+    Ok(Box::new(crate::gpu::GpuBackend::new(ctx, m, t, s)?))
 }
