@@ -7,9 +7,19 @@ can race equal programs; `--check` proves they are equal on one batch.
 
   python3 bench/pytorch_baseline.py --data-dir DIR --steps 200 --threads 1 [--regular] [--json OUT]
   python3 bench/pytorch_baseline.py --check reference.safetensors
+  python3 bench/pytorch_baseline.py --serve --data-dir DIR --threads 1
 
 The reference file is written by `spatial-gpu bench --reference FILE`: our initial parameters, one
 batch (inputs, labels) and our CPU backend's loss and gradients on it.
+
+`--serve` is how `spatial-gpu bench` drives the baseline: the data is loaded once, then each line
+read on stdin is a JSON request `{"spatial": bool, "batch_size": B, "hidden": [..], "alpha": a,
+"beta": b, "steps": N, "warmup": W}` answered by one JSON line `{"seconds": s, "cpu_seconds": c, "samples": n, ...}`
+(N timed steps; the W warm-up steps run once, the first time a configuration is asked for, and each
+configuration keeps its network, optimiser and data stream between requests). So the bench can
+alternate our measurements with PyTorch's in one invocation without reloading anything.
+
+`--device cuda` runs on the GPU (data on the device, a synchronisation before the clock stops).
 """
 
 import argparse
@@ -45,6 +55,10 @@ def locate(d, name):
 
 def load_set(data_dir, name):
     d = os.path.join(data_dir, name)
+    if name == "fashion-mnist" and not os.path.exists(os.path.join(d, "train-images-idx3-ubyte")) \
+            and not os.path.exists(os.path.join(d, "train-images-idx3-ubyte.gz")) \
+            and os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        d = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist, as spatial-gpu does
     images = read_idx(locate(d, "train-images-idx3-ubyte"))
     labels = read_idx(locate(d, "train-labels-idx1-ubyte"))
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
@@ -113,11 +127,13 @@ def check(reference):
     x = torch.from_numpy(t["batch.inputs"]).double()
     y = torch.from_numpy(t["batch.labels"]).long()
     # In float64: PyTorch's answer is then exact to ~1e-12 and the difference is all ours (f32).
-    loss = net.task_loss(net(x), y) + net.spatial_loss()
+    task = net.task_loss(net(x), y)
+    loss = task + (net.spatial_loss() if model_cfg["alpha"] != 0 or model_cfg["beta"] != 0 else 0.0)
     loss.backward()
     ours = float(meta["loss_total"])
     worst = abs(loss.item() - ours) / max(1.0, abs(ours))
-    print(f"loss: pytorch {loss.item():.7f} ours {ours:.7f}")
+    print(f"loss: pytorch {loss.item():.7f} ours {ours:.7f} (task: pytorch {task.item():.7f} "
+          f"ours {float(meta.get('loss_task', 'nan')):.7f})")
     ok = worst < 1e-5
     grads = {}
     for l, layer in enumerate(net.layers, start=1):
@@ -138,45 +154,87 @@ def check(reference):
     return 0 if ok else 1
 
 
-def bench(args):
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    xm, ym = load_set(args.data_dir, "mnist")
-    xf, yf = load_set(args.data_dir, "fashion-mnist")
-    n = min(len(xm), len(xf))
-    alpha, beta = (0.0, 0.0) if args.regular else (args.alpha, args.beta)
-    net = SpatialNet([xm.shape[1] + xf.shape[1]] + args.hidden + [20], alpha=alpha, beta=beta)
-    opt = torch.optim.Adam(net.parameters(), lr=0.005, betas=(0.9, 0.999), eps=1e-8)
-    spatial = not args.regular
+class Trainer:
+    """One network, its optimiser and its endless stream of batches (METHOD.md's concat input)."""
 
-    def epoch_batches():
+    def __init__(self, data, spatial, batch_size, hidden, alpha, beta, seed, device):
+        xm, ym, xf, yf = data
+        self.device = device
+        torch.manual_seed(seed)
+        self.n = min(len(xm), len(xf))
+        alpha, beta = (alpha, beta) if spatial else (0.0, 0.0)
+        self.net = SpatialNet([xm.shape[1] + xf.shape[1]] + list(hidden) + [20], alpha=alpha,
+                              beta=beta).to(device)
+        # fused: one kernel over all parameters, the fastest of torch's three Adam implementations
+        # on this CPU at this size (measured against foreach and the default for-loop: see
+        # docs/PERFORMANCE.md); foreach where a build cannot fuse.
+        hp = dict(lr=0.005, betas=(0.9, 0.999), eps=1e-8)
+        try:
+            self.opt = torch.optim.Adam(self.net.parameters(), fused=True, **hp)
+        except (RuntimeError, TypeError):
+            self.opt = torch.optim.Adam(self.net.parameters(), foreach=True, **hp)
+        self.spatial, self.batch_size = spatial, batch_size
+        self.data = data
+        self.batches = self.epoch_batches()
+
+    def epoch_batches(self):
+        xm, ym, xf, yf = self.data
+        n, bs, dev = self.n, self.batch_size, self.device
         while True:
-            pairing, order = torch.randperm(n), torch.randperm(n)
-            for s in range(0, n, args.batch_size):
-                i = order[s:s + args.batch_size]
+            pairing, order = torch.randperm(n, device=dev), torch.randperm(n, device=dev)
+            for s in range(0, n, bs):
+                i = order[s:s + bs]
                 j = pairing[i]
                 yield torch.cat([xm[i], xf[j]], 1), torch.stack([ym[i], yf[j]], 1)
 
-    batches = epoch_batches()
-
-    def step():
-        x, y = next(batches)
-        opt.zero_grad(set_to_none=True)
-        loss = net.task_loss(net(x), y)
-        if spatial:
-            loss = loss + net.spatial_loss()
+    def step(self):
+        x, y = next(self.batches)
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.net.task_loss(self.net(x), y)
+        if self.spatial:
+            loss = loss + self.net.spatial_loss()
         loss.backward()
-        opt.step()
+        self.opt.step()
         return x.shape[0]
 
-    for _ in range(args.warmup):
-        step()
-    t0 = time.perf_counter()
-    samples = sum(step() for _ in range(args.steps))
-    dt = time.perf_counter() - t0
-    result = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
-              "spatial": spatial, "batch_size": args.batch_size, "hidden": args.hidden,
-              "steps": args.steps, "seconds": dt, "samples_per_second": samples / dt}
+    def sync(self):
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def run(self, steps):
+        """Wall seconds, CPU seconds and samples of `steps` training steps. CPU time is that of this
+        thread (where torch runs everything with one thread), of the process with several."""
+        cpu_clock = time.thread_time if torch.get_num_threads() == 1 else time.process_time
+        self.sync()
+        c0, t0 = cpu_clock(), time.perf_counter()
+        samples = sum(self.step() for _ in range(steps))
+        self.sync()
+        return time.perf_counter() - t0, cpu_clock() - c0, samples
+
+
+def load_data(data_dir, device):
+    xm, ym = load_set(data_dir, "mnist")
+    xf, yf = load_set(data_dir, "fashion-mnist")
+    return tuple(t.to(device) for t in (xm, ym, xf, yf))
+
+
+def framework_info(args):
+    info = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
+            "device": args.device}
+    if args.device.startswith("cuda"):
+        info["device_name"] = torch.cuda.get_device_name()
+    return info
+
+
+def bench(args):
+    data = load_data(args.data_dir, args.device)
+    tr = Trainer(data, not args.regular, args.batch_size, args.hidden, args.alpha, args.beta,
+                 args.seed, args.device)
+    tr.run(args.warmup)
+    dt, cpu, samples = tr.run(args.steps)
+    result = dict(framework_info(args), spatial=not args.regular, batch_size=args.batch_size,
+                  hidden=args.hidden, steps=args.steps, seconds=dt, cpu_seconds=cpu,
+                  samples_per_second=samples / dt)
     print(json.dumps(result))
     if args.json:
         with open(args.json, "w") as f:
@@ -184,9 +242,30 @@ def bench(args):
     return 0
 
 
+def serve(args):
+    data = load_data(args.data_dir, args.device)
+    trainers = {}
+    print(json.dumps(dict(framework_info(args), ready=True)), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        key = (bool(req["spatial"]), int(req["batch_size"]), tuple(req["hidden"]),
+               float(req.get("alpha", args.alpha)), float(req.get("beta", args.beta)))
+        if key not in trainers:
+            trainers[key] = Trainer(data, key[0], key[1], key[2], key[3], key[4], args.seed,
+                                    args.device)
+            trainers[key].run(int(req.get("warmup", args.warmup)))
+        dt, cpu, samples = trainers[key].run(int(req["steps"]))
+        print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "samples": samples,
+                          "steps": int(req["steps"]), "samples_per_second": samples / dt}), flush=True)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", metavar="REFERENCE", help="compare with spatial-gpu on one batch")
+    ap.add_argument("--serve", action="store_true", help="answer timing requests on stdin (see above)")
     ap.add_argument("--data-dir", default=os.environ.get("SPATIAL_GPU_DATA"))
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=10)
@@ -197,13 +276,15 @@ def main():
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--beta", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     ap.add_argument("--json")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     if args.check:
         return check(args.check)
     if not args.data_dir:
         sys.exit("error: give --data-dir or set SPATIAL_GPU_DATA")
-    return bench(args)
+    return serve(args) if args.serve else bench(args)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ pub trait Backend {
 
     /// Output logits `(count, N_L)` for `inputs` `(count, N_0)`, with the neurons switched off by
     /// `keep` (see [`NeuronMask`]) passing nothing on.
-    fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>) -> anyhow::Result<Vec<f32>>;
+    fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>)
+        -> anyhow::Result<Vec<f32>>;
 
     /// Parameters, Adam's moments and step count (read back from the device if needed).
     fn state(&mut self) -> anyhow::Result<TrainState>;

@@ -20,7 +20,11 @@ const IMAGE_PIXELS: usize = 28 * 28;
 pub const ENV_NO_FETCH: &str = "SPATIAL_GPU_NO_FETCH";
 
 #[derive(Parser, Debug)]
-#[command(name = "spatial-gpu", version, about = "Train spatial neural networks (MNIST + Fashion-MNIST) on a WGSL GPU engine or the CPU")]
+#[command(
+    name = "spatial-gpu",
+    version,
+    about = "Train spatial neural networks (MNIST + Fashion-MNIST) on a WGSL GPU engine or the CPU"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -216,7 +220,9 @@ impl TrainArgs {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Train(args) => cmd_train(&args),
-        Command::Data { command: DataCommand::Fetch { data } } => {
+        Command::Data {
+            command: DataCommand::Fetch { data },
+        } => {
             let dir = data::resolve_data_dir(data.data_dir.as_deref());
             let report = data::fetch::fetch(&dir, &data::fetch::MIRRORS, true)?;
             println!(
@@ -250,7 +256,10 @@ pub fn load_data(option: Option<&Path>) -> Result<data::Datasets> {
             if no_fetch || !data::fetch::network_reachable(&mirrors) {
                 return Err(e.into());
             }
-            eprintln!("{e}\nthe network is reachable: fetching the datasets into {}", dir.display());
+            eprintln!(
+                "{e}\nthe network is reachable: fetching the datasets into {}",
+                dir.display()
+            );
             data::fetch::fetch(&dir, &mirrors, true)?;
             Ok(data::load(&dir)?)
         }
@@ -264,8 +273,13 @@ pub fn prepare_out_dir(out: &Path) -> Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("--out {}: exists and is not a directory", out.display());
     }
-    std::fs::create_dir_all(out).with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
-    for existing in [train::checkpoint_path(out), train::summary_path(out), train::metrics_path(out)] {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
+    for existing in [
+        train::checkpoint_path(out),
+        train::summary_path(out),
+        train::metrics_path(out),
+    ] {
         if existing.exists() {
             bail!(
                 "--out {}: the directory already holds a run ({} exists); continue it with `spatial-gpu train --resume {}` or choose another --out",
@@ -281,8 +295,12 @@ pub fn prepare_out_dir(out: &Path) -> Result<()> {
 /// Fails unless a file can be created in `dir` (`option` names the option in the message).
 fn check_writable(dir: &Path, option: &str) -> Result<()> {
     let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"ok")
-        .with_context(|| format!("{option} {}: cannot create a file in the directory", dir.display()))?;
+    std::fs::write(&probe, b"ok").with_context(|| {
+        format!(
+            "{option} {}: cannot create a file in the directory",
+            dir.display()
+        )
+    })?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
@@ -314,8 +332,15 @@ fn cmd_train(args: &TrainArgs) -> Result<i32> {
             bail!("--resume {}: {} cannot change when resuming (the run keeps its own options; only --epochs, --backend, --data-dir, --adapter, --checkpoint-every may be given)", dir.display(), given.join(", "));
         }
         if dir.is_file() {
-            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            bail!("--resume {}: give the run's directory, not a file (e.g. --resume {})", dir.display(), parent.display());
+            let parent = dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            bail!(
+                "--resume {}: give the run's directory, not a file (e.g. --resume {})",
+                dir.display(),
+                parent.display()
+            );
         }
         if !dir.is_dir() {
             bail!("--resume {}: no such directory", dir.display());
@@ -332,7 +357,11 @@ fn cmd_train(args: &TrainArgs) -> Result<i32> {
         let mut train_cfg = ck.train.clone();
         if let Some(e) = args.epochs {
             if e < ck.progress.epoch {
-                bail!("--epochs {e}: the run in {} has already finished {} epochs", dir.display(), ck.progress.epoch);
+                bail!(
+                    "--epochs {e}: the run in {} has already finished {} epochs",
+                    dir.display(),
+                    ck.progress.epoch
+                );
             }
             train_cfg.epochs = e;
         }
@@ -367,7 +396,13 @@ fn cmd_train(args: &TrainArgs) -> Result<i32> {
     };
     let data = load_data(args.data.data_dir.as_deref())?;
     check_fits_data(&model, &train_cfg, &data, args)?;
-    let mut backend = make_backend(args.backend, args.adapter.as_deref(), model.clone(), train_cfg.clone(), state)?;
+    let mut backend = make_backend(
+        args.backend,
+        args.adapter.as_deref(),
+        model.clone(),
+        train_cfg.clone(),
+        state,
+    )?;
     println!(
         "training {} {} network, sizes {:?}, alpha {} beta {}, {} epochs from epoch {} on {} -> {}",
         train_cfg.mode,
@@ -417,7 +452,13 @@ fn cmd_train(args: &TrainArgs) -> Result<i32> {
                 resume.push_str(&format!(" --data-dir {}", shell_word(d)));
             }
             if args.backend != BackendChoice::Auto {
-                resume.push_str(&format!(" --backend {}", args.backend.to_possible_value().expect("no skipped variants").get_name()));
+                resume.push_str(&format!(
+                    " --backend {}",
+                    args.backend
+                        .to_possible_value()
+                        .expect("no skipped variants")
+                        .get_name()
+                ));
             }
             eprintln!(
                 "interrupted: checkpoint {} {} (of {} epochs).\nResume with: {resume}",
@@ -431,11 +472,20 @@ fn cmd_train(args: &TrainArgs) -> Result<i32> {
 }
 
 /// Checks the model and batch size against the data before anything is allocated for them.
-fn check_fits_data(model: &ModelConfig, cfg: &TrainConfig, data: &data::Datasets, args: &TrainArgs) -> Result<()> {
+fn check_fits_data(
+    model: &ModelConfig,
+    cfg: &TrainConfig,
+    data: &data::Datasets,
+    args: &TrainArgs,
+) -> Result<()> {
     let input = data.input_dim(cfg.mode);
     if model.sizes[0] != input {
         let what = match &args.resume {
-            Some(dir) => format!("--resume {}: the checkpoint {}", dir.display(), train::checkpoint_path(dir).display()),
+            Some(dir) => format!(
+                "--resume {}: the checkpoint {}",
+                dir.display(),
+                train::checkpoint_path(dir).display()
+            ),
             None => "the model".to_string(),
         };
         bail!(
@@ -459,7 +509,10 @@ fn check_fits_data(model: &ModelConfig, cfg: &TrainConfig, data: &data::Datasets
 /// single quotes.
 fn shell_word(path: &Path) -> String {
     let s = path.display().to_string();
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c))
+    {
         s
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -475,7 +528,12 @@ fn gpu_adapter_report() -> String {
 fn gpu_hardware_adapter_available() -> bool {
     crate::gpu::hardware_adapter_available()
 }
-fn gpu_backend(adapter: Option<&str>, m: ModelConfig, t: TrainConfig, s: TrainState) -> Result<Box<dyn Backend>> {
+fn gpu_backend(
+    adapter: Option<&str>,
+    m: ModelConfig,
+    t: TrainConfig,
+    s: TrainState,
+) -> Result<Box<dyn Backend>> {
     let ctx = crate::gpu::GpuContext::new(adapter).context("--backend gpu: no usable GPU adapter")?;
     Ok(Box::new(crate::gpu::GpuBackend::new(ctx, m, t, s)?))
 }

@@ -112,7 +112,11 @@ impl ModelConfig {
     /// every seed and split with no loss in the concatenated and mixed modes, and alpha = 0.01 split
     /// best in the sequential mode. PyTorch's default init often left the MNIST head at chance.
     pub fn defaults(input_dim: usize) -> Self {
-        ModelConfig { alpha: 0.01, init: Init::Xavier, ..ModelConfig::paper(input_dim) }
+        ModelConfig {
+            alpha: 0.01,
+            init: Init::Xavier,
+            ..ModelConfig::paper(input_dim)
+        }
     }
 
     pub fn num_layers(&self) -> usize {
@@ -135,7 +139,10 @@ impl ModelConfig {
     /// Checks every value; the message names the field and the value at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.sizes.len() < 2 {
-            return Err(ConfigError::new("sizes", "needs at least an input and an output layer"));
+            return Err(ConfigError::new(
+                "sizes",
+                "needs at least an input and an output layer",
+            ));
         }
         if let Some(i) = self.sizes.iter().position(|&n| n == 0) {
             return Err(ConfigError::new("sizes", format!("layer {i} has 0 neurons")));
@@ -155,10 +162,14 @@ impl ModelConfig {
                     )
                 })?;
         }
-        if self.heads == 0 || self.output_dim() % self.heads != 0 {
+        if self.heads == 0 || !self.output_dim().is_multiple_of(self.heads) {
             return Err(ConfigError::new(
                 "heads",
-                format!("{} heads do not divide the {} outputs evenly", self.heads, self.output_dim()),
+                format!(
+                    "{} heads do not divide the {} outputs evenly",
+                    self.heads,
+                    self.output_dim()
+                ),
             ));
         }
         for &l in &self.spatial_layers {
@@ -179,7 +190,10 @@ impl ModelConfig {
         sorted.sort_unstable();
         sorted.dedup();
         if sorted != self.spatial_layers {
-            return Err(ConfigError::new("spatial_layers", "must be increasing, without repeats"));
+            return Err(ConfigError::new(
+                "spatial_layers",
+                "must be increasing, without repeats",
+            ));
         }
         for (name, v) in [("alpha", self.alpha), ("beta", self.beta)] {
             if !v.is_finite() || v < 0.0 {
@@ -221,13 +235,22 @@ impl Default for TrainConfig {
 impl TrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.batch_size == 0 {
-            return Err(ConfigError::new("batch-size", "0 is not a batch size (it must be at least 1)"));
+            return Err(ConfigError::new(
+                "batch-size",
+                "0 is not a batch size (it must be at least 1)",
+            ));
         }
         if self.epochs == 0 {
-            return Err(ConfigError::new("epochs", "0 epochs trains nothing (it must be at least 1)"));
+            return Err(ConfigError::new(
+                "epochs",
+                "0 epochs trains nothing (it must be at least 1)",
+            ));
         }
         if !self.lr.is_finite() || self.lr <= 0.0 {
-            return Err(ConfigError::new("lr", format!("{} is not a learning rate (it must be finite and > 0)", self.lr)));
+            return Err(ConfigError::new(
+                "lr",
+                format!("{} is not a learning rate (it must be finite and > 0)", self.lr),
+            ));
         }
         for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
@@ -235,7 +258,10 @@ impl TrainConfig {
             }
         }
         if !self.eps.is_finite() || self.eps <= 0.0 {
-            return Err(ConfigError::new("eps", format!("{} must be finite and > 0", self.eps)));
+            return Err(ConfigError::new(
+                "eps",
+                format!("{} must be finite and > 0", self.eps),
+            ));
         }
         Ok(())
     }
@@ -251,6 +277,9 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(option: &str, problem: impl Into<String>) -> Self {
-        ConfigError { option: option.to_string(), problem: problem.into() }
+        ConfigError {
+            option: option.to_string(),
+            problem: problem.into(),
+        }
     }
 }

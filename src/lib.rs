@@ -7,15 +7,16 @@
 //! (the same ops on the GPU), `train` (the loop), `checkpoint` (the file format).
 
 pub mod backend;
+pub mod bench;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod cpu;
 pub mod data;
+pub mod figure;
 pub mod gpu;
 pub mod model;
-pub mod rng;
-pub mod train;
-pub mod cli;
-pub mod figure;
 pub mod reproduce;
+pub mod rng;
 pub mod split;
+pub mod train;

@@ -54,7 +54,13 @@ impl Layout {
             biases.push(take(sizes[l]));
         }
         let positions = sizes.iter().map(|&n| take(2 * n)).collect();
-        Layout { sizes: sizes.to_vec(), weights, biases, positions, len: at }
+        Layout {
+            sizes: sizes.to_vec(),
+            weights,
+            biases,
+            positions,
+            len: at,
+        }
     }
 
     pub fn num_layers(&self) -> usize {
@@ -154,7 +160,11 @@ impl Params {
                 *w = uniform(&mut rng, w_bound);
             }
             for b in t.biases[l - 1].iter_mut() {
-                *b = if b_bound > 0.0 { uniform(&mut rng, b_bound) } else { 0.0 };
+                *b = if b_bound > 0.0 {
+                    uniform(&mut rng, b_bound)
+                } else {
+                    0.0
+                };
             }
         }
         for p in t.positions.iter_mut() {
@@ -186,7 +196,12 @@ pub struct TrainState {
 impl TrainState {
     pub fn new(params: Params) -> TrainState {
         let n = params.data.len();
-        TrainState { params, adam_m: vec![0.0; n], adam_v: vec![0.0; n], step: 0 }
+        TrainState {
+            params,
+            adam_m: vec![0.0; n],
+            adam_v: vec![0.0; n],
+            step: 0,
+        }
     }
 }
 

@@ -6,8 +6,8 @@
 
 /// Stream of the initial parameters.
 pub const INIT_STREAM: u64 = 0x1A17_0000;
-/// Stream of the per-epoch pairing and shuffling (index = epoch).
-pub const EPOCH_STREAM: u64 = 0xE90C_0000;
+// The per-epoch pairing and shuffling has its own key and uses the epoch as ChaCha's stream
+// number: `crate::data::batches::epoch_rng`.
 
 /// splitmix64's finaliser: a bijective mix with good avalanche, so nearby inputs give unrelated seeds.
 pub fn splitmix64(mut z: u64) -> u64 {

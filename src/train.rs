@@ -3,10 +3,10 @@
 use crate::backend::{Backend, Losses};
 use crate::checkpoint::{self, EpochLosses, Progress};
 use crate::config::InputMode;
+use crate::config::ModelConfig;
 use crate::cpu::softmax_xent::count_correct;
 use crate::data::batches::{epoch_order, test_set, Batch, TestSet};
 use crate::data::Datasets;
-use crate::config::ModelConfig;
 use crate::model::{Layout, NeuronMask, TrainState};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -63,7 +63,10 @@ pub fn evaluate(backend: &mut dyn Backend, test: &TestSet, keep: Option<&NeuronM
     let model = backend.model_config().clone();
     let logits = backend.logits(&test.inputs, test.len, keep)?;
     let counts = count_correct(&logits, &test.labels, test.len, model.heads, model.head_size());
-    Ok(counts.iter().map(|&(c, n)| if n == 0 { 0.0 } else { c as f64 / n as f64 }).collect())
+    Ok(counts
+        .iter()
+        .map(|&(c, n)| if n == 0 { 0.0 } else { c as f64 / n as f64 })
+        .collect())
 }
 
 /// How a training run reports and where it saves.
@@ -134,7 +137,13 @@ impl std::error::Error for Diverged {}
 
 impl Diverged {
     pub fn at(step: u64, what: impl Into<String>) -> Diverged {
-        Diverged { step, since: None, what: what.into(), place: String::new(), note: String::new() }
+        Diverged {
+            step,
+            since: None,
+            what: what.into(),
+            place: String::new(),
+            note: String::new(),
+        }
     }
 }
 
@@ -146,7 +155,11 @@ const SQUARE_OVERFLOW_BITS: u32 = (64 + 127) << 23;
 /// True when every value's exponent bits are below `limit` (a branch-free scan the compiler
 /// vectorises; about 0.3 ns per value).
 fn all_below(data: &[f32], limit: u32) -> bool {
-    data.chunks(1024).all(|c| c.iter().fold(0u32, |acc, v| acc | ((v.to_bits() & EXP_BITS >= limit) as u32)) == 0)
+    data.chunks(1024).all(|c| {
+        c.iter()
+            .fold(0u32, |acc, v| acc | ((v.to_bits() & EXP_BITS >= limit) as u32))
+            == 0
+    })
 }
 
 /// True when no value is a NaN or an infinity.
@@ -161,7 +174,10 @@ fn first_tensor_reaching(layout: &Layout, data: &[f32], limit: u32) -> Option<St
         return None;
     }
     for l in 1..layout.sizes.len() {
-        for (what, range) in [("weight", &layout.weights[l - 1]), ("bias", &layout.biases[l - 1])] {
+        for (what, range) in [
+            ("weight", &layout.weights[l - 1]),
+            ("bias", &layout.biases[l - 1]),
+        ] {
             if !all_below(&data[range.clone()], limit) {
                 return Some(format!("layer {l} {what}"));
             }
@@ -196,7 +212,10 @@ pub fn bad_gradient(layout: &Layout, grads: &[f32]) -> Option<String> {
 pub fn non_finite_losses(model: &ModelConfig, losses: &Losses) -> Vec<String> {
     let mut what = Vec::new();
     if !losses.task.is_finite() {
-        what.push(format!("the task loss (cross-entropy of output layer {})", model.num_layers()));
+        what.push(format!(
+            "the task loss (cross-entropy of output layer {})",
+            model.num_layers()
+        ));
     }
     for (k, &l) in model.spatial_layers.iter().enumerate() {
         if losses.transport.get(k).is_some_and(|v| !v.is_finite()) {
@@ -241,20 +260,32 @@ pub fn non_finite_state(state: &TrainState) -> Option<String> {
 /// and the data, which catches a resume on other data. Metrics lines of epochs after `start` (left by
 /// a run that went further before an older checkpoint was restored) are dropped, and the line of
 /// epoch `start.epoch`, if a crash lost it, is restored from the checkpoint.
-pub fn train(backend: &mut dyn Backend, data: &Datasets, opts: &RunOptions, start: Progress) -> Result<Outcome> {
+pub fn train(
+    backend: &mut dyn Backend,
+    data: &Datasets,
+    opts: &RunOptions,
+    start: Progress,
+) -> Result<Outcome> {
     let model = backend.model_config().clone();
     let cfg = backend.train_config().clone();
     let mode = cfg.mode;
     let test = test_set(mode, data);
     let input_dim = model.sizes[0];
     if test.input_dim != input_dim {
-        bail!("the {mode} input has {} values per example but the model's input layer has {input_dim}", test.input_dim);
+        bail!(
+            "the {mode} input has {} values per example but the model's input layer has {input_dim}",
+            test.input_dim
+        );
     }
     check_start(backend, data, start)?;
     let mut batch = Batch::with_capacity(cfg.batch_size, input_dim);
     let mut saver = Saver::new(checkpoint_path(&opts.out), backend, start);
     if start != Progress::default() {
-        trim_metrics(&metrics_path(&opts.out), start.epoch, saver.last_metrics.as_deref())?;
+        trim_metrics(
+            &metrics_path(&opts.out),
+            start.epoch,
+            saver.last_metrics.as_deref(),
+        )?;
     }
     let mut metrics_file = OpenOptions::new()
         .create(true)
@@ -287,7 +318,7 @@ pub fn train(backend: &mut dyn Backend, data: &Datasets, opts: &RunOptions, star
             bar.inc(1);
             let step = backend.steps();
             let stop_now = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
-            let periodic = opts.checkpoint_every > 0 && step % opts.checkpoint_every as u64 == 0;
+            let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every as u64);
             if (stop_now || periodic) && b + 1 < n_batches {
                 let progress = Progress { epoch, batch: b + 1 };
                 let place = format!("epoch {}, batch {} of {n_batches}", epoch + 1, b + 1);
@@ -307,7 +338,9 @@ pub fn train(backend: &mut dyn Backend, data: &Datasets, opts: &RunOptions, star
         }
         if !what.is_empty() {
             let d = saver.diverged(backend.steps(), describe_non_finite(&what));
-            return Err(saver.explain(d, format!("found at the end of epoch {}", epoch + 1)).into());
+            return Err(saver
+                .explain(d, format!("found at the end of epoch {}", epoch + 1))
+                .into());
         }
         saver.checked_step = backend.steps();
         let task_accuracy = evaluate(backend, &test, None)?;
@@ -326,7 +359,15 @@ pub fn train(backend: &mut dyn Backend, data: &Datasets, opts: &RunOptions, star
         // The checkpoint first: a metrics line never describes an epoch that was not saved.
         let place = format!("end of epoch {}", epoch + 1);
         let line = serde_json::to_string(&m)?;
-        saver.save(backend, Progress { epoch: epoch + 1, batch: 0 }, Some(&line), &place)?;
+        saver.save(
+            backend,
+            Progress {
+                epoch: epoch + 1,
+                batch: 0,
+            },
+            Some(&line),
+            &place,
+        )?;
         writeln!(metrics_file, "{line}")
             .with_context(|| format!("cannot write {}", metrics_path(&opts.out).display()))?;
         if opts.verbose {
@@ -336,7 +377,10 @@ pub fn train(backend: &mut dyn Backend, data: &Datasets, opts: &RunOptions, star
         total_samples += samples;
         last_metrics = Some(m);
         if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) && epoch + 1 < cfg.epochs {
-            return Ok(Outcome::Interrupted(Progress { epoch: epoch + 1, batch: 0 }));
+            return Ok(Outcome::Interrupted(Progress {
+                epoch: epoch + 1,
+                batch: 0,
+            }));
         }
     }
     // A run resumed after its last epoch has no new metrics: evaluate what it has.
@@ -353,13 +397,20 @@ pub fn train(backend: &mut dyn Backend, data: &Datasets, opts: &RunOptions, star
         full_accuracy: task_accuracy.iter().sum::<f64>() / task_accuracy.len() as f64,
         task_accuracy,
         seconds: total_seconds,
-        seconds_per_epoch: if epochs_run > 0 { total_seconds / epochs_run as f64 } else { 0.0 },
+        seconds_per_epoch: if epochs_run > 0 {
+            total_seconds / epochs_run as f64
+        } else {
+            0.0
+        },
         samples_per_second: total_samples as f64 / total_seconds.max(1e-9),
         backend: backend.name(),
         model,
         train: cfg,
     };
-    checkpoint::write_atomic(&summary_path(&opts.out), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    checkpoint::write_atomic(
+        &summary_path(&opts.out),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
     Ok(Outcome::Finished(summary))
 }
 
@@ -368,7 +419,11 @@ pub fn train(backend: &mut dyn Backend, data: &Datasets, opts: &RunOptions, star
 fn check_start(backend: &dyn Backend, data: &Datasets, start: Progress) -> Result<()> {
     let cfg = backend.train_config();
     if start.epoch > cfg.epochs {
-        bail!("the run has already finished {} epochs, more than the {} asked for", start.epoch, cfg.epochs);
+        bail!(
+            "the run has already finished {} epochs, more than the {} asked for",
+            start.epoch,
+            cfg.epochs
+        );
     }
     // Every epoch has the same number of batches (only the order changes).
     let n_batches = epoch_order(cfg.mode, data, cfg.seed, 0).num_batches(cfg.batch_size);
@@ -400,8 +455,15 @@ fn check_start(backend: &dyn Backend, data: &Datasets, start: Progress) -> Resul
 /// something changed.
 fn trim_metrics(path: &Path, epochs: usize, last: Option<&str>) -> Result<()> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let epoch_of = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|m| m["epoch"].as_u64());
-    let mut kept: Vec<&str> = text.lines().filter(|line| epoch_of(line).is_some_and(|e| e <= epochs as u64)).collect();
+    let epoch_of = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|m| m["epoch"].as_u64())
+    };
+    let mut kept: Vec<&str> = text
+        .lines()
+        .filter(|line| epoch_of(line).is_some_and(|e| e <= epochs as u64))
+        .collect();
     let has_last = kept.last().and_then(|l| epoch_of(l)) == Some(epochs as u64);
     let mut changed = kept.len() != text.lines().count() || (!text.is_empty() && !text.ends_with('\n'));
     if let Some(line) = last.filter(|l| !has_last && epoch_of(l) == Some(epochs as u64)) {
@@ -460,7 +522,14 @@ impl Saver {
             }
         }
         let step = backend.steps();
-        Saver { path, saved, checked_step: step, epoch_losses, taken_step: step, last_metrics }
+        Saver {
+            path,
+            saved,
+            checked_step: step,
+            epoch_losses,
+            taken_step: step,
+            last_metrics,
+        }
     }
 
     /// Moves the losses the backend gathered since the last take into `epoch_losses`.
@@ -489,7 +558,10 @@ impl Saver {
 
     /// A divergence found by a check of the steps since the last one, up to `step`.
     fn diverged(&self, step: u64, what: String) -> Diverged {
-        Diverged { since: Some(self.checked_step + 1), ..Diverged::at(step, what) }
+        Diverged {
+            since: Some(self.checked_step + 1),
+            ..Diverged::at(step, what)
+        }
     }
 
     /// Fills in where a divergence happened and what became of the checkpoint.
@@ -529,7 +601,9 @@ impl Saver {
         }
         if !what.is_empty() {
             let d = self.diverged(state.step, describe_non_finite(&what));
-            return Err(self.explain(d, format!("found when saving the checkpoint, {place}")).into());
+            return Err(self
+                .explain(d, format!("found when saving the checkpoint, {place}"))
+                .into());
         }
         let extras = checkpoint::Extras {
             epoch_losses: (progress.batch > 0).then_some(&self.epoch_losses),
@@ -551,9 +625,11 @@ fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> indic
     // indicatif draws nothing when stderr is not a terminal, so logs stay clean.
     let bar = indicatif::ProgressBar::new(len as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(format!("{}/{}", epoch + 1, epochs));
     bar
@@ -562,7 +638,12 @@ fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> indic
 /// One human-readable line per epoch.
 pub fn format_epoch(m: &EpochMetrics, epochs: usize, spatial_layers: &[usize]) -> String {
     let fmt_list = |v: &[f64]| {
-        spatial_layers.iter().zip(v).map(|(l, x)| format!("{l}:{x:.4}")).collect::<Vec<_>>().join(" ")
+        spatial_layers
+            .iter()
+            .zip(v)
+            .map(|(l, x)| format!("{l}:{x:.4}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     format!(
         "epoch {:>3}/{epochs}  {:6.2} s  {:8.0} samples/s  task loss {:.4}  T [{}]  V [{}]  acc {}  mean {:.4}",

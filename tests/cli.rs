@@ -15,16 +15,32 @@ fn assert_fails_naming(args: &[&str], needles: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let out = spatial_gpu(args, &tmp.path().join("no-data-here"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "`{}` should fail, it exited with {:?}", args.join(" "), out.status);
+    assert!(
+        !out.status.success(),
+        "`{}` should fail, it exited with {:?}",
+        args.join(" "),
+        out.status
+    );
     for n in needles {
-        assert!(stderr.contains(n), "`{}`: stderr does not mention {n:?}:\n{stderr}", args.join(" "));
+        assert!(
+            stderr.contains(n),
+            "`{}`: stderr does not mention {n:?}:\n{stderr}",
+            args.join(" ")
+        );
     }
-    assert!(!stderr.contains("panicked"), "`{}` panicked:\n{stderr}", args.join(" "));
+    assert!(
+        !stderr.contains("panicked"),
+        "`{}` panicked:\n{stderr}",
+        args.join(" ")
+    );
 }
 
 #[test]
 fn batch_size_zero_is_rejected() {
-    assert_fails_naming(&["train", "--batch-size", "0", "--backend", "cpu"], &["--batch-size", "0"]);
+    assert_fails_naming(
+        &["train", "--batch-size", "0", "--backend", "cpu"],
+        &["--batch-size", "0"],
+    );
 }
 
 #[test]
@@ -41,12 +57,18 @@ fn zero_learning_rate_and_epochs_are_rejected() {
 #[test]
 fn negative_alpha_and_nan_beta_are_rejected() {
     assert_fails_naming(&["train", "--alpha=-1", "--backend", "cpu"], &["--alpha", "-1"]);
-    assert_fails_naming(&["train", "--beta", "NaN", "--backend", "cpu"], &["--beta", "NaN"]);
+    assert_fails_naming(
+        &["train", "--beta", "NaN", "--backend", "cpu"],
+        &["--beta", "NaN"],
+    );
 }
 
 #[test]
 fn zero_width_hidden_layer_is_rejected() {
-    assert_fails_naming(&["train", "--hidden", "128,0,128", "--backend", "cpu"], &["--sizes", "0 neurons"]);
+    assert_fails_naming(
+        &["train", "--hidden", "128,0,128", "--backend", "cpu"],
+        &["--sizes", "0 neurons"],
+    );
 }
 
 #[test]
@@ -65,7 +87,15 @@ fn missing_data_directory_lists_expected_files() {
     let missing = tmp.path().join("nowhere");
     let out_dir = tmp.path().join("run");
     let out = Command::new(env!("CARGO_BIN_EXE_spatial-gpu"))
-        .args(["train", "--backend", "cpu", "--epochs", "1", "--no-progress", "--out"])
+        .args([
+            "train",
+            "--backend",
+            "cpu",
+            "--epochs",
+            "1",
+            "--no-progress",
+            "--out",
+        ])
         .arg(&out_dir)
         .arg("--data-dir")
         .arg(&missing)
@@ -75,9 +105,18 @@ fn missing_data_directory_lists_expected_files() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("nowhere"), "message names the directory:\n{stderr}");
-    assert!(stderr.contains("train-images-idx3-ubyte"), "message lists the files:\n{stderr}");
-    assert!(stderr.contains("data fetch"), "message says how to get them:\n{stderr}");
+    assert!(
+        stderr.contains("nowhere"),
+        "message names the directory:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("train-images-idx3-ubyte"),
+        "message lists the files:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("data fetch"),
+        "message says how to get them:\n{stderr}"
+    );
 }
 
 #[test]
@@ -93,7 +132,10 @@ fn out_dir_holding_another_run_is_refused() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("already holds a run") && stderr.contains("--resume"), "{stderr}");
+    assert!(
+        stderr.contains("already holds a run") && stderr.contains("--resume"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -106,5 +148,8 @@ fn resume_refuses_to_change_the_run() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("--lr") && stderr.contains("cannot change"), "{stderr}");
+    assert!(
+        stderr.contains("--lr") && stderr.contains("cannot change"),
+        "{stderr}"
+    );
 }

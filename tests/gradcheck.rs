@@ -258,7 +258,7 @@ impl Tensor {
         let at = match self.kind {
             Kind::Weight => format!("[j={}, i={}]", k / self.cols, k % self.cols),
             Kind::Bias => format!("[{k}]"),
-            Kind::Position => format!("[{}].{}", k / 2, if k % 2 == 0 { "x" } else { "y" }),
+            Kind::Position => format!("[{}].{}", k / 2, if k.is_multiple_of(2) { "x" } else { "y" }),
         };
         format!("{}{at} (flat {flat})", self.name())
     }

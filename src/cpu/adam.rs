@@ -26,13 +26,16 @@ impl AdamStep {
     }
 }
 
-pub fn adam_update(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], hp: AdamStep) {
-    let (c1, c2) = hp.corrections();
-    for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *m = hp.beta1 * *m + (1.0 - hp.beta1) * g;
-        *v = hp.beta2 * *v + (1.0 - hp.beta2) * g * g;
-        let m_hat = *m / c1;
-        let v_hat = *v / c2;
-        *p -= hp.lr * m_hat / (v_hat.sqrt() + hp.eps);
+crate::multiversion! {
+    /// One Adam step over every element (one vectorised pass; the same bits on every CPU).
+    pub fn adam_update(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], hp: AdamStep) {
+        let (c1, c2) = hp.corrections();
+        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = hp.beta1 * *m + (1.0 - hp.beta1) * g;
+            *v = hp.beta2 * *v + (1.0 - hp.beta2) * g * g;
+            let m_hat = *m / c1;
+            let v_hat = *v / c2;
+            *p -= hp.lr * m_hat / (v_hat.sqrt() + hp.eps);
+        }
     }
 }

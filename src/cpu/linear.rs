@@ -5,9 +5,10 @@
 //! so the transposes cost nothing. Parameter gradients are accumulated with `+=`; the input
 //! gradient is written with `=`.
 
-/// `c (m×n) = alpha · a (m×k) · b (k×n) + beta · c`, with explicit row/column strides.
+/// `c (m×n) = alpha · a (m×k) · b (k×n) + beta · c`, with explicit row/column strides (public for
+/// the GEMM roofline of `spatial-gpu bench` and `benches/cpu_gemm.rs`).
 #[allow(clippy::too_many_arguments)]
-fn gemm(
+pub fn gemm(
     m: usize,
     k: usize,
     n: usize,
@@ -50,7 +51,15 @@ fn gemm(
 }
 
 /// Forward: `out (B, OC) = inp (B, C) · weight (OC, C)ᵀ + bias (OC)`.
-pub fn linear_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], b: usize, c: usize, oc: usize) {
+pub fn linear_forward(
+    out: &mut [f32],
+    inp: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    b: usize,
+    c: usize,
+    oc: usize,
+) {
     for row in out[..b * oc].chunks_exact_mut(oc) {
         row.copy_from_slice(bias);
     }
@@ -75,12 +84,21 @@ pub fn linear_backward(
 ) {
     // dout viewed as (OC, B): element (j, r) at r * OC + j.
     gemm(oc, b, c, 1.0, dout, (1, oc), inp, (c, 1), 1.0, dweight);
-    for row in dout[..b * oc].chunks_exact(oc) {
-        for (db, &d) in dbias.iter_mut().zip(row) {
-            *db += d;
-        }
-    }
+    add_rows(dbias, &dout[..b * oc]);
     if let Some(dinp) = dinp {
         gemm(b, oc, c, 1.0, dout, (oc, 1), weight, (c, 1), 0.0, dinp);
+    }
+}
+
+crate::multiversion! {
+    /// `acc (N) += Σ_rows rows (B, N)`, row after row (vectorised along the row: each sum keeps
+    /// its sequential order).
+    fn add_rows(acc: &mut [f32], rows: &[f32]) {
+        let n = acc.len();
+        for row in rows.chunks_exact(n) {
+            for (a, &d) in acc.iter_mut().zip(row) {
+                *a += d;
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod adam;
 pub mod density;
 pub mod linear;
 pub mod sigmoid;
+pub mod simd;
 pub mod softmax_xent;
 pub mod transport;
 
@@ -15,8 +16,10 @@ use crate::backend::{Backend, LossMeter, Losses};
 use crate::config::{ModelConfig, TrainConfig};
 use crate::data::batches::Batch;
 use crate::model::{Layout, NeuronMask, Params, TrainState};
+use crate::train::{bad_gradient, non_finite_tensor, Diverged};
 use adam::{adam_update, AdamStep};
 use anyhow::{bail, Result};
+use std::ops::Range;
 
 /// Activations and scratch space for a batch of up to `capacity` examples, reused across steps.
 #[derive(Clone, Debug)]
@@ -27,18 +30,55 @@ pub struct Workspace {
     pub acts: Vec<Vec<f32>>,
     /// `deltas[l]` is `dloss/dz_l`, `(B, N_l)`, for `l = 1..=L`.
     pub deltas: Vec<Vec<f32>>,
+    /// `density[l]`: the positions `V(l)` was last computed for without a gradient, and its value.
+    /// When the density cost has weight 0 (a regular network, whose positions never move), `V(l)`
+    /// is only reported, and is taken from here while the positions are bit for bit the same.
+    density: Vec<(Vec<f32>, f64)>,
 }
 
 impl Workspace {
     pub fn new(sizes: &[usize], capacity: usize) -> Workspace {
-        let per_layer = || sizes.iter().enumerate().map(|(l, &n)| vec![0.0; if l == 0 { 0 } else { capacity * n }]).collect();
-        Workspace { capacity, acts: per_layer(), deltas: per_layer() }
+        let per_layer = || {
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(l, &n)| vec![0.0; if l == 0 { 0 } else { capacity * n }])
+                .collect()
+        };
+        let density = sizes.iter().map(|_| (Vec::new(), 0.0)).collect();
+        Workspace {
+            capacity,
+            acts: per_layer(),
+            deltas: per_layer(),
+            density,
+        }
+    }
+
+    /// `V(l)` of positions `p` (`n` neurons), without its gradient: the cached value if `p` has not
+    /// changed since it was computed (the same bits as computing it again).
+    fn density_value(&mut self, l: usize, p: &[f32], n: usize) -> f64 {
+        let (cached_p, value) = &mut self.density[l];
+        let same =
+            cached_p.len() == p.len() && cached_p.iter().zip(p).all(|(a, b)| a.to_bits() == b.to_bits());
+        if !same {
+            *value = density::density_forward_backward(&mut [], p, n, 0.0);
+            cached_p.clear();
+            cached_p.extend_from_slice(p);
+        }
+        *value
     }
 }
 
 /// Forward pass of `b` examples: fills `ws.acts[1..=L]`. Neurons with `keep[l][j] == 0` are
 /// switched off (activation 0).
-pub fn forward(model: &ModelConfig, params: &Params, ws: &mut Workspace, inputs: &[f32], b: usize, keep: Option<&NeuronMask>) {
+pub fn forward(
+    model: &ModelConfig,
+    params: &Params,
+    ws: &mut Workspace,
+    inputs: &[f32],
+    b: usize,
+    keep: Option<&NeuronMask>,
+) {
     let sizes = &model.sizes;
     let last = model.num_layers();
     for l in 1..=last {
@@ -71,11 +111,45 @@ pub fn forward_backward(
     labels: &[i32],
     b: usize,
 ) -> Losses {
+    let mut losses = Losses::default();
+    forward_backward_into(model, params, ws, grads, inputs, labels, b, &mut losses);
+    losses
+}
+
+/// Disjoint mutable views of `ranges` of `buf`, which must be in increasing order and not overlap.
+fn disjoint_mut<'a, const N: usize>(
+    mut buf: &'a mut [f32],
+    ranges: [&Range<usize>; N],
+) -> [&'a mut [f32]; N] {
+    let mut consumed = 0;
+    ranges.map(|r| {
+        assert!(r.start >= consumed, "ranges overlap or are out of order");
+        let (_, tail) = std::mem::take(&mut buf).split_at_mut(r.start - consumed);
+        let (view, tail) = tail.split_at_mut(r.len());
+        buf = tail;
+        consumed = r.end;
+        view
+    })
+}
+
+/// [`forward_backward`] writing the losses into `losses`, whose vectors are reused: once they have
+/// room for the spatial layers' terms, a step allocates nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_backward_into(
+    model: &ModelConfig,
+    params: &Params,
+    ws: &mut Workspace,
+    grads: &mut [f32],
+    inputs: &[f32],
+    labels: &[i32],
+    b: usize,
+    losses: &mut Losses,
+) {
     let sizes = &model.sizes;
     let last = model.num_layers();
+    let layout = &params.layout;
     forward(model, params, ws, inputs, b, None);
     grads.fill(0.0);
-    let mut g = params.layout.split_mut(grads);
 
     // Task loss: fused softmax cross-entropy gives dloss/dlogits directly.
     let task = softmax_xent::softmax_xent_forward_backward(
@@ -93,9 +167,14 @@ pub fn forward_backward(
         let (d_before, d_after) = ws.deltas.split_at_mut(l);
         let dout = &d_after[0][..b * oc];
         let inp: &[f32] = if l == 1 { inputs } else { &ws.acts[l - 1][..b * c] };
-        let dinp = if l > 1 { Some(&mut d_before[l - 1][..b * c]) } else { None };
+        let dinp = if l > 1 {
+            Some(&mut d_before[l - 1][..b * c])
+        } else {
+            None
+        };
         let has_dinp = dinp.is_some();
-        linear::linear_backward(dinp, &mut g.weights[l - 1][..], &mut g.biases[l - 1][..], dout, inp, params.weight(l), b, c, oc);
+        let [dw, db] = disjoint_mut(grads, [&layout.weights[l - 1], &layout.biases[l - 1]]);
+        linear::linear_backward(dinp, dw, db, dout, inp, params.weight(l), b, c, oc);
         if has_dinp {
             sigmoid::sigmoid_backward(&mut d_before[l - 1][..b * c], &ws.acts[l - 1][..b * c]);
         }
@@ -104,15 +183,20 @@ pub fn forward_backward(
     // Spatial costs of the layers of L, each weighted by alpha/|L| or beta/|L| in the total.
     let n_spatial = model.spatial_layers.len().max(1) as f32;
     let (ct, cv) = (model.alpha / n_spatial, model.beta / n_spatial);
-    let mut transport = Vec::new();
-    let mut density = Vec::new();
+    losses.transport.clear();
+    losses.density.clear();
     for &l in &model.spatial_layers {
         let (c, oc) = (sizes[l - 1], sizes[l]);
-        let (p_lo, p_hi) = g.positions.split_at_mut(l);
-        transport.push(transport::transport_forward_backward(
-            &mut g.weights[l - 1][..],
-            &mut p_lo[l - 1][..],
-            &mut p_hi[0][..],
+        let ranges = [
+            &layout.weights[l - 1],
+            &layout.positions[l - 1],
+            &layout.positions[l],
+        ];
+        let [dw, dp_in, dp_out] = disjoint_mut(grads, ranges);
+        losses.transport.push(transport::transport_forward_backward(
+            dw,
+            dp_in,
+            dp_out,
             params.weight(l),
             params.position(l - 1),
             params.position(l),
@@ -122,9 +206,14 @@ pub fn forward_backward(
             model.weight_norm,
             ct,
         ));
-        density.push(density::density_forward_backward(&mut g.positions[l][..], params.position(l), oc, cv));
+        losses.density.push(if cv == 0.0 {
+            ws.density_value(l, params.position(l), oc)
+        } else {
+            density::density_forward_backward(dp_out, params.position(l), oc, cv)
+        });
     }
-    Losses { task, transport, density, total: 0.0 }.with_total(model)
+    losses.task = task;
+    *losses = std::mem::take(losses).with_total(model);
 }
 
 /// The reference backend.
@@ -134,6 +223,8 @@ pub struct CpuBackend {
     state: TrainState,
     grads: Vec<f32>,
     ws: Workspace,
+    /// The last step's losses (reused: a step allocates nothing).
+    losses: Losses,
     meter: LossMeter,
 }
 
@@ -142,11 +233,23 @@ impl CpuBackend {
         model.validate()?;
         train.validate()?;
         if state.params.layout != Layout::new(&model.sizes) {
-            bail!("parameters of shape {:?} do not fit a model of sizes {:?}", state.params.layout.sizes, model.sizes);
+            bail!(
+                "parameters of shape {:?} do not fit a model of sizes {:?}",
+                state.params.layout.sizes,
+                model.sizes
+            );
         }
         let grads = vec![0.0; state.params.data.len()];
         let ws = Workspace::new(&model.sizes, train.batch_size);
-        Ok(CpuBackend { model, train, state, grads, ws, meter: LossMeter::default() })
+        Ok(CpuBackend {
+            model,
+            train,
+            state,
+            grads,
+            ws,
+            losses: Losses::default(),
+            meter: LossMeter::default(),
+        })
     }
 
     /// The gradient of the last step (before Adam applied it), for tests.
@@ -176,12 +279,19 @@ impl Backend for CpuBackend {
     fn train_step(&mut self, batch: &Batch) -> Result<()> {
         let b = batch.size;
         if b == 0 || b > self.ws.capacity {
-            bail!("batch of {b} examples does not fit the backend's capacity of {}", self.ws.capacity);
+            bail!(
+                "batch of {b} examples does not fit the backend's capacity of {}",
+                self.ws.capacity
+            );
         }
         if batch.input_dim != self.model.sizes[0] {
-            bail!("batch has {} inputs per example, the model expects {}", batch.input_dim, self.model.sizes[0]);
+            bail!(
+                "batch has {} inputs per example, the model expects {}",
+                batch.input_dim,
+                self.model.sizes[0]
+            );
         }
-        let losses = forward_backward(
+        forward_backward_into(
             &self.model,
             &self.state.params,
             &mut self.ws,
@@ -189,8 +299,20 @@ impl Backend for CpuBackend {
             &batch.inputs[..b * batch.input_dim],
             &batch.labels[..b * self.model.heads],
             b,
+            &mut self.losses,
         );
-        self.state.step += 1;
+        // The divergence guard, every step (two vectorised scans, small next to the matrix products):
+        // a non-finite loss or a gradient that would make Adam's state non-finite is never applied, so
+        // the state stays that of the last good step.
+        let step = self.state.step + 1;
+        let bad_losses = crate::train::non_finite_losses(&self.model, &self.losses);
+        if !bad_losses.is_empty() {
+            return Err(Diverged::at(step, crate::train::describe_non_finite(&bad_losses)).into());
+        }
+        if let Some(what) = bad_gradient(&self.state.params.layout, &self.grads) {
+            return Err(Diverged::at(step, what).into());
+        }
+        self.state.step = step;
         let hp = AdamStep {
             lr: self.train.lr,
             beta1: self.train.beta1,
@@ -198,8 +320,19 @@ impl Backend for CpuBackend {
             eps: self.train.eps,
             step: self.state.step,
         };
-        adam_update(&mut self.state.params.data, &self.grads, &mut self.state.adam_m, &mut self.state.adam_v, hp);
-        self.meter.add(&losses);
+        adam_update(
+            &mut self.state.params.data,
+            &self.grads,
+            &mut self.state.adam_m,
+            &mut self.state.adam_v,
+            hp,
+        );
+        // With a safe gradient only an absurd --lr can make a parameter overflow.
+        let layout = &self.state.params.layout;
+        if let Some(t) = non_finite_tensor(layout, &self.state.params.data) {
+            return Err(Diverged::at(step, format!("{t} (after the Adam update)")).into());
+        }
+        self.meter.add(&self.losses);
         Ok(())
     }
 
@@ -220,7 +353,14 @@ impl Backend for CpuBackend {
         let last = self.model.num_layers();
         for start in (0..count).step_by(chunk) {
             let b = chunk.min(count - start);
-            forward(&self.model, &self.state.params, &mut ws, &inputs[start * n0..(start + b) * n0], b, keep);
+            forward(
+                &self.model,
+                &self.state.params,
+                &mut ws,
+                &inputs[start * n0..(start + b) * n0],
+                b,
+                keep,
+            );
             out[start * out_dim..(start + b) * out_dim].copy_from_slice(&ws.acts[last][..b * out_dim]);
         }
         Ok(out)
@@ -232,7 +372,11 @@ impl Backend for CpuBackend {
 
     fn set_state(&mut self, state: &TrainState) -> Result<()> {
         if state.params.layout != self.state.params.layout {
-            bail!("state of shape {:?} does not fit a model of sizes {:?}", state.params.layout.sizes, self.model.sizes);
+            bail!(
+                "state of shape {:?} does not fit a model of sizes {:?}",
+                state.params.layout.sizes,
+                self.model.sizes
+            );
         }
         self.state = state.clone();
         Ok(())

@@ -26,13 +26,18 @@ pub fn softmax_xent_forward_backward(
                 dz.fill(0.0);
                 continue;
             }
-            // Subtract the max so exp never overflows.
+            // Subtract the max so exp never overflows; each exponential is computed once, kept
+            // in `dz` until it becomes the probability.
             let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
+            let mut sum = 0.0f32;
+            for (d, &v) in dz.iter_mut().zip(z) {
+                *d = (v - max).exp();
+                sum += *d;
+            }
             let log_sum = sum.ln();
             loss += (log_sum - (z[label as usize] - max)) as f64;
-            for (k, (d, &v)) in dz.iter_mut().zip(z).enumerate() {
-                let p = (v - max).exp() / sum;
+            for (k, d) in dz.iter_mut().enumerate() {
+                let p = *d / sum;
                 *d = (p - if k == label as usize { 1.0 } else { 0.0 }) * inv_b;
             }
         }
@@ -42,7 +47,13 @@ pub fn softmax_xent_forward_backward(
 
 /// For each head, the number of labelled examples whose argmax over that head is the label
 /// (a tie goes to the lower class), and the number of labelled examples: `(correct, total)`.
-pub fn count_correct(logits: &[f32], labels: &[i32], b: usize, heads: usize, classes: usize) -> Vec<(u64, u64)> {
+pub fn count_correct(
+    logits: &[f32],
+    labels: &[i32],
+    b: usize,
+    heads: usize,
+    classes: usize,
+) -> Vec<(u64, u64)> {
     let mut counts = vec![(0u64, 0u64); heads];
     for r in 0..b {
         for (h, count) in counts.iter_mut().enumerate() {

@@ -65,14 +65,7 @@ pub struct EpochOrder {
     examples: Vec<Example>,
 }
 
-/// 64-bit finaliser of splitmix64: a bijection that spreads every input bit over the output, so
-/// nearby seeds give unrelated streams.
-pub fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+pub use crate::rng::splitmix64;
 
 /// The random numbers of one epoch's data order: a ChaCha8 key derived from `seed` alone, and the
 /// epoch as ChaCha's stream number, so every epoch has its own independent stream that can be
@@ -171,20 +164,43 @@ impl EpochOrder {
         let end = (start + batch_size).min(self.len());
         out.size = end - start;
         out.input_dim = data.input_dim(mode);
-        out.inputs.clear();
+        // Every value is overwritten below: resizing only changes the length (within capacity).
+        out.inputs.resize(out.size * out.input_dim, 0.0);
         out.labels.clear();
         let (mnist, fashion) = (&data.mnist, &data.fashion);
-        for &example in &self.examples[start..end] {
+        let rows = out.inputs.chunks_exact_mut(out.input_dim.max(1));
+        // The images are read at random places of ~100 MB: fetch those of a few examples ahead
+        // while converting this one, so that the memory latency overlaps the work.
+        const AHEAD: usize = 4;
+        let prefetch = |e: Option<&Example>| {
+            let (m, f) = match e {
+                Some(&Example::Pair { mnist: i, fashion: j }) => (Some(i), Some(j)),
+                Some(&Example::Mnist(i)) => (Some(i), None),
+                Some(&Example::Fashion(j)) => (None, Some(j)),
+                None => (None, None),
+            };
+            if let Some(i) = m {
+                crate::cpu::simd::prefetch(mnist.train_images.image(i as usize));
+            }
+            if let Some(j) = f {
+                crate::cpu::simd::prefetch(fashion.train_images.image(j as usize));
+            }
+        };
+        for e in &self.examples[start..end.min(start + AHEAD)] {
+            prefetch(Some(e));
+        }
+        for (k, (&example, row)) in self.examples[start..end].iter().zip(rows).enumerate() {
+            prefetch(self.examples[start..end].get(k + AHEAD));
             let (m, f) = match example {
                 Example::Pair { mnist: i, fashion: j } => (Some(i as usize), Some(j as usize)),
                 Example::Mnist(i) => (Some(i as usize), None),
                 Example::Fashion(j) => (None, Some(j as usize)),
             };
-            push_input(
+            write_input(
                 mode,
                 m.map(|i| mnist.train_images.image(i)),
                 f.map(|j| fashion.train_images.image(j)),
-                &mut out.inputs,
+                row,
             );
             out.labels
                 .push(m.map_or(NO_LABEL, |i| mnist.train_labels[i] as i32));
@@ -195,25 +211,56 @@ impl EpochOrder {
 }
 
 /// Scales a pixel to [0, 1].
-#[inline]
+#[inline(always)]
 fn scale(p: u8) -> f32 {
     p as f32 / 255.0
 }
 
-/// Appends one example's input: both images side by side (concat), their sum (mixed) or the one
-/// image there is (sequential).
-fn push_input(mode: InputMode, m: Option<&[u8]>, f: Option<&[u8]>, out: &mut Vec<f32>) {
-    match (mode, m, f) {
-        (InputMode::Mixed, Some(m), Some(f)) => {
-            out.extend(m.iter().zip(f).map(|(&a, &b)| scale(a) + scale(b)))
-        }
-        // Concat, and sequential where exactly one of the two is there.
-        _ => {
-            for image in [m, f].into_iter().flatten() {
-                out.extend(image.iter().map(|&p| scale(p)));
-            }
+crate::multiversion! {
+    /// `out[k] = scale(pixels[k])`: a vectorised loop (the conversion and division of 16 pixels at
+    /// a time on AVX-512), the same values as [`scale`].
+    fn scale_into(out: &mut [f32], pixels: &[u8]) {
+        for (o, &p) in out.iter_mut().zip(pixels) {
+            *o = scale(p);
         }
     }
+}
+
+crate::multiversion! {
+    /// `out[k] = scale(a[k]) + scale(b[k])`, vectorised.
+    fn scale_sum_into(out: &mut [f32], a: &[u8], b: &[u8]) {
+        for ((o, &p), &q) in out.iter_mut().zip(a).zip(b) {
+            *o = scale(p) + scale(q);
+        }
+    }
+}
+
+/// Writes one example's input into `out` (exactly its length): both images side by side (concat),
+/// their sum (mixed) or the one image there is (sequential).
+fn write_input(mode: InputMode, m: Option<&[u8]>, f: Option<&[u8]>, out: &mut [f32]) {
+    match (mode, m, f) {
+        (InputMode::Mixed, Some(m), Some(f)) => scale_sum_into(out, m, f),
+        // Concat, and sequential where exactly one of the two is there.
+        _ => {
+            let mut at = 0;
+            for image in [m, f].into_iter().flatten() {
+                scale_into(&mut out[at..at + image.len()], image);
+                at += image.len();
+            }
+            debug_assert_eq!(at, out.len(), "the images fill the input row");
+        }
+    }
+}
+
+/// Appends one example's input (see [`write_input`]).
+fn push_input(mode: InputMode, m: Option<&[u8]>, f: Option<&[u8]>, out: &mut Vec<f32>) {
+    let len = match (mode, m, f) {
+        (InputMode::Mixed, Some(m), Some(_)) => m.len(),
+        _ => m.map_or(0, <[u8]>::len) + f.map_or(0, <[u8]>::len),
+    };
+    let at = out.len();
+    out.resize(at + len, 0.0);
+    write_input(mode, m, f, &mut out[at..]);
 }
 
 /// The whole test set of a mode, laid out like a [`Batch`]: `inputs` is `len x input_dim`,

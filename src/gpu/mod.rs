@@ -100,6 +100,18 @@ pub struct GpuSnapshot {
     pub state: TrainState,
 }
 
+/// What [`GpuBackend::step_breakdown`] measured.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct StepBreakdown {
+    /// Seconds of one whole training step (upload, all dispatches, submit, wait).
+    pub step_seconds: f64,
+    /// Seconds of the step's matmul dispatches alone.
+    pub matmul_seconds: f64,
+    /// Dispatches in a training step, and how many of them are matmuls.
+    pub dispatches: usize,
+    pub matmuls: usize,
+}
+
 /// A dispatch of a plan: pipeline, bind group (made once), uniform slot and what it computes.
 struct Op {
     pipeline: wgpu::ComputePipeline,
@@ -506,6 +518,79 @@ impl GpuBackend {
     /// Waits until every submitted step has finished (for benchmarks).
     pub fn sync(&self) -> Result<()> {
         self.ctx.wait()
+    }
+
+    /// Wall seconds of one whole training step on `batch` and of the same step's matmul dispatches
+    /// alone (same pipelines, bind groups and batch size, one pass and one submit each), each the
+    /// mean of `iters` submits after one warm-up, waiting for the GPU inside the timed region. This
+    /// is the performance budget of issue 6: the non-matmul kernels and the dispatch overhead must
+    /// not dominate a step. The model's state is restored afterwards.
+    pub fn step_breakdown(&mut self, batch: &Batch, iters: usize) -> Result<StepBreakdown> {
+        let iters = iters.max(1);
+        let saved = self.state()?;
+        self.train_step(batch)?;
+        self.sync()?;
+        let t0 = std::time::Instant::now();
+        for _ in 0..iters {
+            self.train_step(batch)?;
+        }
+        self.sync()?;
+        let step_seconds = t0.elapsed().as_secs_f64() / iters as f64;
+
+        let b = batch.size;
+        let matmuls_only = |this: &Self| {
+            let mut enc = this
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("matmuls only"),
+                });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("matmuls only"),
+                    timestamp_writes: None,
+                });
+                let hp = adam_step(&this.train, this.step.max(1));
+                for op in this
+                    .train_plan
+                    .ops
+                    .iter()
+                    .filter(|op| matches!(op.kind, Kind::Matmul { .. }))
+                {
+                    let (_, groups) = op.params(&this.ctx, &this.model, b, this.layout.len, hp);
+                    buffers::dispatch(&mut pass, &op.pipeline, &op.bind_group, groups);
+                }
+            }
+            this.ctx.queue.submit([enc.finish()]);
+        };
+        matmuls_only(self);
+        self.sync()?;
+        let t0 = std::time::Instant::now();
+        for _ in 0..iters {
+            matmuls_only(self);
+        }
+        self.sync()?;
+        let matmul_seconds = t0.elapsed().as_secs_f64() / iters as f64;
+        let matmuls = self
+            .train_plan
+            .ops
+            .iter()
+            .filter(|op| matches!(op.kind, Kind::Matmul { .. }))
+            .count();
+        let dispatches = self
+            .train_plan
+            .ops
+            .iter()
+            .filter(|op| !matches!(op.kind, Kind::Mask { .. }))
+            .count();
+        self.set_state(&saved)?;
+        self.take_losses()?;
+        Ok(StepBreakdown {
+            step_seconds,
+            matmul_seconds,
+            dispatches,
+            matmuls,
+        })
     }
 
     /// Activations of the last step, its gradient and the state, read back (waits).
