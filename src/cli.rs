@@ -293,7 +293,7 @@ pub fn prepare_out_dir(out: &Path) -> Result<()> {
 }
 
 /// Fails unless a file can be created in `dir` (`option` names the option in the message).
-fn check_writable(dir: &Path, option: &str) -> Result<()> {
+pub fn check_writable(dir: &Path, option: &str) -> Result<()> {
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok").with_context(|| {
         format!(

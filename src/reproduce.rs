@@ -617,11 +617,7 @@ fn prepare_grid_dir(out: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(out)
         .with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
-    let probe = out.join(".write-test");
-    std::fs::write(&probe, b"ok")
-        .with_context(|| format!("--out {}: the directory is not writable", out.display()))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
+    crate::cli::check_writable(out, "--out")
 }
 
 /// Reports failures and interruption after the outputs are written; the exit code.

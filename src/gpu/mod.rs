@@ -298,26 +298,29 @@ impl GpuBackend {
         let (b, d) = (&bufs, &bufs.dummy);
         let inp = |l: usize| if l == 1 { &b.input } else { &b.acts[l - 1] };
 
-        // The training plan.
-        let mut kinds: Vec<(Kind, Vec<&wgpu::Buffer>)> = Vec::new();
-        for l in 1..=last {
-            let (c, oc) = (sizes[l - 1], sizes[l]);
+        // The forward dispatch of layer l (bias and, for hidden layers, the sigmoid fused in),
+        // shared by the training and the evaluation plans.
+        let forward = |l: usize| {
             let args = MatmulArgs::forward(
                 cap,
-                c,
-                oc,
+                sizes[l - 1],
+                sizes[l],
                 layout.weights[l - 1].start,
                 layout.biases[l - 1].start,
                 l < last,
             );
-            kinds.push((
-                Kind::Matmul {
-                    args,
-                    batch_is_m: true,
-                    variant: fixed,
-                },
-                vec![inp(l), &b.params, &b.params, d, &b.acts[l]],
-            ));
+            let kind = Kind::Matmul {
+                args,
+                batch_is_m: true,
+                variant: fixed,
+            };
+            (kind, vec![inp(l), &b.params, &b.params, d, &b.acts[l]])
+        };
+
+        // The training plan.
+        let mut kinds: Vec<(Kind, Vec<&wgpu::Buffer>)> = Vec::new();
+        for l in 1..=last {
+            kinds.push(forward(l));
         }
         kinds.push((
             Kind::Softmax,
@@ -417,23 +420,8 @@ impl GpuBackend {
         // The evaluation plan: forward, each layer followed by its mask (dispatched only with a mask).
         let mut kinds: Vec<(Kind, Vec<&wgpu::Buffer>)> = Vec::new();
         for l in 1..=last {
-            let (c, oc) = (sizes[l - 1], sizes[l]);
-            let args = MatmulArgs::forward(
-                cap,
-                c,
-                oc,
-                layout.weights[l - 1].start,
-                layout.biases[l - 1].start,
-                l < last,
-            );
-            kinds.push((
-                Kind::Matmul {
-                    args,
-                    batch_is_m: true,
-                    variant: fixed,
-                },
-                vec![inp(l), &b.params, &b.params, d, &b.acts[l]],
-            ));
+            let oc = sizes[l];
+            kinds.push(forward(l));
             kinds.push((
                 Kind::Mask {
                     n: oc,
