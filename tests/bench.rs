@@ -1,7 +1,8 @@
 //! `spatial-gpu bench` and the performance work of issue 6:
 //! - the reference file of the PyTorch check holds exactly the tensors the baseline reads (always);
-//! - the baseline reproduces our loss and gradients from it (when `python3` has torch, numpy and
-//!   safetensors; otherwise the test says why it skipped);
+//! - the baseline reproduces our loss and gradients from it: `#[ignore]`d because it needs python3
+//!   with torch (a 3 GB install CI does not make), so it is reported as ignored, never as passed;
+//!   run it with `cargo test --test bench -- --ignored` (it fails if torch is missing);
 //! - a CPU training step allocates nothing, and gives the same bits at every SIMD level;
 //! - the command runs end to end on a tiny data set and writes its JSON; the sweep's outputs.
 
@@ -195,11 +196,11 @@ fn reference_file_holds_the_tensors_the_baseline_reads() {
 }
 
 #[test]
+#[ignore = "needs python3 with torch, numpy and safetensors: cargo test --test bench -- --ignored"]
 fn pytorch_baseline_agrees_with_the_cpu_backend() {
     let python = Path::new("python3");
     if let Err(why) = bench::probe_pytorch(python) {
-        eprintln!("skipped: {why} (the check needs python3 with torch, numpy and safetensors)");
-        return;
+        panic!("{why} (the check needs python3 with torch, numpy and safetensors)");
     }
     let data = data();
     let dir = tempfile::tempdir().unwrap();

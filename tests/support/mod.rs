@@ -366,7 +366,20 @@ pub struct Tmpfs {
 }
 
 impl Tmpfs {
+    /// A fresh tmpfs of `size`, or why there is none. With `SPATIAL_GPU_REQUIRE_TMPFS=1` (set by
+    /// `.ci/run` when the CI machine can mount one) a failure panics instead, so the full-disk and
+    /// read-only tests cannot pass by skipping there.
     pub fn mount(size: &str) -> Result<Tmpfs, String> {
+        let result = Self::try_mount(size);
+        if let Err(why) = &result {
+            if std::env::var("SPATIAL_GPU_REQUIRE_TMPFS").is_ok_and(|v| v == "1") {
+                panic!("SPATIAL_GPU_REQUIRE_TMPFS=1 but no tmpfs could be mounted: {why}");
+            }
+        }
+        result
+    }
+
+    fn try_mount(size: &str) -> Result<Tmpfs, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
