@@ -692,28 +692,22 @@ pub fn write_figures(
         ("figure1", &fig1, FIG1_SIZE, true),
         ("figure2", &fig2, FIG2_SIZE, false),
     ];
+    // One drawing routine per figure, run on each output backend (PNG and SVG).
+    fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &FigureData, top: bool) -> Result<()> {
+        if top {
+            draw_top_view(&root, fig)
+        } else {
+            draw_perspective(&root, fig)
+        }
+    }
     for (name, fig, size, top) in draws {
         let png = out.join(format!("{name}.png"));
-        {
-            let root = BitMapBackend::new(&png, size).into_drawing_area();
-            if top {
-                draw_top_view(&root, fig)
-            } else {
-                draw_perspective(&root, fig)
-            }
+        draw(BitMapBackend::new(&png, size).into_drawing_area(), fig, top)
             .with_context(|| format!("cannot draw {}", png.display()))?;
-        }
         written.push(png);
         let svg = out.join(format!("{name}.svg"));
-        {
-            let root = SVGBackend::new(&svg, size).into_drawing_area();
-            if top {
-                draw_top_view(&root, fig)
-            } else {
-                draw_perspective(&root, fig)
-            }
+        draw(SVGBackend::new(&svg, size).into_drawing_area(), fig, top)
             .with_context(|| format!("cannot draw {}", svg.display()))?;
-        }
         written.push(svg);
     }
     Ok(written)
