@@ -283,3 +283,81 @@ impl ConfigError {
         }
     }
 }
+
+/// Pixels of one 28x28 image: the input width the defaults are built for.
+pub const IMAGE_PIXELS: usize = 28 * 28;
+
+/// Changes to the default configuration, one field per option of `spatial-gpu train` (`None`: the
+/// default). The command line converts its options into this, and the grids of `reproduce` and
+/// `sweep` build their runs with it, so every run gets exactly `train`'s defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub mode: Option<InputMode>,
+    pub init: Option<Init>,
+    pub transport_norm: Option<TransportNorm>,
+    pub weight_norm: Option<WeightNorm>,
+    pub alpha: Option<f32>,
+    pub beta: Option<f32>,
+    /// A regular network: alpha = beta = 0, whatever `alpha` and `beta` say.
+    pub regular: bool,
+    /// Hidden layer sizes (the input and output layers come from the mode).
+    pub hidden: Option<Vec<usize>>,
+    pub epochs: Option<usize>,
+    pub seed: Option<u64>,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f32>,
+}
+
+impl Overrides {
+    /// The configuration these changes describe, for 28x28 images, validated.
+    pub fn configs(&self) -> Result<(ModelConfig, TrainConfig), ConfigError> {
+        let mut train = TrainConfig::default();
+        if let Some(m) = self.mode {
+            train.mode = m;
+        }
+        if let Some(v) = self.epochs {
+            train.epochs = v;
+        }
+        if let Some(v) = self.seed {
+            train.seed = v;
+        }
+        if let Some(v) = self.batch_size {
+            train.batch_size = v;
+        }
+        if let Some(v) = self.lr {
+            train.lr = v;
+        }
+        let mut model = ModelConfig::defaults(train.mode.input_dim(IMAGE_PIXELS));
+        if let Some(h) = &self.hidden {
+            let mut sizes = vec![model.sizes[0]];
+            sizes.extend(h);
+            sizes.push(model.output_dim());
+            model.sizes = sizes;
+            // The spatial layers stay "the third hidden layer on", clipped to the network's depth.
+            let last = model.num_layers();
+            model.spatial_layers = (3.min(last)..=last).collect();
+        }
+        if let Some(v) = self.init {
+            model.init = v;
+        }
+        if let Some(v) = self.transport_norm {
+            model.transport_norm = v;
+        }
+        if let Some(v) = self.weight_norm {
+            model.weight_norm = v;
+        }
+        if let Some(v) = self.alpha {
+            model.alpha = v;
+        }
+        if let Some(v) = self.beta {
+            model.beta = v;
+        }
+        if self.regular {
+            model.alpha = 0.0;
+            model.beta = 0.0;
+        }
+        model.validate()?;
+        train.validate()?;
+        Ok((model, train))
+    }
+}

@@ -4,19 +4,30 @@
 //!
 //! Where to find the math: `config` (every option), `model` (parameters and their layout),
 //! `cpu/*` (one file per op, forward and backward, the reference), `shaders/*.wgsl` and `gpu/*`
-//! (the same ops on the GPU), `train` (the loop), `checkpoint` (the file format).
+//! (the same ops on the GPU), `train` (the loop), `guard` (the divergence checks), `checkpoint`
+//! (the file format), `split` and `figure` (the analysis), `grid` (the runs of `reproduce` and
+//! `sweep`), `bench` (the measurements).
+//!
+//! Layers: `cli` parses the command line and dispatches to `commands`, the only modules that know
+//! about clap; everything else is the library core, which never imports the command layer and has
+//! no import cycles (`tests/architecture.rs` checks both).
 
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod cpu;
 pub mod data;
 pub mod figure;
 pub mod gpu;
+pub mod grid;
+pub mod guard;
+pub mod metrics;
 pub mod model;
-pub mod reproduce;
 pub mod rng;
+pub mod run_dir;
+pub mod simd;
 pub mod split;
 pub mod train;

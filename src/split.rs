@@ -22,18 +22,15 @@
 //!   the task labels shuffled `n` times by a seeded generator.
 
 use crate::backend::Backend;
-use crate::checkpoint::{self, Checkpoint};
-use crate::cli::{self, BackendChoice, DataDirArg};
 use crate::config::{InputMode, ModelConfig};
-use crate::data::batches::{test_set, TestSet};
+use crate::data::batches::TestSet;
 use crate::model::{NeuronMask, Params};
 use crate::train;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Default number of label permutations of the segregation test.
@@ -440,88 +437,4 @@ pub fn format_report(r: &SplitReport) -> String {
          p: label-permutation p-value of a score this low.\n",
     );
     s
-}
-
-/// Loads the checkpoint of a run directory given as `--{option} DIR`, with errors naming both.
-pub fn load_run(dir: &Path, option: &str) -> Result<Checkpoint> {
-    if !dir.is_dir() {
-        bail!("--{option} {}: no such directory", dir.display());
-    }
-    let path = train::checkpoint_path(dir);
-    if !path.is_file() {
-        bail!(
-            "--{option} {}: no checkpoint {} in that directory (train a model there first with `spatial-gpu train --out {}`)",
-            dir.display(),
-            path.display(),
-            dir.display()
-        );
-    }
-    checkpoint::load(&path)
-        .with_context(|| format!("--{option} {}: cannot load the checkpoint", dir.display()))
-}
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct SplitArgs {
-    /// Run directory holding the trained model (model.safetensors)
-    #[arg(long, value_name = "DIR")]
-    pub model: PathBuf,
-    #[command(flatten)]
-    pub data: DataDirArg,
-    /// Compute backend of the evaluation
-    #[arg(long, value_enum, default_value = "auto")]
-    pub backend: BackendChoice,
-    /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
-    #[arg(long)]
-    pub adapter: Option<String>,
-    /// Where to write the report as JSON [default: DIR/split.json]
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Label permutations of the segregation test
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_PERMUTATIONS)]
-    pub permutations: usize,
-    /// Seed of the label permutations
-    #[arg(long, value_name = "SEED", default_value_t = DEFAULT_PERMUTATION_SEED)]
-    pub permutation_seed: u64,
-}
-
-pub fn cmd_split(args: &SplitArgs) -> Result<i32> {
-    let ck = load_run(&args.model, "model")?;
-    let json = args.json.clone().unwrap_or_else(|| args.model.join(FILE_NAME));
-    if let Some(parent) = json.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.is_dir() {
-            bail!(
-                "--json {}: the directory {} does not exist",
-                json.display(),
-                parent.display()
-            );
-        }
-    }
-    if ck.progress.epoch < ck.train.epochs || ck.progress.batch > 0 {
-        eprintln!(
-            "note: the run in {} is not finished ({} of {} epochs); splitting the parameters it has",
-            args.model.display(),
-            ck.progress.epoch,
-            ck.train.epochs
-        );
-    }
-    let data = cli::load_data(args.data.data_dir.as_deref())?;
-    let test = test_set(ck.train.mode, &data);
-    let epochs = ck.progress.epoch;
-    let mut backend = cli::make_backend(
-        args.backend,
-        args.adapter.as_deref(),
-        ck.model,
-        ck.train,
-        ck.state,
-    )?;
-    let opts = SplitOptions {
-        permutations: args.permutations,
-        seed: args.permutation_seed,
-    };
-    let report = analyse(backend.as_mut(), &test, epochs, opts)?;
-    print!("{}", format_report(&report));
-    checkpoint::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())
-        .with_context(|| format!("--json {}: cannot write the report", json.display()))?;
-    println!("\nreport written to {}", json.display());
-    Ok(0)
 }

@@ -4,7 +4,7 @@
 //! adds the constant 1 and no gradient). `p` is `(N, 2)`. Each unordered pair appears twice, so
 //! `∂V/∂p(j) = (1/N²) Σ_k −2 · exp(−d_jk) · (p(j) − p(k)) / d_jk`, a zero distance adding nothing.
 
-use super::simd::{exp, sum_lanes, LANES};
+use crate::simd::{exp, sum_lanes, LANES};
 
 crate::multiversion! {
     /// Returns `V(l)` and accumulates `coeff · ∂V/∂p` into `dp`.

@@ -8,15 +8,14 @@ pub mod adam;
 pub mod density;
 pub mod linear;
 pub mod sigmoid;
-pub mod simd;
 pub mod softmax_xent;
 pub mod transport;
 
 use crate::backend::{Backend, LossMeter, Losses};
 use crate::config::{ModelConfig, TrainConfig};
 use crate::data::batches::Batch;
+use crate::guard::{bad_gradient, describe_non_finite, non_finite_losses, non_finite_tensor, Diverged};
 use crate::model::{Layout, NeuronMask, Params, TrainState};
-use crate::train::{bad_gradient, non_finite_tensor, Diverged};
 use adam::{adam_update, AdamStep};
 use anyhow::{bail, Result};
 use std::ops::Range;
@@ -69,6 +68,45 @@ impl Workspace {
     }
 }
 
+/// The phases of a CPU training step, in the order they first run. A [`PhaseHook`] is told when
+/// each one ends, so `spatial-gpu bench` can time the real step phase by phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepPhase {
+    /// One layer's matrix product with the bias (forward).
+    ForwardGemm,
+    /// One hidden layer's sigmoid.
+    Sigmoid,
+    /// Zeroing the gradient buffer.
+    ZeroGradient,
+    /// The fused softmax cross-entropy and its gradient.
+    SoftmaxXent,
+    /// One layer's weight, bias and input gradients.
+    BackwardGemm,
+    /// One hidden layer's sigmoid derivative.
+    SigmoidBackward,
+    /// One spatial layer's transport cost and its gradient.
+    Transport,
+    /// One spatial layer's density cost and its gradient (or its cached value).
+    Density,
+    /// The divergence guard's scans of the losses and the gradient.
+    Guard,
+    /// The Adam update.
+    Adam,
+}
+
+/// Told the end of each phase of a training step (one call per layer for per-layer phases).
+pub trait PhaseHook {
+    fn phase_done(&mut self, phase: StepPhase);
+}
+
+/// The hook of an untimed step: every call compiles to nothing.
+pub struct NoHook;
+
+impl PhaseHook for NoHook {
+    #[inline(always)]
+    fn phase_done(&mut self, _: StepPhase) {}
+}
+
 /// Forward pass of `b` examples: fills `ws.acts[1..=L]`. Neurons with `keep[l][j] == 0` are
 /// switched off (activation 0).
 pub fn forward(
@@ -79,6 +117,19 @@ pub fn forward(
     b: usize,
     keep: Option<&NeuronMask>,
 ) {
+    forward_hooked(model, params, ws, inputs, b, keep, &mut NoHook);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forward_hooked<H: PhaseHook + ?Sized>(
+    model: &ModelConfig,
+    params: &Params,
+    ws: &mut Workspace,
+    inputs: &[f32],
+    b: usize,
+    keep: Option<&NeuronMask>,
+    hook: &mut H,
+) {
     let sizes = &model.sizes;
     let last = model.num_layers();
     for l in 1..=last {
@@ -87,8 +138,10 @@ pub fn forward(
         let inp: &[f32] = if l == 1 { inputs } else { &before[l - 1] };
         let out = &mut after[0][..b * oc];
         linear::linear_forward(out, inp, params.weight(l), params.bias(l), b, c, oc);
+        hook.phase_done(StepPhase::ForwardGemm);
         if l < last {
             sigmoid::sigmoid_forward(out);
+            hook.phase_done(StepPhase::Sigmoid);
         }
         if let Some(keep) = keep {
             for row in out.chunks_exact_mut(oc) {
@@ -145,11 +198,28 @@ pub fn forward_backward_into(
     b: usize,
     losses: &mut Losses,
 ) {
+    forward_backward_hooked(model, params, ws, grads, inputs, labels, b, losses, &mut NoHook);
+}
+
+/// [`forward_backward_into`], telling `hook` the end of each phase.
+#[allow(clippy::too_many_arguments)]
+fn forward_backward_hooked<H: PhaseHook + ?Sized>(
+    model: &ModelConfig,
+    params: &Params,
+    ws: &mut Workspace,
+    grads: &mut [f32],
+    inputs: &[f32],
+    labels: &[i32],
+    b: usize,
+    losses: &mut Losses,
+    hook: &mut H,
+) {
     let sizes = &model.sizes;
     let last = model.num_layers();
     let layout = &params.layout;
-    forward(model, params, ws, inputs, b, None);
+    forward_hooked(model, params, ws, inputs, b, None, hook);
     grads.fill(0.0);
+    hook.phase_done(StepPhase::ZeroGradient);
 
     // Task loss: fused softmax cross-entropy gives dloss/dlogits directly.
     let task = softmax_xent::softmax_xent_forward_backward(
@@ -160,6 +230,7 @@ pub fn forward_backward_into(
         model.heads,
         model.head_size(),
     );
+    hook.phase_done(StepPhase::SoftmaxXent);
 
     // Backward through the dense layers, last to first.
     for l in (1..=last).rev() {
@@ -175,8 +246,10 @@ pub fn forward_backward_into(
         let has_dinp = dinp.is_some();
         let [dw, db] = disjoint_mut(grads, [&layout.weights[l - 1], &layout.biases[l - 1]]);
         linear::linear_backward(dinp, dw, db, dout, inp, params.weight(l), b, c, oc);
+        hook.phase_done(StepPhase::BackwardGemm);
         if has_dinp {
             sigmoid::sigmoid_backward(&mut d_before[l - 1][..b * c], &ws.acts[l - 1][..b * c]);
+            hook.phase_done(StepPhase::SigmoidBackward);
         }
     }
 
@@ -206,11 +279,13 @@ pub fn forward_backward_into(
             model.weight_norm,
             ct,
         ));
+        hook.phase_done(StepPhase::Transport);
         losses.density.push(if cv == 0.0 {
             ws.density_value(l, params.position(l), oc)
         } else {
             density::density_forward_backward(dp_out, params.position(l), oc, cv)
         });
+        hook.phase_done(StepPhase::Density);
     }
     losses.task = task;
     *losses = std::mem::take(losses).with_total(model);
@@ -252,6 +327,70 @@ impl CpuBackend {
         })
     }
 
+    /// One training step ([`Backend::train_step`]), telling `hook` the end of each phase.
+    pub fn train_step_hooked<H: PhaseHook + ?Sized>(&mut self, batch: &Batch, hook: &mut H) -> Result<()> {
+        let b = batch.size;
+        if b == 0 || b > self.ws.capacity {
+            bail!(
+                "batch of {b} examples does not fit the backend's capacity of {}",
+                self.ws.capacity
+            );
+        }
+        if batch.input_dim != self.model.sizes[0] {
+            bail!(
+                "batch has {} inputs per example, the model expects {}",
+                batch.input_dim,
+                self.model.sizes[0]
+            );
+        }
+        forward_backward_hooked(
+            &self.model,
+            &self.state.params,
+            &mut self.ws,
+            &mut self.grads,
+            &batch.inputs[..b * batch.input_dim],
+            &batch.labels[..b * self.model.heads],
+            b,
+            &mut self.losses,
+            hook,
+        );
+        // The divergence guard, every step (two vectorised scans, small next to the matrix products):
+        // a non-finite loss or a gradient that would make Adam's state non-finite is never applied, so
+        // the state stays that of the last good step.
+        let step = self.state.step + 1;
+        let bad_losses = non_finite_losses(&self.model, &self.losses);
+        if !bad_losses.is_empty() {
+            return Err(Diverged::at(step, describe_non_finite(&bad_losses)).into());
+        }
+        if let Some(what) = bad_gradient(&self.state.params.layout, &self.grads) {
+            return Err(Diverged::at(step, what).into());
+        }
+        hook.phase_done(StepPhase::Guard);
+        self.state.step = step;
+        let hp = AdamStep {
+            lr: self.train.lr,
+            beta1: self.train.beta1,
+            beta2: self.train.beta2,
+            eps: self.train.eps,
+            step: self.state.step,
+        };
+        adam_update(
+            &mut self.state.params.data,
+            &self.grads,
+            &mut self.state.adam_m,
+            &mut self.state.adam_v,
+            hp,
+        );
+        hook.phase_done(StepPhase::Adam);
+        // With a safe gradient only an absurd --lr can make a parameter overflow.
+        let layout = &self.state.params.layout;
+        if let Some(t) = non_finite_tensor(layout, &self.state.params.data) {
+            return Err(Diverged::at(step, format!("{t} (after the Adam update)")).into());
+        }
+        self.meter.add(&self.losses);
+        Ok(())
+    }
+
     /// The gradient of the last step (before Adam applied it), for tests.
     pub fn last_grads(&self) -> &[f32] {
         &self.grads
@@ -277,63 +416,7 @@ impl Backend for CpuBackend {
     }
 
     fn train_step(&mut self, batch: &Batch) -> Result<()> {
-        let b = batch.size;
-        if b == 0 || b > self.ws.capacity {
-            bail!(
-                "batch of {b} examples does not fit the backend's capacity of {}",
-                self.ws.capacity
-            );
-        }
-        if batch.input_dim != self.model.sizes[0] {
-            bail!(
-                "batch has {} inputs per example, the model expects {}",
-                batch.input_dim,
-                self.model.sizes[0]
-            );
-        }
-        forward_backward_into(
-            &self.model,
-            &self.state.params,
-            &mut self.ws,
-            &mut self.grads,
-            &batch.inputs[..b * batch.input_dim],
-            &batch.labels[..b * self.model.heads],
-            b,
-            &mut self.losses,
-        );
-        // The divergence guard, every step (two vectorised scans, small next to the matrix products):
-        // a non-finite loss or a gradient that would make Adam's state non-finite is never applied, so
-        // the state stays that of the last good step.
-        let step = self.state.step + 1;
-        let bad_losses = crate::train::non_finite_losses(&self.model, &self.losses);
-        if !bad_losses.is_empty() {
-            return Err(Diverged::at(step, crate::train::describe_non_finite(&bad_losses)).into());
-        }
-        if let Some(what) = bad_gradient(&self.state.params.layout, &self.grads) {
-            return Err(Diverged::at(step, what).into());
-        }
-        self.state.step = step;
-        let hp = AdamStep {
-            lr: self.train.lr,
-            beta1: self.train.beta1,
-            beta2: self.train.beta2,
-            eps: self.train.eps,
-            step: self.state.step,
-        };
-        adam_update(
-            &mut self.state.params.data,
-            &self.grads,
-            &mut self.state.adam_m,
-            &mut self.state.adam_v,
-            hp,
-        );
-        // With a safe gradient only an absurd --lr can make a parameter overflow.
-        let layout = &self.state.params.layout;
-        if let Some(t) = non_finite_tensor(layout, &self.state.params.data) {
-            return Err(Diverged::at(step, format!("{t} (after the Adam update)")).into());
-        }
-        self.meter.add(&self.losses);
-        Ok(())
+        self.train_step_hooked(batch, &mut NoHook)
     }
 
     fn take_losses(&mut self) -> Result<Option<Losses>> {

@@ -1,6 +1,6 @@
 //! Logistic sigmoid, applied in place after the dense layer, and its backward.
 
-use super::simd::exp;
+use crate::simd::exp;
 
 crate::multiversion! {
     /// `x ← 1 / (1 + e^{-x})`, element-wise (with [`exp`], so the loop vectorises).

@@ -11,8 +11,8 @@
 //!
 //! where a zero distance contributes no position gradient (METHOD.md).
 
-use super::simd::{sum_lanes, LANES};
 use crate::config::{TransportNorm, WeightNorm};
+use crate::simd::{sum_lanes, LANES};
 
 /// The normalising constant `c` of `T(l)`.
 pub fn transport_scale(norm: TransportNorm, c: usize, oc: usize) -> f32 {

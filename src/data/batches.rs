@@ -180,10 +180,10 @@ impl EpochOrder {
                 None => (None, None),
             };
             if let Some(i) = m {
-                crate::cpu::simd::prefetch(mnist.train_images.image(i as usize));
+                crate::simd::prefetch(mnist.train_images.image(i as usize));
             }
             if let Some(j) = f {
-                crate::cpu::simd::prefetch(fashion.train_images.image(j as usize));
+                crate::simd::prefetch(fashion.train_images.image(j as usize));
             }
         };
         for e in &self.examples[start..end.min(start + AHEAD)] {

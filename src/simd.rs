@@ -35,12 +35,12 @@ macro_rules! multiversion {
                 #[target_feature(enable = "avx2,avx")]
                 #[allow(clippy::too_many_arguments)]
                 fn v3($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
-                match $crate::cpu::simd::level() {
+                match $crate::simd::level() {
                     // SAFETY: `level` only reports instruction sets the CPU has.
-                    $crate::cpu::simd::Level::Avx512 => return unsafe { v4($($arg),*) },
+                    $crate::simd::Level::Avx512 => return unsafe { v4($($arg),*) },
                     // SAFETY: as above.
-                    $crate::cpu::simd::Level::Avx2 => return unsafe { v3($($arg),*) },
-                    $crate::cpu::simd::Level::Baseline => {}
+                    $crate::simd::Level::Avx2 => return unsafe { v3($($arg),*) },
+                    $crate::simd::Level::Baseline => {}
                 }
             }
             imp($($arg),*)

@@ -1,0 +1,135 @@
+//! The subcommands of `spatial-gpu`, one module each, and the plumbing they share: which backend to
+//! build, where the data is, the run directory checks and the Ctrl-C stop flag. This is the only
+//! layer that knows about clap; the library below it takes plain structs.
+
+pub mod bench;
+pub mod data;
+pub mod figure;
+pub mod grid;
+pub mod info;
+pub mod reproduce;
+pub mod split;
+pub mod sweep;
+pub mod train;
+
+use crate::backend::Backend;
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{ModelConfig, TrainConfig};
+use crate::cpu::CpuBackend;
+use crate::data::{self as datasets, fetch, idx::DataError, Datasets};
+use crate::model::TrainState;
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub use crate::run_dir::{check_writable, prepare_out_dir};
+
+/// Set to 1 to never download the datasets automatically (tests, offline machines).
+pub const ENV_NO_FETCH: &str = "SPATIAL_GPU_NO_FETCH";
+
+#[derive(Args, Debug, Clone)]
+pub struct DataDirArg {
+    /// Directory holding mnist/ and fashion-mnist/ [env: SPATIAL_GPU_DATA; default: the user cache dir]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    Cpu,
+    Gpu,
+    /// The GPU if a hardware adapter is present, else the CPU.
+    Auto,
+}
+
+/// Loads the datasets, fetching them first if they are missing and the network is reachable.
+pub fn load_data(option: Option<&Path>) -> Result<Datasets> {
+    let dir = datasets::resolve_data_dir(option);
+    match datasets::load(&dir) {
+        Ok(d) => Ok(d),
+        Err(e @ DataError::MissingData { .. }) => {
+            let mirrors = fetch::MIRRORS;
+            let no_fetch = std::env::var(ENV_NO_FETCH).is_ok_and(|v| v == "1");
+            if no_fetch || !fetch::network_reachable(&mirrors) {
+                return Err(e.into());
+            }
+            eprintln!(
+                "{e}\nthe network is reachable: fetching the datasets into {}",
+                dir.display()
+            );
+            fetch::fetch(&dir, &mirrors, true)?;
+            Ok(datasets::load(&dir)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Loads the checkpoint of a run directory given as `--{option} DIR`, with errors naming both.
+pub fn load_run(dir: &Path, option: &str) -> Result<Checkpoint> {
+    if !dir.is_dir() {
+        bail!("--{option} {}: no such directory", dir.display());
+    }
+    let path = crate::train::checkpoint_path(dir);
+    if !path.is_file() {
+        bail!(
+            "--{option} {}: no checkpoint {} in that directory (train a model there first with `spatial-gpu train --out {}`)",
+            dir.display(),
+            path.display(),
+            dir.display()
+        );
+    }
+    checkpoint::load(&path)
+        .with_context(|| format!("--{option} {}: cannot load the checkpoint", dir.display()))
+}
+
+/// Builds the backend `choice` names for a model and its starting state.
+pub fn make_backend(
+    choice: BackendChoice,
+    adapter: Option<&str>,
+    model: ModelConfig,
+    train: TrainConfig,
+    state: TrainState,
+) -> Result<Box<dyn Backend>> {
+    // `auto` takes the GPU only for a hardware adapter: on Mesa's lavapipe a training step measured
+    // ~28x slower than the CPU backend (docs/GPU.md), so a software adapter is never preferred.
+    let use_gpu = match choice {
+        BackendChoice::Cpu => false,
+        BackendChoice::Gpu => true,
+        BackendChoice::Auto => crate::gpu::hardware_adapter_available(),
+    };
+    if use_gpu {
+        let ctx = crate::gpu::GpuContext::new(adapter).context("--backend gpu: no usable GPU adapter")?;
+        Ok(Box::new(crate::gpu::GpuBackend::new(ctx, model, train, state)?))
+    } else {
+        Ok(Box::new(CpuBackend::new(model, train, state)?))
+    }
+}
+
+/// A stop flag set by the first Ctrl-C, after printing `message`; a second Ctrl-C exits at once.
+pub fn interrupt_flag(message: &'static str) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: {message} (Ctrl-C again to abort)");
+    });
+    stop
+}
+
+/// A path as one shell word: as it is when it has nothing a shell would split or expand, else in
+/// single quotes.
+pub fn shell_word(path: &Path) -> String {
+    let s = path.display().to_string();
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

@@ -1,0 +1,154 @@
+//! `spatial-gpu sweep`: trains a grid of settings (transport norm x weight norm x init x alpha x beta,
+//! each over seeds) and tabulates them in `sweep.json` and `sweep.md`.
+
+use super::grid::{finish, prepare_grid_dir, GridArgs, INTERRUPT_MESSAGE};
+use super::{interrupt_flag, load_data};
+use crate::checkpoint;
+use crate::config::{Init, TransportNorm, WeightNorm};
+use crate::grid::runner::{preflight, run_grid};
+use crate::grid::sweep::{sweep_cells, sweep_markdown, sweep_settings, SweepAxes, SweepResults};
+use crate::grid::{RunRecord, RunSpec};
+use crate::split::SplitOptions;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub grid: GridArgs,
+    /// Output directory: one sub-directory per run, sweep.json and sweep.md
+    #[arg(long, value_name = "DIR", default_value = "runs/sweep")]
+    pub out: PathBuf,
+    /// Initialisations to try
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "INIT,..",
+        default_value = "torch,xavier"
+    )]
+    pub inits: Vec<Init>,
+    /// Transport normalisations to try
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "NORM,..",
+        default_value = "paper,mean"
+    )]
+    pub transport_norms: Vec<TransportNorm>,
+    /// Transport weight norms to try
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "NORM,..",
+        default_value = "l1,l2"
+    )]
+    pub weight_norms: Vec<WeightNorm>,
+    /// Alphas to try with the paper's transport normalisation (1/N_l)
+    #[arg(long, value_delimiter = ',', value_name = "A,..", default_value = "0.01,1")]
+    pub paper_alphas: Vec<f32>,
+    /// Alphas to try with the authors' code's normalisation (mean over connections)
+    #[arg(long, value_delimiter = ',', value_name = "A,..", default_value = "1")]
+    pub mean_alphas: Vec<f32>,
+    /// Betas to try
+    #[arg(long, value_delimiter = ',', value_name = "B,..", default_value = "3")]
+    pub betas: Vec<f32>,
+    /// Leave out the regular baselines (one per mode and initialisation)
+    #[arg(long)]
+    pub no_regular: bool,
+}
+
+impl SweepArgs {
+    /// The values each axis of the sweep takes.
+    fn axes(&self) -> Result<SweepAxes> {
+        Ok(SweepAxes {
+            modes: self.grid.modes()?,
+            inits: self.inits.clone(),
+            transport_norms: self.transport_norms.clone(),
+            weight_norms: self.weight_norms.clone(),
+            paper_alphas: self.paper_alphas.clone(),
+            mean_alphas: self.mean_alphas.clone(),
+            betas: self.betas.clone(),
+            regular: !self.no_regular,
+        })
+    }
+}
+
+pub const SWEEP_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
+pub const SWEEP_EPOCHS: usize = 10;
+
+pub fn cmd_sweep(args: &SweepArgs) -> Result<i32> {
+    args.grid.check()?;
+    let seeds = args.grid.seeds(&SWEEP_SEEDS)?;
+    let epochs = args.grid.epochs.unwrap_or(SWEEP_EPOCHS);
+    let settings = sweep_settings(&args.axes()?)?;
+    prepare_grid_dir(&args.out)?;
+    let data = load_data(args.grid.data.data_dir.as_deref())?;
+    let mut cells: Vec<(String, Vec<RunSpec>)> = Vec::new();
+    for (name, setting) in &settings {
+        let specs = seeds
+            .iter()
+            .map(|&seed| {
+                args.grid
+                    .spec(format!("{name}-seed{seed}"), *setting, seed, epochs, &data)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        cells.push((name.clone(), specs));
+    }
+    let mut offsets = Vec::new();
+    let mut specs = Vec::new();
+    for (_, c) in &cells {
+        offsets.push(specs.len());
+        specs.extend(c.iter().cloned());
+    }
+    println!(
+        "sweep: {} cells x {} seeds = {} runs ({epochs} epochs each) in {}, {} at a time",
+        cells.len(),
+        seeds.len(),
+        specs.len(),
+        args.out.display(),
+        args.grid.jobs
+    );
+    preflight(
+        &specs,
+        &args.out,
+        SplitOptions {
+            permutations: args.grid.permutations,
+            ..SplitOptions::default()
+        },
+    )?;
+    let make_backend = args.grid.backend_factory();
+    let stop = interrupt_flag(INTERRUPT_MESSAGE);
+    let ctx = args.grid.context(args.out.clone(), &data, &make_backend, stop);
+    let write = |records: &[Option<RunRecord>]| -> Result<()> {
+        let cell_stats = sweep_cells(&cells, records, &offsets);
+        let results = SweepResults {
+            epochs,
+            seeds: seeds.clone(),
+            cells: cell_stats.clone(),
+            runs: records.iter().flatten().cloned().collect(),
+        };
+        let json = args.out.join("sweep.json");
+        checkpoint::write_atomic(&json, serde_json::to_string_pretty(&results)?.as_bytes())
+            .with_context(|| format!("cannot write {}", json.display()))?;
+        let md = args.out.join("sweep.md");
+        checkpoint::write_atomic(&md, sweep_markdown(&cell_stats, epochs, &seeds).as_bytes())
+            .with_context(|| format!("cannot write {}", md.display()))?;
+        Ok(())
+    };
+    let on_update = |records: &[Option<RunRecord>]| {
+        if let Err(e) = write(records) {
+            eprintln!("warning: {e:#}");
+        }
+    };
+    let outcome = run_grid(&specs, &ctx, &on_update);
+    write(&outcome.records)?;
+    println!(
+        "wrote {} and {}",
+        args.out.join("sweep.json").display(),
+        args.out.join("sweep.md").display()
+    );
+    finish(&outcome, &args.out, "sweep")
+}

@@ -1,0 +1,282 @@
+//! `spatial-gpu train`: one run, new (`--out`) or continued (`--resume`).
+
+use super::{check_writable, interrupt_flag, load_data, make_backend, prepare_out_dir, shell_word};
+use super::{BackendChoice, DataDirArg};
+use crate::checkpoint::{self, Progress};
+use crate::config::{Init, InputMode, ModelConfig, Overrides, TrainConfig, TransportNorm, WeightNorm};
+use crate::data::{self, Datasets};
+use crate::model::{Params, TrainState};
+use crate::train::{self, Outcome, RunOptions};
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Input mode [default: concat]
+    #[arg(long, value_enum)]
+    pub mode: Option<InputMode>,
+    /// Weight initialisation [default: xavier]
+    #[arg(long, value_enum)]
+    pub init: Option<Init>,
+    /// Normalisation of the transport cost: paper (1/N_l) or mean (1/(N_{l-1} N_l), the authors' code) [default: paper]
+    #[arg(long, value_enum)]
+    pub transport_norm: Option<TransportNorm>,
+    /// Weight term of the transport cost: l1 (|w|, the paper) or l2 (w^2) [default: l1]
+    #[arg(long, value_enum)]
+    pub weight_norm: Option<WeightNorm>,
+    /// Weight of the transport cost [default: 0.01]
+    #[arg(long, conflicts_with = "regular")]
+    pub alpha: Option<f32>,
+    /// Weight of the density cost [default: 3]
+    #[arg(long, conflicts_with = "regular")]
+    pub beta: Option<f32>,
+    /// A regular network: alpha = beta = 0.
+    #[arg(long)]
+    pub regular: bool,
+    /// Hidden layer sizes, comma-separated [default: 128,128,128,256]
+    #[arg(long, value_delimiter = ',', value_name = "N,N,..")]
+    pub hidden: Option<Vec<usize>>,
+    /// Number of epochs (with --resume: train until this many epochs in total) [default: 50]
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of everything random [default: 1]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Examples per batch [default: 256]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate [default: 0.005]
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Compute backend
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Output directory [default: runs/<mode>-<spatial|regular>-seed<seed>]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run saved in DIR (its options are kept; --epochs may extend it)
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Also save a checkpoint every N steps (a checkpoint is always saved at each epoch's end)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub checkpoint_every: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl TrainArgs {
+    /// The changes to the default configuration these options ask for.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            mode: self.mode,
+            init: self.init,
+            transport_norm: self.transport_norm,
+            weight_norm: self.weight_norm,
+            alpha: self.alpha,
+            beta: self.beta,
+            regular: self.regular,
+            hidden: self.hidden.clone(),
+            epochs: self.epochs,
+            seed: self.seed,
+            batch_size: self.batch_size,
+            lr: self.lr,
+        }
+    }
+
+    /// Options that define the run and so cannot change on --resume.
+    fn fixed_options_given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let pairs: [(&'static str, bool); 12] = [
+            ("--mode", self.mode.is_some()),
+            ("--init", self.init.is_some()),
+            ("--transport-norm", self.transport_norm.is_some()),
+            ("--weight-norm", self.weight_norm.is_some()),
+            ("--alpha", self.alpha.is_some()),
+            ("--beta", self.beta.is_some()),
+            ("--regular", self.regular),
+            ("--hidden", self.hidden.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--out", self.out.is_some()),
+        ];
+        for (name, given) in pairs {
+            if given {
+                v.push(name);
+            }
+        }
+        v
+    }
+}
+
+pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
+    let (model, train_cfg, state, start, out) = if let Some(dir) = &args.resume {
+        let given = args.fixed_options_given();
+        if !given.is_empty() {
+            bail!("--resume {}: {} cannot change when resuming (the run keeps its own options; only --epochs, --backend, --data-dir, --adapter, --checkpoint-every may be given)", dir.display(), given.join(", "));
+        }
+        if dir.is_file() {
+            let parent = dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            bail!(
+                "--resume {}: give the run's directory, not a file (e.g. --resume {})",
+                dir.display(),
+                parent.display()
+            );
+        }
+        if !dir.is_dir() {
+            bail!("--resume {}: no such directory", dir.display());
+        }
+        let path = train::checkpoint_path(dir);
+        if !path.exists() {
+            bail!(
+                "--resume {}: no checkpoint {} in that directory (a run saves one at the end of its first epoch)",
+                dir.display(),
+                path.display()
+            );
+        }
+        let ck = checkpoint::load(&path)?;
+        let mut train_cfg = ck.train.clone();
+        if let Some(e) = args.epochs {
+            if e < ck.progress.epoch {
+                bail!(
+                    "--epochs {e}: the run in {} has already finished {} epochs",
+                    dir.display(),
+                    ck.progress.epoch
+                );
+            }
+            train_cfg.epochs = e;
+        }
+        train_cfg.validate()?;
+        let finished = ck.progress.epoch == train_cfg.epochs && ck.progress.batch == 0;
+        if finished && train::summary_path(dir).exists() {
+            println!(
+                "nothing to do: the run in {} has finished its {} epochs (give --epochs N to extend it to N epochs)",
+                dir.display(),
+                train_cfg.epochs
+            );
+            return Ok(0);
+        }
+        check_writable(dir, "--resume")?;
+        // Only this process saves into `dir` now: temporary files of a killed one can go.
+        checkpoint::remove_stale_temps(&path);
+        // Metrics of a partly finished epoch were never written; those of later epochs are dropped.
+        (ck.model, train_cfg, ck.state, ck.progress, dir.clone())
+    } else {
+        let (model, train_cfg) = args.overrides().configs()?;
+        let out = args.out.clone().unwrap_or_else(|| {
+            PathBuf::from("runs").join(format!(
+                "{}-{}-seed{}",
+                train_cfg.mode,
+                if model.is_spatial() { "spatial" } else { "regular" },
+                train_cfg.seed
+            ))
+        });
+        prepare_out_dir(&out)?;
+        let state = TrainState::new(Params::init(&model, train_cfg.seed));
+        (model, train_cfg, state, Progress::default(), out)
+    };
+    let data = load_data(args.data.data_dir.as_deref())?;
+    check_fits_data(&model, &train_cfg, &data, args)?;
+    let mut backend = make_backend(
+        args.backend,
+        args.adapter.as_deref(),
+        model.clone(),
+        train_cfg.clone(),
+        state,
+    )?;
+    println!(
+        "training {} {} network, sizes {:?}, alpha {} beta {}, {} epochs from epoch {} on {} -> {}",
+        train_cfg.mode,
+        if model.is_spatial() { "spatial" } else { "regular" },
+        model.sizes,
+        model.alpha,
+        model.beta,
+        train_cfg.epochs,
+        start.epoch,
+        backend.name(),
+        out.display()
+    );
+    let stop = interrupt_flag("saving a checkpoint at the next step boundary");
+    let opts = RunOptions {
+        out: out.clone(),
+        progress: !args.no_progress,
+        verbose: true,
+        checkpoint_every: args.checkpoint_every,
+        stop: Some(stop),
+    };
+    match train::train(backend.as_mut(), &data, &opts, start)? {
+        Outcome::Finished(s) => {
+            println!(
+                "done: full accuracy {:.4} (mnist {:.4}, fashion {:.4}), {:.2} s/epoch, {:.0} samples/s; saved in {}",
+                s.full_accuracy,
+                s.task_accuracy[0],
+                s.task_accuracy.get(1).copied().unwrap_or(f64::NAN),
+                s.seconds_per_epoch,
+                s.samples_per_second,
+                out.display()
+            );
+            Ok(0)
+        }
+        Outcome::Interrupted(p) => {
+            let mut resume = format!("spatial-gpu train --resume {}", shell_word(&out));
+            if let Some(d) = &args.data.data_dir {
+                resume.push_str(&format!(" --data-dir {}", shell_word(d)));
+            }
+            if args.backend != BackendChoice::Auto {
+                resume.push_str(&format!(
+                    " --backend {}",
+                    args.backend
+                        .to_possible_value()
+                        .expect("no skipped variants")
+                        .get_name()
+                ));
+            }
+            eprintln!(
+                "interrupted: checkpoint {} {} (of {} epochs).\nResume with: {resume}",
+                train::checkpoint_path(&out).display(),
+                train::describe_progress(p),
+                train_cfg.epochs
+            );
+            Ok(130)
+        }
+    }
+}
+
+/// Checks the model and batch size against the data before anything is allocated for them.
+fn check_fits_data(model: &ModelConfig, cfg: &TrainConfig, data: &Datasets, args: &TrainArgs) -> Result<()> {
+    let input = data.input_dim(cfg.mode);
+    if model.sizes[0] != input {
+        let what = match &args.resume {
+            Some(dir) => format!(
+                "--resume {}: the checkpoint {}",
+                dir.display(),
+                train::checkpoint_path(dir).display()
+            ),
+            None => "the model".to_string(),
+        };
+        bail!(
+            "{what} has {} inputs, but the {} input of the data has {input} values per example",
+            model.sizes[0],
+            cfg.mode
+        );
+    }
+    let examples = data::epoch_order(cfg.mode, data, cfg.seed, 0).len();
+    if cfg.batch_size > examples {
+        bail!(
+            "invalid --batch-size: {} is more than the {examples} training examples of an epoch in {} mode",
+            cfg.batch_size,
+            cfg.mode
+        );
+    }
+    Ok(())
+}

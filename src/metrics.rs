@@ -1,0 +1,31 @@
+//! Accuracy of a network's logits against labels, shared by training, evaluation and the split.
+
+/// For each head, the number of labelled examples whose argmax over that head is the label
+/// (a tie goes to the lower class), and the number of labelled examples: `(correct, total)`.
+pub fn count_correct(
+    logits: &[f32],
+    labels: &[i32],
+    b: usize,
+    heads: usize,
+    classes: usize,
+) -> Vec<(u64, u64)> {
+    let mut counts = vec![(0u64, 0u64); heads];
+    for r in 0..b {
+        for (h, count) in counts.iter_mut().enumerate() {
+            let label = labels[r * heads + h];
+            if label < 0 {
+                continue;
+            }
+            let z = &logits[r * heads * classes + h * classes..][..classes];
+            let argmax = z
+                .iter()
+                .enumerate()
+                .fold(0, |best, (k, &v)| if v > z[best] { k } else { best });
+            count.1 += 1;
+            if argmax == label as usize {
+                count.0 += 1;
+            }
+        }
+    }
+    counts
+}
