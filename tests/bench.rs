@@ -1,4 +1,4 @@
-//! `spatial-gpu bench` and the performance work of issue 6:
+//! `spatial-gpu bench` and the performance work behind it:
 //! - the reference file of the PyTorch check holds exactly the tensors the baseline reads (always);
 //! - the baseline reproduces our loss and gradients from it: `#[ignore]`d because it needs python3
 //!   with torch (a 3 GB install CI does not make), so it is reported as ignored, never as passed;
@@ -441,7 +441,7 @@ fn matmul_flops_count_skips_layer_one_input_gradient() {
         bench::matmul_flops_per_example(&sizes),
         2.0 * (2 * fwd + dx) as f64
     );
-    // About 74 GFLOP per 60000-example epoch, as issue 6 says.
+    // About 74 GFLOP per 60000-example epoch (the matrix work of forward, weight and input gradients).
     let per_epoch = 60000.0 * bench::matmul_flops_per_example(&sizes) * 1e-9;
     assert!((per_epoch - 73.6).abs() < 0.1, "{per_epoch}");
 }

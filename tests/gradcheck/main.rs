@@ -1,4 +1,4 @@
-//! Finite-difference checks of every hand-derived gradient of the CPU reference (issue 2, item 4).
+//! Finite-difference checks of every hand-derived gradient of the CPU reference.
 //!
 //! What is checked, and against what:
 //! - `losses_equal_naive_formulas`: the loss values of `cpu::forward_backward` (task, `T(l)` and
