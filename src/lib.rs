@@ -3,6 +3,7 @@
 //! on a hand-written WGSL compute engine or on the CPU reference backend.
 //!
 //! Where to find the math: `config` (every option), `model` (parameters and their layout),
+//! `ops/*` (each op's contract: shapes, constants, input checks, shared by both backends),
 //! `cpu/*` (one file per op, forward and backward, the reference), `shaders/*.wgsl` and `gpu/*`
 //! (the same ops on the GPU), `train` (the loop), `checkpoint` (the file format).
 
@@ -16,6 +17,7 @@ pub mod data;
 pub mod figure;
 pub mod gpu;
 pub mod model;
+pub mod ops;
 pub mod reproduce;
 pub mod rng;
 pub mod split;
