@@ -13,10 +13,15 @@ use spatial_gpu::backend::Backend;
 use spatial_gpu::config::{ModelConfig, TrainConfig, TransportNorm, WeightNorm};
 use spatial_gpu::cpu::{self, CpuBackend};
 use spatial_gpu::data::batches::Batch;
-use spatial_gpu::gpu::buffers::{self, Uniforms};
-use spatial_gpu::gpu::context::{Bind, GpuContext};
-use spatial_gpu::gpu::matmul::{MatmulArgs, Variant};
-use spatial_gpu::gpu::{adam, density, matmul, softmax_xent, transport, GpuBackend};
+use spatial_gpu::gpu::adam::Adam;
+use spatial_gpu::gpu::buffers;
+use spatial_gpu::gpu::context::GpuContext;
+use spatial_gpu::gpu::density::Density;
+use spatial_gpu::gpu::kernel::{Kernel, Launch};
+use spatial_gpu::gpu::matmul::{BatchDim, MatmulArgs, MatmulOp, Variant};
+use spatial_gpu::gpu::softmax_xent::SoftmaxXent;
+use spatial_gpu::gpu::testing::{self, Bound};
+use spatial_gpu::gpu::{transport, GpuBackend};
 use spatial_gpu::model::{Params, TrainState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,51 +76,34 @@ fn time_dispatches(
     start.elapsed()
 }
 
-/// A kernel bound to fresh buffers, ready to time.
-struct Bound {
-    pipe: wgpu::ComputePipeline,
-    bg: wgpu::BindGroup,
-    groups: [u32; 3],
-    _uniforms: Uniforms,
-    _bufs: Vec<wgpu::Buffer>,
-}
-
+/// `op` bound to fresh buffers holding `data`, one per name, ready to time.
 fn bind(
     ctx: &GpuContext,
-    pipe: wgpu::ComputePipeline,
-    binds: &'static [Bind],
-    words: [u32; 16],
+    op: &dyn Kernel,
+    names: &[&'static str],
     data: &[Vec<f32>],
-    groups: [u32; 3],
-) -> Bound {
+    at: &Launch,
+) -> (Bound, Vec<wgpu::Buffer>) {
     let bufs: Vec<wgpu::Buffer> = data
         .iter()
         .map(|d| buffers::storage_with(ctx, "bench", d).expect("buffer fits"))
         .collect();
-    let mut u = Uniforms::new(ctx, "bench", 1);
-    u.set(0, &words);
-    u.upload(ctx);
-    let refs: Vec<&wgpu::Buffer> = bufs.iter().collect();
-    let bg = buffers::bind_group(ctx, binds, u.binding(0), &refs);
-    Bound {
-        pipe,
-        bg,
-        groups,
-        _uniforms: u,
-        _bufs: bufs,
-    }
+    let named: Vec<(&str, &wgpu::Buffer)> = names.iter().copied().zip(bufs.iter()).collect();
+    let bound = testing::bind(ctx, op, &named, at).expect("binds");
+    (bound, bufs)
 }
 
 fn bench_gpu(
     c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     id: BenchmarkId,
     ctx: &GpuContext,
-    k: &Bound,
+    k: &(Bound, Vec<wgpu::Buffer>),
 ) {
+    let k = &k.0;
     // Warm-up outside criterion: compiles the pipeline at its first dispatch.
-    time_dispatches(ctx, &k.pipe, &k.bg, k.groups, 1);
+    time_dispatches(ctx, &k.pipeline, &k.bind_group, k.groups, 1);
     c.bench_function(id, |b| {
-        b.iter_custom(|iters| time_dispatches(ctx, &k.pipe, &k.bg, k.groups, iters))
+        b.iter_custom(|iters| time_dispatches(ctx, &k.pipeline, &k.bind_group, k.groups, iters))
     });
 }
 
@@ -198,13 +186,17 @@ fn matmul_bench(c: &mut Criterion) {
                     ins[3].clone(),
                     vec![0.0; out_len],
                 ];
+                let op = MatmulOp {
+                    args,
+                    batch_dim: BatchDim::M,
+                    variant: v,
+                };
                 let k = bind(
                     ctx,
-                    v.pipeline(ctx).expect("builds"),
-                    matmul::BINDS,
-                    args.words(),
+                    &op,
+                    &["a", "b", "bias", "aux", "c"],
                     &data,
-                    args.groups(v),
+                    &testing::launch(args.m),
                 );
                 bench_gpu(&mut g, BenchmarkId::new(format!("gpu {v:?}"), &shape), ctx, &k);
             }
@@ -235,28 +227,16 @@ fn other_kernels(c: &mut Criterion) {
     let len = cin * oc + 2 * (cin + oc);
     let data = [rand_vec(&mut r, len), vec![0.0; len], vec![0.0; oc]];
     g.throughput(Throughput::Elements((cin * oc) as u64));
-    let rows = bind(
-        ctx,
-        transport::rows_pipeline(ctx).unwrap(),
-        transport::BINDS,
-        t.words(),
-        &data,
-        t.rows_groups(),
-    );
+    let spatial = ["params", "grads", "partials"];
+    let at = testing::launch(BATCH);
+    let rows = bind(ctx, &transport::TransportRows(t), &spatial, &data, &at);
     bench_gpu(
         &mut g,
         BenchmarkId::new("gpu transport_rows", "128x256 pairs"),
         ctx,
         &rows,
     );
-    let cols = bind(
-        ctx,
-        transport::cols_pipeline(ctx).unwrap(),
-        transport::BINDS,
-        t.words(),
-        &data,
-        t.cols_groups(),
-    );
+    let cols = bind(ctx, &transport::TransportCols(t), &spatial, &data, &at);
     bench_gpu(
         &mut g,
         BenchmarkId::new("gpu transport_cols", "128x256 pairs"),
@@ -287,16 +267,14 @@ fn other_kernels(c: &mut Criterion) {
     // Density of layer 4: 256² pairs.
     let n = 256;
     g.throughput(Throughput::Elements((n * n) as u64));
-    let (w, groups) = density::params(n, 0, 0, 1.0);
+    let op = Density {
+        n,
+        p_off: 0,
+        partial_off: 0,
+        coeff: 1.0,
+    };
     let data = [rand_vec(&mut r, 2 * n), vec![0.0; 2 * n], vec![0.0; n]];
-    let k = bind(
-        ctx,
-        density::pipeline(ctx).unwrap(),
-        density::BINDS,
-        w,
-        &data,
-        groups,
-    );
+    let k = bind(ctx, &op, &spatial, &data, &at);
     bench_gpu(&mut g, BenchmarkId::new("gpu density", "256^2 pairs"), ctx, &k);
     let mut dp = vec![0.0; 2 * n];
     g.bench_function(BenchmarkId::new("cpu density", "256^2 pairs"), |b| {
@@ -307,16 +285,14 @@ fn other_kernels(c: &mut Criterion) {
     let logits = rand_vec(&mut r, BATCH * 20);
     let labels: Vec<i32> = (0..BATCH * 2).map(|i| (i % 10) as i32).collect();
     let label_f: Vec<f32> = labels.iter().map(|&l| f32::from_bits(l as u32)).collect();
-    let (w, groups) = softmax_xent::params(BATCH, 2, 10, 0);
+    let op = SoftmaxXent {
+        heads: 2,
+        classes: 10,
+        loss_off: 0,
+    };
     let data = [logits.clone(), label_f, vec![0.0; BATCH * 20], vec![0.0; BATCH]];
-    let k = bind(
-        ctx,
-        softmax_xent::pipeline(ctx).unwrap(),
-        softmax_xent::BINDS,
-        w,
-        &data,
-        groups,
-    );
+    let names = ["logits", "labels", "dlogits", "row_loss"];
+    let k = bind(ctx, &op, &names, &data, &at);
     bench_gpu(
         &mut g,
         BenchmarkId::new("gpu softmax_xent", "256 examples"),
@@ -337,14 +313,21 @@ fn other_kernels(c: &mut Criterion) {
         eps: 1e-8,
         step: 3,
     };
-    let (w, groups) = adam::params(ctx, np, hp);
+    let op = Adam {
+        n: np,
+        max_workgroups: ctx.caps.max_workgroups,
+    };
     let data = [
         rand_vec(&mut r, np),
         rand_vec(&mut r, np),
         vec![0.0; np],
         vec![0.0; np],
     ];
-    let k = bind(ctx, adam::pipeline(ctx).unwrap(), adam::BINDS, w, &data, groups);
+    let at = Launch {
+        batch: BATCH,
+        adam: hp,
+    };
+    let k = bind(ctx, &op, &["grads", "params", "m", "v"], &data, &at);
     bench_gpu(
         &mut g,
         BenchmarkId::new("gpu adam", format!("{np} params")),

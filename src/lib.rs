@@ -3,6 +3,7 @@
 //! on a hand-written WGSL compute engine or on the CPU reference backend.
 //!
 //! Where to find the math: `config` (every option), `model` (parameters and their layout),
+//! `ops/*` (each op's contract: shapes, constants, input checks, shared by both backends),
 //! `cpu/*` (one file per op, forward and backward, the reference), `shaders/*.wgsl` and `gpu/*`
 //! (the same ops on the GPU), `train` (the loop), `guard` (the divergence checks), `checkpoint`
 //! (the file format), `split` and `figure` (the analysis), `grid` (the runs of `reproduce` and
@@ -26,6 +27,7 @@ pub mod grid;
 pub mod guard;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod rng;
 pub mod run_dir;
 pub mod simd;

@@ -22,8 +22,8 @@ mod common;
 use common::{check, context, rng, uniform, Failures};
 use spatial_gpu::config::{TransportNorm, WeightNorm};
 use spatial_gpu::cpu;
-use spatial_gpu::gpu::matmul::{self, MatmulArgs, Variant};
-use spatial_gpu::gpu::{adam, bias_sigmoid, density, reduce, softmax_xent, transport};
+use spatial_gpu::gpu::matmul::{MatmulArgs, Variant};
+use spatial_gpu::gpu::{testing, transport};
 
 /// Checks the three products of a dense layer `(b, c) -> (b, oc)` for `variant`.
 fn check_layer(
@@ -53,7 +53,8 @@ fn check_layer(
             cpu::sigmoid::sigmoid_forward(&mut want);
         }
         let args = MatmulArgs::forward(b, c, oc, 0, 0, sig);
-        let got = matmul::run(ctx, v, &args, &x, &w, &bias, &[], &vec![0.0; b * oc]).expect("forward runs");
+        let got =
+            testing::matmul(ctx, v, &args, &x, &w, &bias, &[], &vec![0.0; b * oc]).expect("forward runs");
         fails.add(check(
             &tag(if sig { "forward+sigmoid" } else { "forward" }),
             &got,
@@ -68,7 +69,7 @@ fn check_layer(
     let mut db = vec![0.0; oc];
     let mut dinp = vec![0.0; b * c];
     cpu::linear::linear_backward(Some(&mut dinp), &mut dw, &mut db, &dout, &x, &w, b, c, oc);
-    let got = matmul::run(
+    let got = testing::matmul(
         ctx,
         v,
         &MatmulArgs::weight_grad(b, c, oc, 0, false),
@@ -80,7 +81,7 @@ fn check_layer(
     )
     .expect("weight grad runs");
     fails.add(check(&tag("weight grad"), &got, &dw, 2e-5, 1e-4));
-    let got = matmul::run(
+    let got = testing::matmul(
         ctx,
         v,
         &MatmulArgs::input_grad(b, c, oc, 0, false),
@@ -95,7 +96,7 @@ fn check_layer(
     // Input gradient with the sigmoid derivative fused.
     let mut dz = dinp.clone();
     cpu::sigmoid::sigmoid_backward(&mut dz, &act);
-    let got = matmul::run(
+    let got = testing::matmul(
         ctx,
         v,
         &MatmulArgs::input_grad(b, c, oc, 0, true),
@@ -147,7 +148,7 @@ fn matmul_variants_match_cpu() {
     let (mut db, w) = (vec![0.0; oc], vec![0.0; oc * c]);
     cpu::linear::linear_backward(None, &mut want, &mut db, &dout, &x, &w, b, c, oc);
     for v in Variant::ALL {
-        let got = matmul::run(
+        let got = testing::matmul(
             &ctx,
             v,
             &MatmulArgs::weight_grad(b, c, oc, 0, true),
@@ -175,14 +176,14 @@ fn bias_grad_and_reduce_match_cpu() {
         let dout = uniform(&mut r, b * n, -1.0, 1.0);
         let (mut dw, mut want) = (vec![0.0; n], vec![0.0; n]);
         cpu::linear::linear_backward(None, &mut dw, &mut want, &dout, &vec![0.0; b], &[], b, 1, n);
-        let got = bias_sigmoid::run_bias_grad(&ctx, &dout, b, n).unwrap();
+        let got = testing::bias_grad(&ctx, &dout, b, n).unwrap();
         fails.add(check(&format!("bias grad b={b} n={n}"), &got, &want, 1e-6, 0.0));
     }
     for (i, &n) in [1usize, 7, 256, 257, 1568].iter().enumerate() {
         let mut r = rng(40 + i as u64);
         let src = uniform(&mut r, n, 0.0, 1.0);
         let want = src.iter().map(|&v| v as f64).sum::<f64>() as f32 * 0.5;
-        let got = reduce::run(&ctx, &src, 0.5).unwrap();
+        let got = testing::reduce(&ctx, &src, 0.5).unwrap();
         fails.add(check(&format!("reduce n={n}"), &[got], &[want], 1e-6, 1e-5));
     }
     fails.assert_none();
@@ -211,7 +212,7 @@ fn softmax_xent_matches_cpu() {
         let mut want = vec![0.0; logits.len()];
         let loss =
             cpu::softmax_xent::softmax_xent_forward_backward(&mut want, &logits, &labels, b, heads, classes);
-        let (got, rows) = softmax_xent::run(&ctx, &logits, &labels, b, heads, classes).unwrap();
+        let (got, rows) = testing::softmax_xent(&ctx, &logits, &labels, b, heads, classes).unwrap();
         let tag = format!("softmax_xent b={b} heads={heads} classes={classes}");
         fails.add(check(&format!("{tag} dlogits"), &got, &want, 1e-7, 1e-5));
         let got_loss = rows.iter().map(|&v| v as f64).sum::<f64>() / b as f64;
@@ -293,7 +294,7 @@ fn transport_and_density_match_cpu() {
                     weight_norm: wn,
                     coeff,
                 };
-                let (got, got_value) = transport::run(&ctx, &args, &params, &grads0).unwrap();
+                let (got, got_value) = testing::transport(&ctx, &args, &params, &grads0).unwrap();
                 let tag = format!("transport c={c} oc={oc} {norm:?} {wn:?}");
                 let tol = |x: &[f32]| 1e-5 * scale_of(x);
                 let (gw, wd) = (&got[..pin_off], &want[..pin_off]);
@@ -326,7 +327,7 @@ fn transport_and_density_match_cpu() {
         let coeff = 1.5;
         let mut want = grads0.clone();
         let value = cpu::density::density_forward_backward(&mut want[p_off..], &params[p_off..], n, coeff);
-        let (got, got_value) = density::run(&ctx, n, p_off, coeff, &params, &grads0).unwrap();
+        let (got, got_value) = testing::density(&ctx, n, p_off, coeff, &params, &grads0).unwrap();
         let tag = format!("density n={n}");
         fails.add(check(
             &format!("{tag} dp"),
@@ -366,7 +367,7 @@ fn adam_matches_cpu() {
             };
             let (mut wp, mut wm, mut wv) = (params.clone(), m.clone(), v.clone());
             cpu::adam::adam_update(&mut wp, &grads, &mut wm, &mut wv, hp);
-            let [gp, gm, gv] = adam::run(&ctx, hp, &params, &grads, &m, &v).unwrap();
+            let [gp, gm, gv] = testing::adam(&ctx, hp, &params, &grads, &m, &v).unwrap();
             fails.add(check(
                 &format!("adam n={n} t={step} params"),
                 &gp,
@@ -379,4 +380,23 @@ fn adam_matches_cpu() {
         }
     }
     fails.assert_none();
+}
+
+/// Buffers are bound by name: an unknown name and a missing one are errors naming the binding.
+#[test]
+fn bindings_are_checked_by_name() {
+    let Some(ctx) = context() else { return };
+    let buf = spatial_gpu::gpu::buffers::storage(&ctx, "x", 4).unwrap();
+    let op = spatial_gpu::gpu::bias_grad::BiasGrad { n: 1, dbias_off: 0 };
+    let at = testing::launch(1);
+    let e = testing::run_once(&ctx, &op, &[("src", &buf), ("grads", &buf)], &at).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("bias_grad.wgsl binds no buffer named `src`"),
+        "{msg}"
+    );
+    assert!(msg.contains("dout"), "the error lists the names it binds: {msg}");
+    let e = testing::run_once(&ctx, &op, &[("dout", &buf)], &at).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("binds `grads` (binding 2)"), "{msg}");
 }

@@ -4,27 +4,7 @@
 //! `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
 //! `p ← p − lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + eps)`.
 
-/// Hyper-parameters of one Adam step; `step` is `t`, counted from 1.
-#[derive(Clone, Copy, Debug)]
-pub struct AdamStep {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub step: u64,
-}
-
-impl AdamStep {
-    /// The bias corrections `1 − β1^t` and `1 − β2^t`, computed in f64 so that they are exact to f32
-    /// precision for any `t` (the GPU receives them precomputed, the same numbers).
-    pub fn corrections(&self) -> (f32, f32) {
-        let t = self.step as i32;
-        (
-            (1.0 - (self.beta1 as f64).powi(t)) as f32,
-            (1.0 - (self.beta2 as f64).powi(t)) as f32,
-        )
-    }
-}
+pub use crate::ops::adam::AdamStep;
 
 crate::multiversion! {
     /// One Adam step over every element (one vectorised pass; the same bits on every CPU).

@@ -4,6 +4,7 @@
 //! adds the constant 1 and no gradient). `p` is `(N, 2)`. Each unordered pair appears twice, so
 //! `∂V/∂p(j) = (1/N²) Σ_k −2 · exp(−d_jk) · (p(j) − p(k)) / d_jk`, a zero distance adding nothing.
 
+use crate::ops::density::density_scale;
 use crate::simd::{exp, sum_lanes, LANES};
 
 crate::multiversion! {
@@ -12,7 +13,7 @@ crate::multiversion! {
     /// One pass over the ordered pairs, `LANES` at a time so that the loop vectorises (the row sums
     /// keep `LANES` partial sums). With `coeff = 0` (a regular network) only the value is computed.
     pub fn density_forward_backward(dp: &mut [f32], p: &[f32], n: usize, coeff: f32) -> f64 {
-        let inv_n2 = 1.0 / (n as f32 * n as f32);
+        let inv_n2 = density_scale(n);
         let g = coeff * inv_n2;
         let p = &p[..2 * n];
         let full = n - n % LANES;

@@ -1,5 +1,6 @@
 //! Logistic sigmoid, applied in place after the dense layer, and its backward.
 
+use crate::ops::sigmoid::derivative_from_output;
 use crate::simd::exp;
 
 crate::multiversion! {
@@ -15,7 +16,7 @@ crate::multiversion! {
     /// Given the layer's output `a = sigmoid(z)` and `da = dL/da`, writes `dz = da · a · (1 - a)` over `da`.
     pub fn sigmoid_backward(da_to_dz: &mut [f32], a: &[f32]) {
         for (d, &y) in da_to_dz.iter_mut().zip(a) {
-            *d *= y * (1.0 - y);
+            *d *= derivative_from_output(y);
         }
     }
 }

@@ -5,6 +5,8 @@
 //! no label for that head (its loss and gradient are then zero: the sequential mode's mask).
 //! The loss is the sum of the labelled heads' cross-entropies, averaged over the `B` examples.
 
+use crate::ops::softmax_xent::inv_batch;
+
 /// Returns the loss and writes `dlogits = dloss/dlogits` (`=`, every element).
 pub fn softmax_xent_forward_backward(
     dlogits: &mut [f32],
@@ -15,7 +17,7 @@ pub fn softmax_xent_forward_backward(
     classes: usize,
 ) -> f64 {
     let width = heads * classes;
-    let inv_b = 1.0 / b as f32;
+    let inv_b = inv_batch(b);
     let mut loss = 0.0f64;
     for r in 0..b {
         for h in 0..heads {

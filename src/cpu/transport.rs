@@ -14,13 +14,7 @@
 use crate::config::{TransportNorm, WeightNorm};
 use crate::simd::{sum_lanes, LANES};
 
-/// The normalising constant `c` of `T(l)`.
-pub fn transport_scale(norm: TransportNorm, c: usize, oc: usize) -> f32 {
-    match norm {
-        TransportNorm::Paper => 1.0 / oc as f32,
-        TransportNorm::Mean => 1.0 / (c as f32 * oc as f32),
-    }
-}
+pub use crate::ops::transport::transport_scale;
 
 /// `φ(w)` and `φ'(w)` (`sign(w)`, 0 at 0, for `l1`; `2w` for `l2`).
 #[inline(always)]

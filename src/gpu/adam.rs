@@ -1,59 +1,65 @@
-//! Adam over the whole flat parameter buffer (`shaders/adam.wgsl`).
+//! Adam over the whole flat parameter buffer (`shaders/adam.wgsl`); the step's constants and bias
+//! corrections are `ops::adam::AdamStep`'s, computed on the host as the CPU computes them.
 
-use super::buffers::{self, groups_for, words};
-use super::context::{Bind, GpuContext};
-use crate::cpu::adam::AdamStep;
-use anyhow::Result;
+use super::buffers::groups_for;
+use super::kernel::{GpuOp, Launch};
+use super::shader::Shader;
+use bytemuck::{Pod, Zeroable};
 
-pub const FILE: &str = "adam.wgsl";
-pub const SRC: &str = include_str!("../../shaders/adam.wgsl");
-/// uniform, grads, params, m, v.
-pub const BINDS: &[Bind] = &[
-    Bind::Uniform,
-    Bind::Read,
-    Bind::ReadWrite,
-    Bind::ReadWrite,
-    Bind::ReadWrite,
-];
+pub const SHADER: Shader = Shader {
+    file: "adam.wgsl",
+    src: include_str!("../../shaders/adam.wgsl"),
+};
 
-pub fn pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
-    ctx.pipeline(FILE, SRC, "adam", BINDS)
+/// `struct Params` of `adam.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Params {
+    pub n: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub c1: f32,
+    pub c2: f32,
+    pub _pad: u32,
+}
+crate::uniform!(Params = "Params" { n, lr, beta1, beta2, eps, c1, c2, _pad });
+
+/// One step over `n` parameters, at the step [`Launch::adam`] says. Binds `grads`, `params`,
+/// `m`, `v`.
+#[derive(Clone, Copy, Debug)]
+pub struct Adam {
+    pub n: usize,
+    /// The adapter's limit on workgroups per dimension (the kernel loops over the rest).
+    pub max_workgroups: u32,
 }
 
-/// Uniform and workgroups of one step over `n` elements; the bias corrections are the CPU's.
-pub fn params(ctx: &GpuContext, n: usize, hp: AdamStep) -> ([u32; 16], [u32; 3]) {
-    let (c1, c2) = hp.corrections();
-    let g = groups_for(n, 256).clamp(1, ctx.caps.max_workgroups.min(4096));
-    let w = words(&[
-        n as u32,
-        hp.lr.to_bits(),
-        hp.beta1.to_bits(),
-        hp.beta2.to_bits(),
-        hp.eps.to_bits(),
-        c1.to_bits(),
-        c2.to_bits(),
-    ]);
-    (w, [g, 1, 1])
-}
-
-/// One-off: returns `(params, m, v)` after one step. For tests.
-pub fn run(
-    ctx: &GpuContext,
-    hp: AdamStep,
-    params_data: &[f32],
-    grads: &[f32],
-    m: &[f32],
-    v: &[f32],
-) -> Result<[Vec<f32>; 3]> {
-    let n = params_data.len();
-    let g = buffers::storage_with(ctx, "grads", grads)?;
-    let p = buffers::storage_with(ctx, "params", params_data)?;
-    let mb = buffers::storage_with(ctx, "m", m)?;
-    let vb = buffers::storage_with(ctx, "v", v)?;
-    let (w, groups) = params(ctx, n, hp);
-    buffers::run_once(ctx, &pipeline(ctx)?, BINDS, &w, &[&g, &p, &mb, &vb], groups, 1)?;
-    let mut out = buffers::read_many(ctx, &[(&p, 0, n), (&mb, 0, n), (&vb, 0, n)])?;
-    let v = out.pop().unwrap_or_default();
-    let m = out.pop().unwrap_or_default();
-    Ok([out.pop().unwrap_or_default(), m, v])
+impl GpuOp for Adam {
+    type Params = Params;
+    const SHADER: Shader = SHADER;
+    fn entry(&self) -> &'static str {
+        "adam"
+    }
+    fn params(&self, at: &Launch) -> Params {
+        let hp = at.adam;
+        let (c1, c2) = hp.corrections();
+        Params {
+            n: self.n as u32,
+            lr: hp.lr,
+            beta1: hp.beta1,
+            beta2: hp.beta2,
+            eps: hp.eps,
+            c1,
+            c2,
+            _pad: 0,
+        }
+    }
+    fn workgroups(&self, _: &Launch) -> [u32; 3] {
+        [
+            groups_for(self.n, 256).clamp(1, self.max_workgroups.min(4096)),
+            1,
+            1,
+        ]
+    }
 }

@@ -1,11 +1,11 @@
-//! Buffer helpers: creation with a size check, uniform slots, read-back, and a one-off dispatch
-//! used by the kernel tests and the benchmarks.
+//! Buffer helpers: creation with a size check, uniform slots, read-back, and recording a dispatch.
 
-use super::context::{Bind, GpuContext};
+use super::context::GpuContext;
+use super::shader::Uniform;
 use anyhow::{anyhow, Result};
 use std::num::NonZeroU64;
 
-/// Every kernel's uniform block fits in this many bytes.
+/// Every kernel's uniform block fits in this many bytes (a slot's minimum size).
 pub const UNIFORM_BYTES: u64 = 64;
 
 /// A storage buffer of `len` elements of 4 bytes (at least one), zeroed.
@@ -54,47 +54,33 @@ impl Uniforms {
         }
     }
 
-    pub fn binding(&self, slot: usize) -> wgpu::BindingResource<'_> {
+    /// Slot `slot`, `bytes` long, as a binding.
+    pub fn binding(&self, slot: usize, bytes: usize) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &self.buffer,
             offset: slot as u64 * self.stride,
-            size: NonZeroU64::new(UNIFORM_BYTES),
+            size: NonZeroU64::new(bytes as u64),
         })
     }
 
-    pub fn set(&mut self, slot: usize, words: &[u32; 16]) {
+    /// Writes `bytes` (one uniform block) into slot `slot` of the host copy.
+    pub fn set_bytes(&mut self, slot: usize, bytes: &[u8]) {
+        assert!(
+            bytes.len() as u64 <= UNIFORM_BYTES,
+            "a uniform block exceeds {UNIFORM_BYTES} bytes"
+        );
         let at = slot * self.stride as usize;
-        self.data[at..at + UNIFORM_BYTES as usize].copy_from_slice(bytemuck::cast_slice(words));
+        self.data[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
+    /// Writes `block` into slot `slot` of the host copy.
+    pub fn set<U: Uniform>(&mut self, slot: usize, block: &U) {
+        self.set_bytes(slot, bytemuck::bytes_of(block));
     }
 
     pub fn upload(&self, ctx: &GpuContext) {
         ctx.queue.write_buffer(&self.buffer, 0, &self.data);
     }
-}
-
-/// A bind group for `layout`: the uniform block first, then `buffers` in binding order.
-pub fn bind_group(
-    ctx: &GpuContext,
-    binds: &'static [Bind],
-    uniform: wgpu::BindingResource<'_>,
-    buffers: &[&wgpu::Buffer],
-) -> wgpu::BindGroup {
-    let (layout, _) = ctx.layout(binds);
-    let mut entries = vec![wgpu::BindGroupEntry {
-        binding: 0,
-        resource: uniform,
-    }];
-    for (i, b) in buffers.iter().enumerate() {
-        entries.push(wgpu::BindGroupEntry {
-            binding: i as u32 + 1,
-            resource: b.as_entire_binding(),
-        });
-    }
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &layout,
-        entries: &entries,
-    })
 }
 
 /// Copies `len` f32 from `buffer` (starting at element `offset`) back to the host; waits.
@@ -178,46 +164,7 @@ pub fn dispatch(
     pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
 }
 
-/// Runs one kernel once on the given buffers and waits: for tests and benchmarks.
-pub fn run_once(
-    ctx: &GpuContext,
-    pipeline: &wgpu::ComputePipeline,
-    binds: &'static [Bind],
-    words: &[u32; 16],
-    buffers: &[&wgpu::Buffer],
-    groups: [u32; 3],
-    repeats: usize,
-) -> Result<()> {
-    let mut u = Uniforms::new(ctx, "one-off uniforms", 1);
-    u.set(0, words);
-    u.upload(ctx);
-    let bg = bind_group(ctx, binds, u.binding(0), buffers);
-    let mut enc = ctx
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("one-off"),
-        });
-    {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: None,
-            timestamp_writes: None,
-        });
-        for _ in 0..repeats {
-            dispatch(&mut pass, pipeline, &bg, groups);
-        }
-    }
-    ctx.queue.submit([enc.finish()]);
-    ctx.wait()
-}
-
 /// `ceil(a / b)` as u32.
 pub fn groups_for(a: usize, b: usize) -> u32 {
     a.div_ceil(b) as u32
-}
-
-/// Packs up to 16 words, f32 written by their bits.
-pub fn words(vals: &[u32]) -> [u32; 16] {
-    let mut w = [0u32; 16];
-    w[..vals.len()].copy_from_slice(vals);
-    w
 }

@@ -1,5 +1,6 @@
-//! Adapter selection, the device, and what every op shares: the pipeline cache, bind group layouts,
-//! the autotune cache and the error state.
+//! Adapter selection, the device, and what every op shares: the shader cache (module, reflected
+//! interface, bind group layout), the pipeline cache, named bind groups, the autotune cache and
+//! the error state.
 //!
 //! Selection: an explicit name (`GpuOptions::adapter`, the `--adapter` option) or else the
 //! environment variable `SPATIAL_GPU_ADAPTER` filters adapters by a case-insensitive substring of
@@ -7,6 +8,7 @@
 //! a software one (lavapipe, llvmpipe), and Vulkan/Metal/DX12 before GL. `WGPU_BACKEND` limits the
 //! backends searched (CI pins `vulkan`: without it wgpu may fall back to a GL llvmpipe adapter).
 
+use super::shader::{Access, Interface, Shader};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,19 +42,18 @@ pub struct GpuContext {
     /// The first error reported outside an error scope (validation, out of memory, device lost);
     /// every later call returns it.
     error: Arc<Mutex<Option<String>>>,
-    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    shaders: Mutex<HashMap<&'static str, Arc<BuiltShader>>>,
     pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
-    layouts: Mutex<HashMap<&'static [Bind], (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     /// Autotune results: `"adapter name|m|n|k|strides" -> variant index`.
     pub(crate) tune_cache: Mutex<HashMap<String, usize>>,
 }
 
-/// A binding of a kernel's group 0, in binding order (binding 0 is always the uniform).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Bind {
-    Uniform,
-    Read,
-    ReadWrite,
+/// A shader built on the device: its module, what it binds, and the layouts made from that.
+pub struct BuiltShader {
+    pub module: wgpu::ShaderModule,
+    pub interface: Interface,
+    pub bind_group_layout: wgpu::BindGroupLayout,
+    pub pipeline_layout: wgpu::PipelineLayout,
 }
 
 fn type_rank(t: wgpu::DeviceType) -> u32 {
@@ -259,9 +260,8 @@ impl GpuContext {
             info,
             caps,
             error,
-            modules: Mutex::new(HashMap::new()),
+            shaders: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
-            layouts: Mutex::new(HashMap::new()),
             tune_cache: Mutex::new(HashMap::new()),
         }))
     }
@@ -279,105 +279,185 @@ impl GpuContext {
         }
     }
 
-    /// The bind group layout and pipeline layout of a kernel whose group 0 is `binds`.
-    pub fn layout(&self, binds: &'static [Bind]) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
-        let mut layouts = self.layouts.lock().unwrap_or_else(|p| p.into_inner());
-        layouts
-            .entry(binds)
-            .or_insert_with(|| {
-                let entries: Vec<wgpu::BindGroupLayoutEntry> = binds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupLayoutEntry {
-                        binding: i as u32,
-                        visibility: wgpu::ShaderStages::COMPUTE,
-                        ty: wgpu::BindingType::Buffer {
-                            ty: match b {
-                                Bind::Uniform => wgpu::BufferBindingType::Uniform,
-                                Bind::Read => wgpu::BufferBindingType::Storage { read_only: true },
-                                Bind::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
-                            },
-                            has_dynamic_offset: false,
-                            min_binding_size: None,
-                        },
-                        count: None,
-                    })
-                    .collect();
-                let bgl = self
-                    .device
-                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                        label: None,
-                        entries: &entries,
-                    });
-                let pl = self
-                    .device
-                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                        label: None,
-                        bind_group_layouts: &[Some(&bgl)],
-                        immediate_size: 0,
-                    });
-                (bgl, pl)
+    /// `shader` built on the device (once, cached): an error names the file if naga or the
+    /// driver refuses it.
+    pub fn shader(&self, shader: Shader) -> Result<Arc<BuiltShader>> {
+        self.check()?;
+        if let Some(c) = self
+            .shaders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(shader.file)
+        {
+            return Ok(c.clone());
+        }
+        let interface = shader.interface()?;
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = interface
+            .bindings
+            .iter()
+            .map(|b| wgpu::BindGroupLayoutEntry {
+                binding: b.index,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match b.access {
+                        Access::Uniform => wgpu::BufferBindingType::Uniform,
+                        Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
             })
-            .clone()
+            .collect();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let bind_group_layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(shader.file),
+                entries: &entries,
+            });
+        let pipeline_layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(shader.file),
+                bind_group_layouts: &[Some(&bind_group_layout)],
+                immediate_size: 0,
+            });
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader.file),
+            source: wgpu::ShaderSource::Wgsl(shader.src.into()),
+        });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            bail!(
+                "shader {} failed to build on {}: {err}",
+                shader.file,
+                self.describe()
+            );
+        }
+        let compiled = Arc::new(BuiltShader {
+            module,
+            interface,
+            bind_group_layout,
+            pipeline_layout,
+        });
+        self.shaders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(shader.file, compiled.clone());
+        Ok(compiled)
     }
 
-    /// The pipeline of entry point `entry` of shader `file` (source `src`), built once and cached.
-    /// A shader that fails to compile or validate is an error naming the file and entry point.
-    pub fn pipeline(
-        &self,
-        file: &'static str,
-        src: &'static str,
-        entry: &'static str,
-        binds: &'static [Bind],
-    ) -> Result<wgpu::ComputePipeline> {
+    /// The pipeline of entry point `entry` of `shader`, built once and cached. A shader that
+    /// fails to compile or validate is an error naming the file and entry point.
+    pub fn pipeline(&self, shader: Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
         self.check()?;
         if let Some(p) = self
             .pipelines
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(file, entry))
+            .get(&(shader.file, entry))
         {
             return Ok(p.clone());
         }
-        let (_, layout) = self.layout(binds);
+        let compiled = self.shader(shader)?;
+        if !compiled.interface.entry_points.iter().any(|e| e == entry) {
+            bail!(
+                "shader {} has no compute entry point {entry} (it has {})",
+                shader.file,
+                compiled.interface.entry_points.join(", ")
+            );
+        }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = {
-            let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
-            modules
-                .entry(file)
-                .or_insert_with(|| {
-                    self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(file),
-                        source: wgpu::ShaderSource::Wgsl(src.into()),
-                    })
-                })
-                .clone()
-        };
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
-                layout: Some(&layout),
-                module: &module,
+                layout: Some(&compiled.pipeline_layout),
+                module: &compiled.module,
                 entry_point: Some(entry),
                 compilation_options: Default::default(),
                 cache: None,
             });
         if let Some(err) = pollster::block_on(scope.pop()) {
-            self.modules
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(file);
             bail!(
-                "shader {file}, entry point {entry}, failed to build on {}: {err}",
+                "shader {}, entry point {entry}, failed to build on {}: {err}",
+                shader.file,
                 self.describe()
             );
         }
         self.pipelines
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((file, entry), pipeline.clone());
+            .insert((shader.file, entry), pipeline.clone());
         Ok(pipeline)
+    }
+
+    /// A bind group of `shader`: `uniform` at its `var<uniform>`, and each storage binding filled
+    /// with the buffer `buffers` gives under that binding's name. A name the shader does not bind,
+    /// or a binding no buffer is given for, is an error naming both.
+    pub fn bind_group(
+        &self,
+        shader: Shader,
+        uniform: wgpu::BindingResource<'_>,
+        buffers: &[(&str, &wgpu::Buffer)],
+    ) -> Result<wgpu::BindGroup> {
+        let compiled = self.shader(shader)?;
+        let bindings = &compiled.interface.bindings;
+        let names = || {
+            bindings
+                .iter()
+                .filter(|b| b.access != Access::Uniform)
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (name, _) in buffers {
+            if !bindings
+                .iter()
+                .any(|b| b.access != Access::Uniform && b.name == *name)
+            {
+                bail!(
+                    "shader {} binds no buffer named `{name}` (it binds {})",
+                    shader.file,
+                    names()
+                );
+            }
+        }
+        let mut uniform = Some(uniform);
+        let mut entries = Vec::new();
+        for b in bindings {
+            let resource = if b.access == Access::Uniform {
+                uniform
+                    .take()
+                    .ok_or_else(|| anyhow!("shader {}: more than one uniform", shader.file))?
+            } else {
+                let matching: Vec<_> = buffers.iter().filter(|(n, _)| *n == b.name).collect();
+                match matching.as_slice() {
+                    [(_, buf)] => buf.as_entire_binding(),
+                    [] => bail!(
+                        "shader {} binds `{}` (binding {}) but the dispatch gives no buffer of that name",
+                        shader.file,
+                        b.name,
+                        b.index
+                    ),
+                    _ => bail!(
+                        "shader {}: the dispatch gives `{}` more than once",
+                        shader.file,
+                        b.name
+                    ),
+                }
+            };
+            entries.push(wgpu::BindGroupEntry {
+                binding: b.index,
+                resource,
+            });
+        }
+        Ok(self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(shader.file),
+            layout: &compiled.bind_group_layout,
+            entries: &entries,
+        }))
     }
 
     /// Waits until the queue is idle; an error if the device was lost or reported an error.

@@ -1,48 +1,57 @@
-//! Density cost of one layer, forward and backward fused (`shaders/density.wgsl`).
+//! Density cost of one layer, forward and backward fused (`shaders/density.wgsl`); its scale
+//! `1/N²` is `ops::density::density_scale`.
 
-use super::buffers::{self, words};
-use super::context::{Bind, GpuContext};
-use anyhow::Result;
+use super::kernel::{GpuOp, Launch};
+use super::shader::Shader;
+use crate::ops::density::density_scale;
+use bytemuck::{Pod, Zeroable};
 
-pub const FILE: &str = "density.wgsl";
-pub const SRC: &str = include_str!("../../shaders/density.wgsl");
-/// uniform, params, grads, partials.
-pub const BINDS: &[Bind] = &[Bind::Uniform, Bind::Read, Bind::ReadWrite, Bind::ReadWrite];
+pub const SHADER: Shader = Shader {
+    file: "density.wgsl",
+    src: include_str!("../../shaders/density.wgsl"),
+};
 
-pub fn pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
-    ctx.pipeline(FILE, SRC, "density", BINDS)
+/// `struct Params` of `density.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Params {
+    pub n: u32,
+    pub p_off: u32,
+    pub partial_off: u32,
+    pub _pad: u32,
+    pub g: f32,
+    pub _pad1: f32,
+    pub _pad2: f32,
+    pub _pad3: f32,
+}
+crate::uniform!(Params = "Params" { n, p_off, partial_off, _pad, g, _pad1, _pad2, _pad3 });
+
+/// `n` neurons at `p_off`, weighted `coeff` (`beta / |L|`) in the loss; the row sums go to
+/// `partials[partial_off..+n]`. Binds `params`, `grads`, `partials`.
+#[derive(Clone, Copy, Debug)]
+pub struct Density {
+    pub n: usize,
+    pub p_off: usize,
+    pub partial_off: usize,
+    pub coeff: f32,
 }
 
-/// `1/N²`, the same f32 as the CPU's.
-pub fn inv_n2(n: usize) -> f32 {
-    1.0 / (n as f32 * n as f32)
-}
-
-/// Uniform and workgroups for `n` neurons at `p_off`, weight `coeff` (`beta / |L|`).
-pub fn params(n: usize, p_off: usize, partial_off: usize, coeff: f32) -> ([u32; 16], [u32; 3]) {
-    let g = coeff * inv_n2(n);
-    (
-        words(&[n as u32, p_off as u32, partial_off as u32, 0, g.to_bits()]),
-        [n as u32, 1, 1],
-    )
-}
-
-/// One-off on host data; returns the new `grads` and the value `V`. For tests.
-pub fn run(
-    ctx: &GpuContext,
-    n: usize,
-    p_off: usize,
-    coeff: f32,
-    params_data: &[f32],
-    grads: &[f32],
-) -> Result<(Vec<f32>, f64)> {
-    let p = buffers::storage_with(ctx, "params", params_data)?;
-    let g = buffers::storage_with(ctx, "grads", grads)?;
-    let part = buffers::storage(ctx, "partials", n)?;
-    let (w, groups) = params(n, p_off, 0, coeff);
-    buffers::run_once(ctx, &pipeline(ctx)?, BINDS, &w, &[&p, &g, &part], groups, 1)?;
-    let mut out = buffers::read_many(ctx, &[(&g, 0, grads.len()), (&part, 0, n)])?;
-    let rows = out.pop().unwrap_or_default();
-    let value = rows.iter().map(|&v| v as f64).sum::<f64>() * inv_n2(n) as f64;
-    Ok((out.pop().unwrap_or_default(), value))
+impl GpuOp for Density {
+    type Params = Params;
+    const SHADER: Shader = SHADER;
+    fn entry(&self) -> &'static str {
+        "density"
+    }
+    fn params(&self, _: &Launch) -> Params {
+        Params {
+            n: self.n as u32,
+            p_off: self.p_off as u32,
+            partial_off: self.partial_off as u32,
+            g: self.coeff * density_scale(self.n),
+            ..Params::default()
+        }
+    }
+    fn workgroups(&self, _: &Launch) -> [u32; 3] {
+        [self.n as u32, 1, 1]
+    }
 }

@@ -1,22 +1,44 @@
 //! The dense layer's three products on the GPU (`shaders/matmul.wgsl`): variants, their dispatch
 //! geometry, and a short autotune that picks the fastest variant per adapter and shape.
 
-use super::buffers::{self, groups_for, words};
-use super::context::{Bind, GpuContext};
+use super::buffers::{self, groups_for};
+use super::context::GpuContext;
+use super::kernel::{GpuOp, Launch};
+use super::shader::Shader;
+use crate::ops::linear::LinearShape;
 use anyhow::Result;
+use bytemuck::{Pod, Zeroable};
 use std::time::Instant;
 
-pub const FILE: &str = "matmul.wgsl";
-pub const SRC: &str = include_str!("../../shaders/matmul.wgsl");
-/// uniform, a, b, bias, aux, c.
-pub const BINDS: &[Bind] = &[
-    Bind::Uniform,
-    Bind::Read,
-    Bind::Read,
-    Bind::Read,
-    Bind::Read,
-    Bind::ReadWrite,
-];
+pub const SHADER: Shader = Shader {
+    file: "matmul.wgsl",
+    src: include_str!("../../shaders/matmul.wgsl"),
+};
+
+/// `struct Params` of `matmul.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Params {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub flags: u32,
+    pub a_off: u32,
+    pub a_rs: u32,
+    pub a_cs: u32,
+    pub b_off: u32,
+    pub b_rs: u32,
+    pub b_cs: u32,
+    pub c_off: u32,
+    pub bias_off: u32,
+    pub aux_off: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+crate::uniform!(Params = "Params" {
+    m, n, k, flags, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, bias_off, aux_off, _pad0, _pad1, _pad2
+});
 
 pub const BIAS: u32 = 1;
 pub const SIGMOID: u32 = 2;
@@ -64,7 +86,7 @@ impl Variant {
     }
 
     pub fn pipeline(self, ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
-        ctx.pipeline(FILE, SRC, self.entry(), BINDS)
+        ctx.pipeline(SHADER, self.entry())
     }
 }
 
@@ -92,22 +114,23 @@ pub struct MatmulArgs {
 }
 
 impl MatmulArgs {
-    pub fn words(&self) -> [u32; 16] {
-        words(&[
-            self.m as u32,
-            self.n as u32,
-            self.k as u32,
-            self.flags,
-            self.a.off,
-            self.a.rs,
-            self.a.cs,
-            self.b.off,
-            self.b.rs,
-            self.b.cs,
-            self.c_off,
-            self.bias_off,
-            self.aux_off,
-        ])
+    pub fn params(&self) -> Params {
+        Params {
+            m: self.m as u32,
+            n: self.n as u32,
+            k: self.k as u32,
+            flags: self.flags,
+            a_off: self.a.off,
+            a_rs: self.a.rs,
+            a_cs: self.a.cs,
+            b_off: self.b.off,
+            b_rs: self.b.rs,
+            b_cs: self.b.cs,
+            c_off: self.c_off,
+            bias_off: self.bias_off,
+            aux_off: self.aux_off,
+            ..Params::default()
+        }
     }
 
     pub fn groups(&self, v: Variant) -> [u32; 3] {
@@ -116,7 +139,12 @@ impl MatmulArgs {
     }
 
     pub fn flops(&self) -> f64 {
-        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+        LinearShape {
+            batch: self.m,
+            c: self.k,
+            oc: self.n,
+        }
+        .flops()
     }
 
     /// The autotune cache key (without the adapter).
@@ -205,30 +233,53 @@ impl MatmulArgs {
     }
 }
 
-/// Runs one product on host data and returns `c` afterwards (`c` holds its initial value, for
-/// ACCUMULATE). Unused operands may be empty. For tests and benchmarks.
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    ctx: &GpuContext,
-    v: Variant,
-    args: &MatmulArgs,
-    a: &[f32],
-    b: &[f32],
-    bias: &[f32],
-    aux: &[f32],
-    c: &[f32],
-) -> Result<Vec<f32>> {
-    let pipe = v.pipeline(ctx)?;
-    let bufs = [
-        buffers::storage_with(ctx, "a", a)?,
-        buffers::storage_with(ctx, "b", b)?,
-        buffers::storage_with(ctx, "bias", bias)?,
-        buffers::storage_with(ctx, "aux", aux)?,
-        buffers::storage_with(ctx, "c", c)?,
-    ];
-    let refs: Vec<&wgpu::Buffer> = bufs.iter().collect();
-    buffers::run_once(ctx, &pipe, BINDS, &args.words(), &refs, args.groups(v), 1)?;
-    buffers::read(ctx, &bufs[4], 0, c.len())
+/// Which dimension of a product is the batch: `m` (forward, input gradient) or `k` (weight
+/// gradient).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchDim {
+    M,
+    K,
+}
+
+/// One product of a plan: its arguments at full batch, which dimension follows the batch size,
+/// and the variant (chosen by the autotune or fixed). Binds `a`, `b`, `bias`, `aux`, `c`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatmulOp {
+    pub args: MatmulArgs,
+    pub batch_dim: BatchDim,
+    pub variant: Variant,
+}
+
+impl MatmulOp {
+    /// The arguments for a batch of `b`.
+    pub fn args_at(&self, b: usize) -> MatmulArgs {
+        let mut a = self.args;
+        match self.batch_dim {
+            BatchDim::M => a.m = b,
+            BatchDim::K => a.k = b,
+        }
+        a
+    }
+}
+
+impl GpuOp for MatmulOp {
+    type Params = Params;
+    const SHADER: Shader = SHADER;
+    fn entry(&self) -> &'static str {
+        self.variant.entry()
+    }
+    fn params(&self, at: &Launch) -> Params {
+        self.args_at(at.batch).params()
+    }
+    fn workgroups(&self, at: &Launch) -> [u32; 3] {
+        self.args_at(at.batch).groups(self.variant)
+    }
+    fn matmul(&self) -> Option<&MatmulOp> {
+        Some(self)
+    }
+    fn matmul_mut(&mut self) -> Option<&mut MatmulOp> {
+        Some(self)
+    }
 }
 
 /// Seconds per dispatch of `v` on the bind group `bg` (its uniform holding `args`): one warm-up

@@ -1,31 +1,63 @@
-//! Loss reduction into the on-device accumulator (`shaders/reduce.wgsl`).
+//! Loss reduction into the on-device accumulator (`shaders/reduce.wgsl`); the accumulator's
+//! slots are `ops::reduce::LossSlots`.
 
-use super::buffers::{self, words};
-use super::context::{Bind, GpuContext};
-use anyhow::Result;
+use super::kernel::{GpuOp, Launch};
+use super::shader::Shader;
+use crate::ops::softmax_xent::inv_batch;
+use bytemuck::{Pod, Zeroable};
 
-pub const FILE: &str = "reduce.wgsl";
-pub const SRC: &str = include_str!("../../shaders/reduce.wgsl");
-/// uniform, src, acc.
-pub const BINDS: &[Bind] = &[Bind::Uniform, Bind::Read, Bind::ReadWrite];
+pub const SHADER: Shader = Shader {
+    file: "reduce.wgsl",
+    src: include_str!("../../shaders/reduce.wgsl"),
+};
 
-pub fn pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
-    ctx.pipeline(FILE, SRC, "reduce_sum", BINDS)
+/// `struct Params` of `reduce.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Params {
+    pub src_off: u32,
+    pub len: u32,
+    pub acc_idx: u32,
+    pub scale: f32,
+}
+crate::uniform!(Params = "Params" { src_off, len, acc_idx, scale });
+
+/// How many values are summed, and by what they are multiplied.
+#[derive(Clone, Copy, Debug)]
+pub enum Terms {
+    /// One per example of the batch, times `1/B`: the task loss's mean.
+    BatchMean,
+    /// A fixed count times a fixed scale (a spatial cost's rows).
+    Fixed { len: usize, scale: f32 },
 }
 
-/// `acc[acc_idx] += scale · Σ src[src_off..src_off + len]`, one workgroup.
-pub fn params(src_off: usize, len: usize, acc_idx: usize, scale: f32) -> ([u32; 16], [u32; 3]) {
-    (
-        words(&[src_off as u32, len as u32, acc_idx as u32, scale.to_bits()]),
-        [1, 1, 1],
-    )
+/// `acc[acc_idx] += scale · Σ src[src_off..+len]`, one workgroup. Binds `src`, `acc`.
+#[derive(Clone, Copy, Debug)]
+pub struct Reduce {
+    pub src_off: usize,
+    pub acc_idx: usize,
+    pub terms: Terms,
 }
 
-/// One-off sum of `src` times `scale`, for tests.
-pub fn run(ctx: &GpuContext, src: &[f32], scale: f32) -> Result<f32> {
-    let s = buffers::storage_with(ctx, "src", src)?;
-    let acc = buffers::storage(ctx, "acc", 1)?;
-    let (w, g) = params(0, src.len(), 0, scale);
-    buffers::run_once(ctx, &pipeline(ctx)?, BINDS, &w, &[&s, &acc], g, 1)?;
-    Ok(buffers::read(ctx, &acc, 0, 1)?[0])
+impl GpuOp for Reduce {
+    type Params = Params;
+    const SHADER: Shader = SHADER;
+    fn entry(&self) -> &'static str {
+        "reduce_sum"
+    }
+    fn params(&self, at: &Launch) -> Params {
+        let (len, scale) = match self.terms {
+            Terms::BatchMean => (at.batch, inv_batch(at.batch)),
+            Terms::Fixed { len, scale } => (len, scale),
+        };
+        Params {
+            src_off: self.src_off as u32,
+            len: len as u32,
+            acc_idx: self.acc_idx as u32,
+            scale,
+        }
+    }
+    fn workgroups(&self, _: &Launch) -> [u32; 3] {
+        [1, 1, 1]
+    }
 }

@@ -1,48 +1,51 @@
-//! Multi-head softmax cross-entropy, forward and backward fused (`shaders/softmax_xent.wgsl`).
+//! Multi-head softmax cross-entropy, forward and backward fused (`shaders/softmax_xent.wgsl`);
+//! the contract (shapes, label checks, `1/B`) is `ops::softmax_xent`.
 
-use super::buffers::{self, groups_for, words};
-use super::context::{Bind, GpuContext};
-use anyhow::Result;
+use super::buffers::groups_for;
+use super::kernel::{GpuOp, Launch};
+use super::shader::Shader;
+use bytemuck::{Pod, Zeroable};
 
-pub const FILE: &str = "softmax_xent.wgsl";
-pub const SRC: &str = include_str!("../../shaders/softmax_xent.wgsl");
-/// uniform, logits, labels, dlogits, row losses.
-pub const BINDS: &[Bind] = &[
-    Bind::Uniform,
-    Bind::Read,
-    Bind::Read,
-    Bind::ReadWrite,
-    Bind::ReadWrite,
-];
+pub const SHADER: Shader = Shader {
+    file: "softmax_xent.wgsl",
+    src: include_str!("../../shaders/softmax_xent.wgsl"),
+};
 
-pub fn pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
-    ctx.pipeline(FILE, SRC, "softmax_xent", BINDS)
+/// `struct Params` of `softmax_xent.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Params {
+    pub b: u32,
+    pub heads: u32,
+    pub classes: u32,
+    pub loss_off: u32,
+}
+crate::uniform!(Params = "Params" { b, heads, classes, loss_off });
+
+/// The loss of a batch: `dlogits` and the per-example losses at `row_loss[loss_off..]`. Binds
+/// `logits`, `labels`, `dlogits`, `row_loss`.
+#[derive(Clone, Copy, Debug)]
+pub struct SoftmaxXent {
+    pub heads: usize,
+    pub classes: usize,
+    pub loss_off: usize,
 }
 
-pub fn params(b: usize, heads: usize, classes: usize, loss_off: usize) -> ([u32; 16], [u32; 3]) {
-    (
-        words(&[b as u32, heads as u32, classes as u32, loss_off as u32]),
-        [groups_for(b, 64), 1, 1],
-    )
-}
-
-/// One-off: returns `(dlogits, per-example loss)`, for tests.
-pub fn run(
-    ctx: &GpuContext,
-    logits: &[f32],
-    labels: &[i32],
-    b: usize,
-    heads: usize,
-    classes: usize,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let lg = buffers::storage_with(ctx, "logits", logits)?;
-    let lb = buffers::storage(ctx, "labels", labels.len())?;
-    ctx.queue.write_buffer(&lb, 0, bytemuck::cast_slice(labels));
-    let dl = buffers::storage(ctx, "dlogits", logits.len())?;
-    let rl = buffers::storage(ctx, "row_loss", b)?;
-    let (w, g) = params(b, heads, classes, 0);
-    buffers::run_once(ctx, &pipeline(ctx)?, BINDS, &w, &[&lg, &lb, &dl, &rl], g, 1)?;
-    let mut out = buffers::read_many(ctx, &[(&dl, 0, logits.len()), (&rl, 0, b)])?;
-    let rl = out.pop().unwrap_or_default();
-    Ok((out.pop().unwrap_or_default(), rl))
+impl GpuOp for SoftmaxXent {
+    type Params = Params;
+    const SHADER: Shader = SHADER;
+    fn entry(&self) -> &'static str {
+        "softmax_xent"
+    }
+    fn params(&self, at: &Launch) -> Params {
+        Params {
+            b: at.batch as u32,
+            heads: self.heads as u32,
+            classes: self.classes as u32,
+            loss_off: self.loss_off as u32,
+        }
+    }
+    fn workgroups(&self, at: &Launch) -> [u32; 3] {
+        [groups_for(at.batch, 64), 1, 1]
+    }
 }

@@ -1,22 +1,38 @@
-//! Transport cost of one layer, forward and backward fused (`shaders/transport.wgsl`).
+//! Transport cost of one layer, forward and backward fused (`shaders/transport.wgsl`): two
+//! passes, rows (`dW`, `dp_out`, the value) then columns (`dp_in`). The scale is
+//! `ops::transport::transport_scale`.
 
-use super::buffers::{self, words};
-use super::context::{Bind, GpuContext};
+use super::kernel::{GpuOp, Launch};
+use super::shader::Shader;
 use crate::config::{TransportNorm, WeightNorm};
-use crate::cpu::transport::transport_scale;
-use anyhow::Result;
+use crate::ops::transport::transport_scale;
+use bytemuck::{Pod, Zeroable};
 
-pub const FILE: &str = "transport.wgsl";
-pub const SRC: &str = include_str!("../../shaders/transport.wgsl");
-/// uniform, params, grads, partials.
-pub const BINDS: &[Bind] = &[Bind::Uniform, Bind::Read, Bind::ReadWrite, Bind::ReadWrite];
+pub const SHADER: Shader = Shader {
+    file: "transport.wgsl",
+    src: include_str!("../../shaders/transport.wgsl"),
+};
 
-pub fn rows_pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
-    ctx.pipeline(FILE, SRC, "transport_rows", BINDS)
+/// `struct Params` of `transport.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Params {
+    pub c: u32,
+    pub oc: u32,
+    pub w_off: u32,
+    pub pin_off: u32,
+    pub pout_off: u32,
+    pub partial_off: u32,
+    pub l2: u32,
+    pub _pad: u32,
+    pub g: f32,
+    pub _pad1: f32,
+    pub _pad2: f32,
+    pub _pad3: f32,
 }
-pub fn cols_pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
-    ctx.pipeline(FILE, SRC, "transport_cols", BINDS)
-}
+crate::uniform!(Params = "Params" {
+    c, oc, w_off, pin_off, pout_off, partial_off, l2, _pad, g, _pad1, _pad2, _pad3
+});
 
 /// One layer's transport: where its tensors sit in the flat buffers and how it is weighted.
 #[derive(Clone, Copy, Debug)]
@@ -38,55 +54,54 @@ impl TransportArgs {
     pub fn scale(&self) -> f32 {
         transport_scale(self.norm, self.c, self.oc)
     }
-    pub fn words(&self) -> [u32; 16] {
-        let g = self.coeff * self.scale();
-        words(&[
-            self.c as u32,
-            self.oc as u32,
-            self.w_off as u32,
-            self.pin_off as u32,
-            self.pout_off as u32,
-            self.partial_off as u32,
-            (self.weight_norm == WeightNorm::L2) as u32,
-            0,
-            g.to_bits(),
-        ])
-    }
-    pub fn rows_groups(&self) -> [u32; 3] {
-        [self.oc as u32, 1, 1]
-    }
-    pub fn cols_groups(&self) -> [u32; 3] {
-        [self.c as u32, 1, 1]
+
+    pub fn params(&self) -> Params {
+        Params {
+            c: self.c as u32,
+            oc: self.oc as u32,
+            w_off: self.w_off as u32,
+            pin_off: self.pin_off as u32,
+            pout_off: self.pout_off as u32,
+            partial_off: self.partial_off as u32,
+            l2: (self.weight_norm == WeightNorm::L2) as u32,
+            g: self.coeff * self.scale(),
+            ..Params::default()
+        }
     }
 }
 
-/// One-off on host data laid out as one flat `params`/`grads` pair; returns the new `grads` and
-/// the value `T`. For tests.
-pub fn run(ctx: &GpuContext, args: &TransportArgs, params: &[f32], grads: &[f32]) -> Result<(Vec<f32>, f64)> {
-    let p = buffers::storage_with(ctx, "params", params)?;
-    let g = buffers::storage_with(ctx, "grads", grads)?;
-    let part = buffers::storage(ctx, "partials", args.partial_off + args.oc)?;
-    let bufs = [&p, &g, &part];
-    buffers::run_once(
-        ctx,
-        &rows_pipeline(ctx)?,
-        BINDS,
-        &args.words(),
-        &bufs,
-        args.rows_groups(),
-        1,
-    )?;
-    buffers::run_once(
-        ctx,
-        &cols_pipeline(ctx)?,
-        BINDS,
-        &args.words(),
-        &bufs,
-        args.cols_groups(),
-        1,
-    )?;
-    let mut out = buffers::read_many(ctx, &[(&g, 0, grads.len()), (&part, args.partial_off, args.oc)])?;
-    let rows = out.pop().unwrap_or_default();
-    let value = rows.iter().map(|&v| v as f64).sum::<f64>() * args.scale() as f64;
-    Ok((out.pop().unwrap_or_default(), value))
+/// The rows pass: one workgroup per output neuron. Binds `params`, `grads`, `partials`.
+#[derive(Clone, Copy, Debug)]
+pub struct TransportRows(pub TransportArgs);
+
+/// The columns pass: one workgroup per input neuron. Binds `params`, `grads`, `partials`.
+#[derive(Clone, Copy, Debug)]
+pub struct TransportCols(pub TransportArgs);
+
+impl GpuOp for TransportRows {
+    type Params = Params;
+    const SHADER: Shader = SHADER;
+    fn entry(&self) -> &'static str {
+        "transport_rows"
+    }
+    fn params(&self, _: &Launch) -> Params {
+        self.0.params()
+    }
+    fn workgroups(&self, _: &Launch) -> [u32; 3] {
+        [self.0.oc as u32, 1, 1]
+    }
+}
+
+impl GpuOp for TransportCols {
+    type Params = Params;
+    const SHADER: Shader = SHADER;
+    fn entry(&self) -> &'static str {
+        "transport_cols"
+    }
+    fn params(&self, _: &Launch) -> Params {
+        self.0.params()
+    }
+    fn workgroups(&self, _: &Launch) -> [u32; 3] {
+        [self.0.c as u32, 1, 1]
+    }
 }

@@ -1,0 +1,122 @@
+//! Instrumentation beside the runtime: the step breakdown (whole step against its matmuls alone),
+//! the matmul variants chosen, and a snapshot of activations, gradient and state for tests.
+
+use super::buffers;
+use super::matmul::Variant;
+use super::GpuBackend;
+use crate::backend::Backend;
+use crate::data::batches::Batch;
+use crate::model::TrainState;
+use anyhow::Result;
+
+/// Activations, gradient and state after a step, for tests: the GPU twin of
+/// `cpu::Workspace::acts`, `CpuBackend::last_grads()` and `CpuBackend::state()`.
+#[derive(Clone, Debug)]
+pub struct GpuSnapshot {
+    /// `acts[l]` is `(B, N_l)` for `l = 1..=L` (the valid rows of the last batch); `acts[0]` is empty.
+    pub acts: Vec<Vec<f32>>,
+    /// The gradient of the last step, before Adam applied it.
+    pub grads: Vec<f32>,
+    pub state: TrainState,
+}
+
+/// What [`GpuBackend::step_breakdown`] measured.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct StepBreakdown {
+    /// Seconds of one whole training step (upload, all dispatches, submit, wait).
+    pub step_seconds: f64,
+    /// Seconds of the step's matmul dispatches alone.
+    pub matmul_seconds: f64,
+    /// Dispatches in a training step, and how many of them are matmuls.
+    pub dispatches: usize,
+    pub matmuls: usize,
+}
+
+impl GpuBackend {
+    /// The matmul variant chosen for each product of the training step, in dispatch order, with
+    /// its shape: for logs and benchmarks.
+    pub fn matmul_variants(&self) -> Vec<(String, Variant)> {
+        self.train_plan
+            .steps
+            .iter()
+            .filter_map(|s| s.op.matmul())
+            .map(|mm| (mm.args_at(self.capacity).shape_key(), mm.variant))
+            .collect()
+    }
+
+    /// Wall seconds of one whole training step on `batch` and of the same step's matmul dispatches
+    /// alone (same pipelines, bind groups and batch size, one pass and one submit each), each the
+    /// mean of `iters` submits after one warm-up, waiting for the GPU inside the timed region: the
+    /// non-matmul kernels and the dispatch overhead must not dominate a step. The model's state is
+    /// restored afterwards.
+    pub fn step_breakdown(&mut self, batch: &Batch, iters: usize) -> Result<StepBreakdown> {
+        let iters = iters.max(1);
+        let saved = self.state()?;
+        self.train_step(batch)?;
+        self.sync()?;
+        let t0 = std::time::Instant::now();
+        for _ in 0..iters {
+            self.train_step(batch)?;
+        }
+        self.sync()?;
+        let step_seconds = t0.elapsed().as_secs_f64() / iters as f64;
+
+        // The uniforms hold the last step's (same batch size), so the matmuls are recorded as is.
+        let at = self.launch(batch.size, self.step.max(1));
+        let matmuls_only = |this: &Self| {
+            let mut enc = this
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("matmuls only"),
+                });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("matmuls only"),
+                    timestamp_writes: None,
+                });
+                this.train_plan.record(&mut pass, &at, |k| k.matmul().is_some());
+            }
+            this.ctx.queue.submit([enc.finish()]);
+        };
+        matmuls_only(self);
+        self.sync()?;
+        let t0 = std::time::Instant::now();
+        for _ in 0..iters {
+            matmuls_only(self);
+        }
+        self.sync()?;
+        let matmul_seconds = t0.elapsed().as_secs_f64() / iters as f64;
+        let steps = &self.train_plan.steps;
+        let matmuls = steps.iter().filter(|s| s.op.matmul().is_some()).count();
+        let dispatches = steps.len();
+        self.set_state(&saved)?;
+        self.take_losses()?;
+        Ok(StepBreakdown {
+            step_seconds,
+            matmul_seconds,
+            dispatches,
+            matmuls,
+        })
+    }
+
+    /// Activations of the last step, its gradient and the state, read back (waits).
+    pub fn debug_snapshot(&mut self) -> Result<GpuSnapshot> {
+        let b = self.last_batch;
+        let sizes = &self.model.sizes;
+        let mut ranges: Vec<(&wgpu::Buffer, usize, usize)> = Vec::new();
+        for (act, &n) in self.bufs.acts.iter().zip(sizes).skip(1) {
+            ranges.push((act, 0, b * n));
+        }
+        ranges.push((&self.bufs.grads, 0, self.layout.len));
+        let mut out = buffers::read_many(&self.ctx, &ranges)?;
+        let grads = out.pop().unwrap_or_default();
+        let mut acts = vec![Vec::new()];
+        acts.extend(out);
+        Ok(GpuSnapshot {
+            acts,
+            grads,
+            state: self.state()?,
+        })
+    }
+}

@@ -1,0 +1,366 @@
+//! The GPU step as a plan: the device buffers of a model, and the training step and the
+//! evaluation pass each as one ordered list of dispatches, in the order of `cpu::forward_backward`.
+//! Adding an op is one op module (`gpu/<op>.rs`, implementing `GpuOp`) plus one line here.
+//!
+//! Conventions as the CPU's: activation gradients are written with `=`; the gradient buffer is
+//! cleared before the step (by the runtime), the weight-gradient matmul and the bias gradient
+//! write theirs, transport and density add (`+=`).
+
+use super::adam::Adam;
+use super::bias_grad::BiasGrad;
+use super::buffers;
+use super::context::GpuContext;
+use super::density::Density;
+use super::kernel::Dispatch;
+use super::mask::Mask;
+use super::matmul::{BatchDim, MatmulArgs, MatmulOp, Variant};
+use super::reduce::{Reduce, Terms};
+use super::softmax_xent::SoftmaxXent;
+use super::transport::{TransportArgs, TransportCols, TransportRows};
+use crate::config::ModelConfig;
+use crate::model::{Layout, TrainState};
+use crate::ops::density::density_scale;
+use crate::ops::reduce::LossSlots;
+use crate::ops::{mask, spatial_weights};
+use anyhow::Result;
+
+/// Every device buffer of a model, for batches of up to `capacity` examples.
+pub struct Buffers {
+    pub params: wgpu::Buffer,
+    pub grads: wgpu::Buffer,
+    pub adam_m: wgpu::Buffer,
+    pub adam_v: wgpu::Buffer,
+    /// The batch's inputs `(B, N_0)` and labels `(B, heads)`.
+    pub input: wgpu::Buffer,
+    pub labels: wgpu::Buffer,
+    /// `acts[l]`, `deltas[l]` for `l = 1..=L` (index 0 unused, a 1-element buffer).
+    pub acts: Vec<wgpu::Buffer>,
+    pub deltas: Vec<wgpu::Buffer>,
+    /// Per-row partial losses: the task's per-example losses first, then per spatial layer its
+    /// transport rows and its density rows (offsets in `spatial_partials`).
+    pub partials: wgpu::Buffer,
+    pub spatial_partials: Vec<(usize, usize)>,
+    /// The loss accumulator (`LossSlots`).
+    pub acc: wgpu::Buffer,
+    pub slots: LossSlots,
+    /// The evaluation mask of every layer, flattened (`ops::mask::flatten`).
+    pub keep: wgpu::Buffer,
+    /// Bound where a kernel's binding is unused by its flags (the matmul's `bias` and `aux`).
+    pub unused: wgpu::Buffer,
+}
+
+impl Buffers {
+    pub fn new(
+        ctx: &GpuContext,
+        model: &ModelConfig,
+        layout: &Layout,
+        cap: usize,
+        state: &TrainState,
+    ) -> Result<Buffers> {
+        let sizes = &model.sizes;
+        let mk = |label: &str, len: usize| buffers::storage(ctx, label, len);
+        let per_layer = |what: &str| -> Result<Vec<wgpu::Buffer>> {
+            (0..sizes.len())
+                .map(|l| {
+                    let len = if l == 0 { 1 } else { cap * sizes[l] };
+                    mk(&format!("{what} of layer {l} ({cap} x {})", sizes[l]), len)
+                })
+                .collect()
+        };
+        let mut partial_len = cap;
+        let mut spatial_partials = Vec::new();
+        for &l in &model.spatial_layers {
+            spatial_partials.push((partial_len, partial_len + sizes[l]));
+            partial_len += 2 * sizes[l];
+        }
+        let slots = LossSlots {
+            spatial: model.spatial_layers.len(),
+        };
+        Ok(Buffers {
+            params: buffers::storage_with(ctx, "parameters", &state.params.data)?,
+            grads: mk("gradients", layout.len)?,
+            adam_m: buffers::storage_with(ctx, "adam m", &state.adam_m)?,
+            adam_v: buffers::storage_with(ctx, "adam v", &state.adam_v)?,
+            input: mk(&format!("input batch ({cap} x {})", sizes[0]), cap * sizes[0])?,
+            labels: mk("labels", cap * model.heads)?,
+            acts: per_layer("activations")?,
+            deltas: per_layer("deltas")?,
+            partials: mk("partial losses", partial_len)?,
+            spatial_partials,
+            acc: mk("loss accumulator", slots.len())?,
+            slots,
+            keep: mk("neuron mask", sizes[1..].iter().sum())?,
+            unused: mk("unused", 4)?,
+        })
+    }
+
+    /// The input of layer `l`: the batch for layer 1, else the activations of layer `l - 1`.
+    fn input_of(&self, l: usize) -> &wgpu::Buffer {
+        if l == 1 {
+            &self.input
+        } else {
+            &self.acts[l - 1]
+        }
+    }
+}
+
+/// What a plan is built from.
+pub struct PlanInputs<'a> {
+    pub model: &'a ModelConfig,
+    pub layout: &'a Layout,
+    pub bufs: &'a Buffers,
+    /// The batch size the products are shaped for (the autotune's); each recording passes its own.
+    pub capacity: usize,
+    /// The matmul variant of every product until the autotune chooses.
+    pub variant: Variant,
+    pub max_workgroups: u32,
+}
+
+impl<'a> PlanInputs<'a> {
+    /// Layer `l`'s forward: `acts[l] = input · Wᵀ + bias`, the sigmoid fused for hidden layers.
+    fn forward(&self, l: usize) -> Dispatch<'a> {
+        let (sizes, b) = (&self.model.sizes, self.bufs);
+        let hidden = l < self.model.num_layers();
+        let args = MatmulArgs::forward(
+            self.capacity,
+            sizes[l - 1],
+            sizes[l],
+            self.layout.weights[l - 1].start,
+            self.layout.biases[l - 1].start,
+            hidden,
+        );
+        let op = MatmulOp {
+            args,
+            batch_dim: BatchDim::M,
+            variant: self.variant,
+        };
+        Dispatch::new(
+            op,
+            [
+                ("a", b.input_of(l)),
+                ("b", &b.params),
+                ("bias", &b.params),
+                ("aux", &b.unused),
+                ("c", &b.acts[l]),
+            ],
+        )
+    }
+
+    /// Layer `l`'s weight gradient: `dW = deltas[l]ᵀ · input` (`=`).
+    fn weight_grad(&self, l: usize) -> Dispatch<'a> {
+        let (sizes, b) = (&self.model.sizes, self.bufs);
+        let args = MatmulArgs::weight_grad(
+            self.capacity,
+            sizes[l - 1],
+            sizes[l],
+            self.layout.weights[l - 1].start,
+            false,
+        );
+        let op = MatmulOp {
+            args,
+            batch_dim: BatchDim::K,
+            variant: self.variant,
+        };
+        Dispatch::new(
+            op,
+            [
+                ("a", &b.deltas[l]),
+                ("b", b.input_of(l)),
+                ("bias", &b.unused),
+                ("aux", &b.unused),
+                ("c", &b.grads),
+            ],
+        )
+    }
+
+    /// Layer `l`'s bias gradient: `dbias = Σ_rows deltas[l]`.
+    fn bias_grad(&self, l: usize) -> Dispatch<'a> {
+        let op = BiasGrad {
+            n: self.model.sizes[l],
+            dbias_off: self.layout.biases[l - 1].start,
+        };
+        Dispatch::new(op, [("dout", &self.bufs.deltas[l]), ("grads", &self.bufs.grads)])
+    }
+
+    /// The delta of layer `l - 1`: `deltas[l-1] = (deltas[l] · W) · a (1 − a)` (hidden layers only).
+    fn input_grad(&self, l: usize) -> Dispatch<'a> {
+        let (sizes, b) = (&self.model.sizes, self.bufs);
+        let args = MatmulArgs::input_grad(
+            self.capacity,
+            sizes[l - 1],
+            sizes[l],
+            self.layout.weights[l - 1].start,
+            true,
+        );
+        let op = MatmulOp {
+            args,
+            batch_dim: BatchDim::M,
+            variant: self.variant,
+        };
+        Dispatch::new(
+            op,
+            [
+                ("a", &b.deltas[l]),
+                ("b", &b.params),
+                ("bias", &b.unused),
+                ("aux", &b.acts[l - 1]),
+                ("c", &b.deltas[l - 1]),
+            ],
+        )
+    }
+
+    /// The task loss: `deltas[L]` and the per-example losses at the start of `partials`.
+    fn softmax_xent(&self) -> Dispatch<'a> {
+        let (b, last) = (self.bufs, self.model.num_layers());
+        let op = SoftmaxXent {
+            heads: self.model.heads,
+            classes: self.model.head_size(),
+            loss_off: 0,
+        };
+        Dispatch::new(
+            op,
+            [
+                ("logits", &b.acts[last]),
+                ("labels", &b.labels),
+                ("dlogits", &b.deltas[last]),
+                ("row_loss", &b.partials),
+            ],
+        )
+    }
+
+    /// The transport of spatial layer number `s` (layer `l`), weighted `alpha / |L|`.
+    fn transport_args(&self, s: usize, l: usize) -> TransportArgs {
+        let (sizes, layout) = (&self.model.sizes, self.layout);
+        TransportArgs {
+            c: sizes[l - 1],
+            oc: sizes[l],
+            w_off: layout.weights[l - 1].start,
+            pin_off: layout.positions[l - 1].start,
+            pout_off: layout.positions[l].start,
+            partial_off: self.bufs.spatial_partials[s].0,
+            norm: self.model.transport_norm,
+            weight_norm: self.model.weight_norm,
+            coeff: self.weights().0,
+        }
+    }
+
+    fn spatial_op<O: super::kernel::GpuOp>(&self, op: O) -> Dispatch<'a> {
+        let b = self.bufs;
+        Dispatch::new(
+            op,
+            [
+                ("params", &b.params),
+                ("grads", &b.grads),
+                ("partials", &b.partials),
+            ],
+        )
+    }
+
+    /// The density of spatial layer number `s` (layer `l`), weighted `beta / |L|`.
+    fn density(&self, s: usize, l: usize) -> Density {
+        Density {
+            n: self.model.sizes[l],
+            p_off: self.layout.positions[l].start,
+            partial_off: self.bufs.spatial_partials[s].1,
+            coeff: self.weights().1,
+        }
+    }
+
+    fn weights(&self) -> (f32, f32) {
+        spatial_weights(self.model.alpha, self.model.beta, self.model.spatial_layers.len())
+    }
+
+    fn reduce(&self, src_off: usize, acc_idx: usize, terms: Terms) -> Dispatch<'a> {
+        let op = Reduce {
+            src_off,
+            acc_idx,
+            terms,
+        };
+        Dispatch::new(op, [("src", &self.bufs.partials), ("acc", &self.bufs.acc)])
+    }
+
+    fn adam(&self) -> Dispatch<'a> {
+        let b = self.bufs;
+        let op = Adam {
+            n: self.layout.len,
+            max_workgroups: self.max_workgroups,
+        };
+        Dispatch::new(
+            op,
+            [
+                ("grads", &b.grads),
+                ("params", &b.params),
+                ("m", &b.adam_m),
+                ("v", &b.adam_v),
+            ],
+        )
+    }
+
+    fn mask(&self, l: usize) -> Dispatch<'a> {
+        let op = Mask {
+            n: self.model.sizes[l],
+            keep_off: mask::offsets(&self.model.sizes)[l],
+            max_workgroups: self.max_workgroups,
+        };
+        Dispatch::new(op, [("keep", &self.bufs.keep), ("acts", &self.bufs.acts[l])])
+    }
+}
+
+/// One training step: forward, loss, backward, spatial costs, loss reductions, Adam.
+pub fn training_step<'a>(p: &PlanInputs<'a>) -> Vec<Dispatch<'a>> {
+    let last = p.model.num_layers();
+    let slots = p.bufs.slots;
+    let mut plan = Vec::new();
+    for l in 1..=last {
+        plan.push(p.forward(l));
+    }
+    plan.push(p.softmax_xent());
+    for l in (1..=last).rev() {
+        plan.push(p.weight_grad(l));
+        plan.push(p.bias_grad(l));
+        if l > 1 {
+            plan.push(p.input_grad(l));
+        }
+    }
+    for (s, &l) in p.model.spatial_layers.iter().enumerate() {
+        plan.push(p.spatial_op(TransportRows(p.transport_args(s, l))));
+        plan.push(p.spatial_op(TransportCols(p.transport_args(s, l))));
+        plan.push(p.spatial_op(p.density(s, l)));
+    }
+    plan.push(p.reduce(0, LossSlots::TASK, Terms::BatchMean));
+    for (s, &l) in p.model.spatial_layers.iter().enumerate() {
+        let n = p.model.sizes[l];
+        let (transport_rows, density_rows) = p.bufs.spatial_partials[s];
+        let transport_scale = p.transport_args(s, l).scale();
+        plan.push(p.reduce(
+            transport_rows,
+            slots.transport(s),
+            Terms::Fixed {
+                len: n,
+                scale: transport_scale,
+            },
+        ));
+        plan.push(p.reduce(
+            density_rows,
+            slots.density(s),
+            Terms::Fixed {
+                len: n,
+                scale: density_scale(n),
+            },
+        ));
+    }
+    plan.push(p.adam());
+    plan
+}
+
+/// The forward pass for logits, each layer followed by its mask when `masked`.
+pub fn evaluation<'a>(p: &PlanInputs<'a>, masked: bool) -> Vec<Dispatch<'a>> {
+    let mut plan = Vec::new();
+    for l in 1..=p.model.num_layers() {
+        plan.push(p.forward(l));
+        if masked {
+            plan.push(p.mask(l));
+        }
+    }
+    plan
+}

@@ -1,0 +1,270 @@
+//! One-off kernel runs on host data, for the kernel tests (`tests/gpu_kernels.rs`) and the
+//! benchmarks: each builds its buffers, runs one op of the engine once through the same named
+//! bindings as the plans, and reads the result back (waits). Inputs are checked against the op's
+//! contract in `ops::*` first.
+
+use super::adam::Adam;
+use super::bias_grad::BiasGrad;
+use super::buffers::{self, Uniforms};
+use super::context::GpuContext;
+use super::density::Density;
+use super::kernel::{GpuOp, Kernel, Launch};
+use super::matmul::{BatchDim, MatmulArgs, MatmulOp, Variant};
+use super::reduce::{Reduce, Terms};
+use super::softmax_xent::SoftmaxXent;
+use super::transport::{TransportArgs, TransportCols, TransportRows};
+use crate::config::TrainConfig;
+use crate::ops::adam::AdamStep;
+use crate::ops::density::density_scale;
+use crate::ops::softmax_xent::SoftmaxXentShape;
+use crate::ops::{self, expect_at_least};
+use anyhow::Result;
+
+/// A launch at batch `batch` and the default optimiser's first step (only Adam reads it).
+pub fn launch(batch: usize) -> Launch {
+    Launch {
+        batch,
+        adam: AdamStep::of(&TrainConfig::default(), 1),
+    }
+}
+
+/// An op bound to its buffers with its own uniform buffer, ready to record (for benchmarks).
+pub struct Bound {
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group: wgpu::BindGroup,
+    pub groups: [u32; 3],
+    _uniforms: Uniforms,
+}
+
+/// Binds `op` to `buffers` (by name) with its uniform block for `at`.
+pub fn bind(
+    ctx: &GpuContext,
+    op: &dyn Kernel,
+    buffers: &[(&str, &wgpu::Buffer)],
+    at: &Launch,
+) -> Result<Bound> {
+    let mut uniforms = Uniforms::new(ctx, "one-off uniforms", 1);
+    op.write_uniform(at, &mut uniforms, 0);
+    uniforms.upload(ctx);
+    let bind_group = ctx.bind_group(op.shader(), uniforms.binding(0, op.uniform_size()), buffers)?;
+    Ok(Bound {
+        pipeline: ctx.pipeline(op.shader(), op.entry())?,
+        bind_group,
+        groups: op.workgroups(at),
+        _uniforms: uniforms,
+    })
+}
+
+/// Runs `op` once on `buffers` at `at` and waits.
+pub fn run_once(
+    ctx: &GpuContext,
+    op: &impl GpuOp,
+    buffers: &[(&str, &wgpu::Buffer)],
+    at: &Launch,
+) -> Result<()> {
+    let bound = bind(ctx, op, buffers, at)?;
+    let mut enc = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("one-off"),
+        });
+    {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: None,
+        });
+        buffers::dispatch(&mut pass, &bound.pipeline, &bound.bind_group, bound.groups);
+    }
+    ctx.queue.submit([enc.finish()]);
+    ctx.wait()
+}
+
+/// One product on host data; returns `c` afterwards (`c` holds its initial value, for
+/// ACCUMULATE). Unused operands may be empty.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    ctx: &GpuContext,
+    variant: Variant,
+    args: &MatmulArgs,
+    a: &[f32],
+    b: &[f32],
+    bias: &[f32],
+    aux: &[f32],
+    c: &[f32],
+) -> Result<Vec<f32>> {
+    expect_at_least("linear", "the output", c.len(), args.m * args.n)?;
+    let st = |label, data| buffers::storage_with(ctx, label, data);
+    let (ab, bb, biasb, auxb, cb) = (
+        st("a", a)?,
+        st("b", b)?,
+        st("bias", bias)?,
+        st("aux", aux)?,
+        st("c", c)?,
+    );
+    let op = MatmulOp {
+        args: *args,
+        batch_dim: BatchDim::M,
+        variant,
+    };
+    let named = [
+        ("a", &ab),
+        ("b", &bb),
+        ("bias", &biasb),
+        ("aux", &auxb),
+        ("c", &cb),
+    ];
+    run_once(ctx, &op, &named, &launch(args.m))?;
+    buffers::read(ctx, &cb, 0, c.len())
+}
+
+/// Bias gradient of `dout (rows, n)`.
+pub fn bias_grad(ctx: &GpuContext, dout: &[f32], rows: usize, n: usize) -> Result<Vec<f32>> {
+    ops::expect_len("linear", "the output gradient", dout.len(), rows * n)?;
+    let src = buffers::storage_with(ctx, "dout", dout)?;
+    let dst = buffers::storage(ctx, "dbias", n)?;
+    let op = BiasGrad { n, dbias_off: 0 };
+    run_once(ctx, &op, &[("dout", &src), ("grads", &dst)], &launch(rows))?;
+    buffers::read(ctx, &dst, 0, n)
+}
+
+/// Sum of `src` times `scale`.
+pub fn reduce(ctx: &GpuContext, src: &[f32], scale: f32) -> Result<f32> {
+    let s = buffers::storage_with(ctx, "src", src)?;
+    let acc = buffers::storage(ctx, "acc", 1)?;
+    let op = Reduce {
+        src_off: 0,
+        acc_idx: 0,
+        terms: Terms::Fixed {
+            len: src.len(),
+            scale,
+        },
+    };
+    run_once(ctx, &op, &[("src", &s), ("acc", &acc)], &launch(1))?;
+    Ok(buffers::read(ctx, &acc, 0, 1)?[0])
+}
+
+/// Returns `(dlogits, per-example loss)`.
+pub fn softmax_xent(
+    ctx: &GpuContext,
+    logits: &[f32],
+    labels: &[i32],
+    b: usize,
+    heads: usize,
+    classes: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    SoftmaxXentShape {
+        batch: b,
+        heads,
+        classes,
+    }
+    .check(logits.len(), labels)?;
+    let lg = buffers::storage_with(ctx, "logits", logits)?;
+    let lb = buffers::storage(ctx, "labels", labels.len())?;
+    ctx.queue.write_buffer(&lb, 0, bytemuck::cast_slice(labels));
+    let dl = buffers::storage(ctx, "dlogits", logits.len())?;
+    let rl = buffers::storage(ctx, "row_loss", b)?;
+    let op = SoftmaxXent {
+        heads,
+        classes,
+        loss_off: 0,
+    };
+    let named = [
+        ("logits", &lg),
+        ("labels", &lb),
+        ("dlogits", &dl),
+        ("row_loss", &rl),
+    ];
+    run_once(ctx, &op, &named, &launch(b))?;
+    let mut out = buffers::read_many(ctx, &[(&dl, 0, logits.len()), (&rl, 0, b)])?;
+    let rl = out.pop().unwrap_or_default();
+    Ok((out.pop().unwrap_or_default(), rl))
+}
+
+/// Transport on host data laid out as one flat `params`/`grads` pair; returns the new `grads`
+/// and the value `T`.
+pub fn transport(
+    ctx: &GpuContext,
+    args: &TransportArgs,
+    params: &[f32],
+    grads: &[f32],
+) -> Result<(Vec<f32>, f64)> {
+    let end = (args.w_off + args.oc * args.c)
+        .max(args.pin_off + 2 * args.c)
+        .max(args.pout_off + 2 * args.oc);
+    expect_at_least("transport", "the parameter buffer", params.len(), end)?;
+    ops::expect_len("transport", "the gradient buffer", grads.len(), params.len())?;
+    let p = buffers::storage_with(ctx, "params", params)?;
+    let g = buffers::storage_with(ctx, "grads", grads)?;
+    let part = buffers::storage(ctx, "partials", args.partial_off + args.oc)?;
+    let named = [("params", &p), ("grads", &g), ("partials", &part)];
+    run_once(ctx, &TransportRows(*args), &named, &launch(1))?;
+    run_once(ctx, &TransportCols(*args), &named, &launch(1))?;
+    let mut out = buffers::read_many(ctx, &[(&g, 0, grads.len()), (&part, args.partial_off, args.oc)])?;
+    let rows = out.pop().unwrap_or_default();
+    let value = rows.iter().map(|&v| v as f64).sum::<f64>() * args.scale() as f64;
+    Ok((out.pop().unwrap_or_default(), value))
+}
+
+/// Density of `n` neurons at `p_off` of `params`; returns the new `grads` and the value `V`.
+pub fn density(
+    ctx: &GpuContext,
+    n: usize,
+    p_off: usize,
+    coeff: f32,
+    params: &[f32],
+    grads: &[f32],
+) -> Result<(Vec<f32>, f64)> {
+    ops::density::check(n, p_off, params.len())?;
+    ops::expect_len("density", "the gradient buffer", grads.len(), params.len())?;
+    let p = buffers::storage_with(ctx, "params", params)?;
+    let g = buffers::storage_with(ctx, "grads", grads)?;
+    let part = buffers::storage(ctx, "partials", n)?;
+    let op = Density {
+        n,
+        p_off,
+        partial_off: 0,
+        coeff,
+    };
+    run_once(
+        ctx,
+        &op,
+        &[("params", &p), ("grads", &g), ("partials", &part)],
+        &launch(1),
+    )?;
+    let mut out = buffers::read_many(ctx, &[(&g, 0, grads.len()), (&part, 0, n)])?;
+    let rows = out.pop().unwrap_or_default();
+    let value = rows.iter().map(|&v| v as f64).sum::<f64>() * density_scale(n) as f64;
+    Ok((out.pop().unwrap_or_default(), value))
+}
+
+/// One Adam step; returns `(params, m, v)`.
+pub fn adam(
+    ctx: &GpuContext,
+    hp: AdamStep,
+    params: &[f32],
+    grads: &[f32],
+    m: &[f32],
+    v: &[f32],
+) -> Result<[Vec<f32>; 3]> {
+    ops::adam::check(params.len(), grads.len(), m.len(), v.len())?;
+    let n = params.len();
+    let g = buffers::storage_with(ctx, "grads", grads)?;
+    let p = buffers::storage_with(ctx, "params", params)?;
+    let mb = buffers::storage_with(ctx, "m", m)?;
+    let vb = buffers::storage_with(ctx, "v", v)?;
+    let op = Adam {
+        n,
+        max_workgroups: ctx.caps.max_workgroups,
+    };
+    let at = Launch { batch: 1, adam: hp };
+    run_once(
+        ctx,
+        &op,
+        &[("grads", &g), ("params", &p), ("m", &mb), ("v", &vb)],
+        &at,
+    )?;
+    let mut out = buffers::read_many(ctx, &[(&p, 0, n), (&mb, 0, n), (&vb, 0, n)])?;
+    let v = out.pop().unwrap_or_default();
+    let m = out.pop().unwrap_or_default();
+    Ok([out.pop().unwrap_or_default(), m, v])
+}
