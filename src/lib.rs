@@ -6,6 +6,7 @@
 //! `cpu/*` (one file per op, forward and backward, the reference), `shaders/*.wgsl` and `gpu/*`
 //! (the same ops on the GPU), `train` (the loop), `checkpoint` (the file format).
 
+pub mod analysis;
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
