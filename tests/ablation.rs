@@ -237,6 +237,12 @@ fn the_report_bundles_every_measure() {
     let g = analysis::WeightGraph::from_model(&m, &p, &a.layers).unwrap();
     let labels = analysis::task_labels(&g, &a).unwrap();
     assert_eq!(r.task_modularity, analysis::modularity(&g, &labels));
+    // The per-epoch route, straight from the weights, gives the same Q.
+    let direct = analysis::task_modularity(&p, &a).unwrap();
+    assert!(
+        (direct - r.task_modularity.unwrap()).abs() < 1e-12,
+        "{direct} vs {r:?}"
+    );
     let c = analysis::louvain(&g, 7);
     assert_eq!(
         (r.detected_modularity, r.detected_communities),

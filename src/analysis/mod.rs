@@ -191,12 +191,55 @@ pub struct CheapMeasures {
     pub task_modularity: Option<f64>,
 }
 
+/// `Q` of the task partition of the split layers' `|w|` graph, straight from the weights (the same
+/// value as [`modularity`] on [`WeightGraph::from_model`] with [`task_labels`], without building the
+/// graph; `assignment` must come from [`split::assign`] on `params`): one pass over `W_{l+1}` for each pair of consecutive split layers. `None` when the split
+/// layers have no weight between them.
+pub fn task_modularity(params: &Params, assignment: &Assignment) -> Option<f64> {
+    let tasks = assignment.tasks;
+    // Per task: in_t (internal weight from both ends) and tot_t (summed degrees).
+    let (mut inside, mut total) = (vec![0.0f64; tasks], vec![0.0f64; tasks]);
+    for k in 0..assignment.layers.len().saturating_sub(1) {
+        let (from, to) = (&assignment.groups[k], &assignment.groups[k + 1]);
+        let n = from.len();
+        let w = params.weight(assignment.layers[k] + 1);
+        assert_eq!(
+            w.len(),
+            n * to.len(),
+            "the assignment does not fit the parameters"
+        );
+        for (j, &tj) in to.iter().enumerate() {
+            for (&ti, &v) in from.iter().zip(&w[j * n..(j + 1) * n]) {
+                let a = v.abs() as f64;
+                total[ti] += a;
+                total[tj] += a;
+                if ti == tj {
+                    inside[ti] += 2.0 * a;
+                }
+            }
+        }
+    }
+    let two_m: f64 = total.iter().sum();
+    (two_m > 0.0).then(|| {
+        inside
+            .iter()
+            .zip(&total)
+            .map(|(&a, &t)| a / two_m - (t / two_m) * (t / two_m))
+            .sum()
+    })
+}
+
 /// The split of `params`, then its cross-task shares, segregation scores (without the permutation
 /// test) and `Q` with the task partition.
 pub fn cheap_measures(model: &ModelConfig, params: &Params) -> Result<CheapMeasures> {
-    let graph = WeightGraph::from_model(model, params, &split::split_layers(model))?;
+    if params.layout != crate::model::Layout::new(&model.sizes) {
+        bail!(
+            "parameters of shape {:?} do not fit a model of sizes {:?}",
+            params.layout.sizes,
+            model.sizes
+        );
+    }
     let assignment = split::assign(model, params);
-    let tasks = task_labels(&graph, &assignment).expect("the assignment covers the split layers");
     Ok(CheapMeasures {
         cross_share: assignment
             .layers
@@ -209,7 +252,7 @@ pub fn cheap_measures(model: &ModelConfig, params: &Params) -> Result<CheapMeasu
             .zip(&assignment.groups)
             .map(|(&l, g)| split::segregation(params.position(l), g, 0, 0).map(|s| s.score))
             .collect(),
-        task_modularity: modularity(&graph, &tasks),
+        task_modularity: task_modularity(params, &assignment),
         layers: assignment.layers,
     })
 }
