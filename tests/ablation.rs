@@ -138,6 +138,12 @@ fn ablation_equals_the_masked_forward() {
         "only {changed} ablations changed an accuracy; labels {distinct:?}"
     );
     assert_eq!((a.tasks, a.examples), (2, 700));
+    // The backend route (masked evaluations, the one a GPU takes) gives the same accuracies.
+    let masked = ablation::ablate_masked(&mut be, &test, &layers).unwrap();
+    assert_eq!(
+        (masked.full_accuracy, masked.accuracy),
+        (a.full_accuracy, a.accuracy)
+    );
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! examples, its pre-activations and activations kept, and each ablation only applies that rank-one
 //! change and forwards the layers after `l + 1` (for the layer before the output: the logits
 //! directly; for the output layer: its logit set to 0). The logits agree with a masked forward to
-//! rounding (tests/modularity.rs checks them against `CpuBackend::logits`).
+//! rounding (tests/ablation.rs checks them against `CpuBackend::logits`). [`ablate_masked`] takes
+//! the plain route instead, one masked evaluation per neuron through any backend, for the GPU.
 //!
 //! Selectivity of a neuron, from its accuracy drops `d_t = acc_t(full) - acc_t(ablated)` and their
 //! positive parts `d+_t = max(d_t, 0)`: its preferred task is `p = argmax_t d+_t` (the lower task on
@@ -16,13 +17,15 @@
 //! all tasks alike, and 0 when it hurts none (no preferred task). The split's agreement with the
 //! ablation, per layer: of the neurons with a preferred task, the fraction assigned to that task.
 
+use crate::backend::Backend;
 use crate::config::ModelConfig;
 use crate::cpu::linear::linear_forward;
 use crate::cpu::sigmoid::sigmoid_forward;
 use crate::cpu::softmax_xent::count_correct;
 use crate::data::batches::TestSet;
-use crate::model::{Layout, Params};
+use crate::model::{Layout, NeuronMask, Params};
 use crate::split::Assignment;
+use crate::train::evaluate;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -270,6 +273,46 @@ pub fn ablate(model: &ModelConfig, params: &Params, test: &TestSet, layers: &[us
                     .collect()
             })
             .collect(),
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// [`ablate`] through any backend: one masked evaluation of the whole test set per neuron, so it
+/// runs on the GPU where there is one (`layers.len()` x `N_l` forward passes of the test set; on
+/// the CPU backend [`ablate`] is much faster). Same numbers as [`ablate`] up to rounding of the
+/// logits.
+pub fn ablate_masked(backend: &mut dyn Backend, test: &TestSet, layers: &[usize]) -> Result<Ablation> {
+    let t0 = Instant::now();
+    let model = backend.model_config().clone();
+    let last = model.num_layers();
+    if let Some(&l) = layers.iter().find(|&&l| l == 0 || l > last) {
+        bail!("layer {l} cannot be ablated: ablation covers layers 1 to {last} (0 is the input)");
+    }
+    if test.input_dim != model.sizes[0] {
+        bail!(
+            "the test set has {} inputs per example but the model's input layer has {}",
+            test.input_dim,
+            model.sizes[0]
+        );
+    }
+    let full_accuracy = evaluate(backend, test, None)?;
+    let mut keep: NeuronMask = model.sizes.iter().map(|&n| vec![1.0; n]).collect();
+    let mut accuracy = Vec::with_capacity(layers.len());
+    for &l in layers {
+        let mut per_neuron = Vec::with_capacity(model.sizes[l]);
+        for j in 0..model.sizes[l] {
+            keep[l][j] = 0.0;
+            per_neuron.push(evaluate(backend, test, Some(&keep))?);
+            keep[l][j] = 1.0;
+        }
+        accuracy.push(per_neuron);
+    }
+    Ok(Ablation {
+        layers: layers.to_vec(),
+        tasks: model.heads,
+        examples: test.len,
+        full_accuracy,
+        accuracy,
         seconds: t0.elapsed().as_secs_f64(),
     })
 }

@@ -18,7 +18,7 @@ pub mod graph;
 pub mod modularity;
 pub mod participation;
 
-pub use ablation::{ablate, selectivity, Ablation, Selectivity};
+pub use ablation::{ablate, ablate_masked, selectivity, Ablation, Selectivity};
 pub use communities::{louvain, Communities};
 pub use graph::WeightGraph;
 pub use modularity::modularity;
