@@ -41,10 +41,7 @@ pub fn louvain(graph: &WeightGraph, seed: u64) -> Communities {
     let mut levels = 0;
     if graph.total_degree() > 0.0 {
         let mut level = graph.clone();
-        loop {
-            let Some(moved) = move_nodes(&level, &mut rng) else {
-                break;
-            };
+        while let Some(moved) = move_nodes(&level, &mut rng) {
             let (dense, count) = dense_labels(&moved);
             for l in labels.iter_mut() {
                 *l = dense[*l];
