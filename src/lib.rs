@@ -13,6 +13,7 @@
 //! about clap; everything else is the library core, which never imports the command layer and has
 //! no import cycles (`tests/architecture.rs` checks both).
 
+pub mod analysis;
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
