@@ -116,7 +116,7 @@ fn huge_sizes_in_the_configuration_are_refused_before_allocating() {
         ),
         (
             |_, t| t.epochs = usize::MAX,
-            &["--epochs", &"18446744073709551615"[..], "1000000"],
+            &["--epochs", "18446744073709551615", "1000000"],
         ),
         (|m, _| m.sizes[2] = 1 << 21, &["--hidden", "2097152", "1048576"]),
         (
