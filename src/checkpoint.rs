@@ -13,6 +13,9 @@
 //! A checkpoint saved mid-epoch also has `epoch_losses`: the loss terms summed over the epoch's
 //! steps so far (JSON), so that the epoch's metrics cover all its steps after a resume; one saved at
 //! an epoch's end has `epoch_metrics`, that epoch's `metrics.jsonl` line.
+//! A checkpoint written with the data's digests has `data`: for each of the eight data files, its
+//! name under the data directory and the SHA-256 of its content (JSON object), checked by
+//! [`check_data`] so that a run is not resumed or evaluated on other data of the same shape.
 //! `checksum` is a SHA-256 of all the rest (metadata and tensors), verified on loading when present.
 //!
 //! Saving writes a temporary file in the same directory, syncs it, renames it over the old file and
@@ -45,6 +48,8 @@ pub const PREFIXES: [&str; 3] = ["", "adam_m.", "adam_v."];
 pub const EPOCH_LOSSES_KEY: &str = "epoch_losses";
 /// The optional metadata key of the metrics line of the epoch a checkpoint ends (see [`Extras`]).
 pub const EPOCH_METRICS_KEY: &str = "epoch_metrics";
+/// The optional metadata key of the digests of the run's data files (see [`check_data`]).
+pub const DATA_KEY: &str = "data";
 /// The metadata key of the content checksum (see `content_checksum`).
 pub const CHECKSUM_KEY: &str = "checksum";
 /// safetensors refuses headers larger than this (100 MB).
@@ -118,18 +123,23 @@ pub struct Checkpoint {
     /// The metrics line of the epoch this checkpoint ends (metadata `epoch_metrics`; only in a
     /// checkpoint saved at an epoch's end by a build that writes it). Not parsed here.
     pub epoch_metrics: Option<String>,
+    /// The run's data files and their SHA-256 (metadata `data`, sorted by file; only in a
+    /// checkpoint whose writer passed them, see [`save_with_data`]).
+    pub data: Option<Vec<(String, String)>>,
 }
 
 /// Every way loading or saving a checkpoint can fail. Each message starts with the file.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("{}: {source}", file.display())]
-    Io { file: PathBuf, source: io::Error },
+    // The OS error is part of the message and deliberately not the error's `source`: anyhow's
+    // `{:#}` prints the chain of sources, which would repeat its text.
+    #[error("{}: {error}", file.display())]
+    Io { file: PathBuf, error: io::Error },
     #[error(
-        "{}: could not save ({source}); the previous version of the file, if any, is left as it was",
+        "{}: could not save ({error}); the previous version of the file, if any, is left as it was",
         file.display()
     )]
-    Write { file: PathBuf, source: io::Error },
+    Write { file: PathBuf, error: io::Error },
     #[error("{}: truncated: {detail} (the file was cut short)", file.display())]
     Truncated { file: PathBuf, detail: String },
     #[error("{}: not a safetensors file ({detail})", file.display())]
@@ -203,6 +213,10 @@ pub struct Extras<'a> {
     pub epoch_metrics: Option<&'a str>,
 }
 
+/// The data files a checkpoint's run trained on, as [`crate::data::Datasets::digests`] gives them:
+/// `(file under the data directory, hex SHA-256)`.
+pub type DataDigests = [(String, String)];
+
 /// Serialises a checkpoint to bytes.
 pub fn to_bytes(model: &ModelConfig, train: &TrainConfig, state: &TrainState, progress: Progress) -> Vec<u8> {
     to_bytes_with(model, train, state, progress, Extras::default())
@@ -215,6 +229,18 @@ pub fn to_bytes_with(
     state: &TrainState,
     progress: Progress,
     extras: Extras<'_>,
+) -> Vec<u8> {
+    to_bytes_with_data(model, train, state, progress, extras, None)
+}
+
+/// [`to_bytes_with`], recording the digests of the run's data (metadata `data`) when given.
+pub fn to_bytes_with_data(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    state: &TrainState,
+    progress: Progress,
+    extras: Extras<'_>,
+    data: Option<&DataDigests>,
 ) -> Vec<u8> {
     let layout = &state.params.layout;
     let mut owned: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
@@ -259,6 +285,13 @@ pub fn to_bytes_with(
     }
     if let Some(m) = extras.epoch_metrics {
         meta.insert(EPOCH_METRICS_KEY.to_string(), m.to_string());
+    }
+    if let Some(d) = data {
+        let map: serde_json::Map<String, serde_json::Value> = d
+            .iter()
+            .map(|(file, hex)| (file.clone(), serde_json::Value::String(hex.clone())))
+            .collect();
+        meta.insert(DATA_KEY.to_string(), serde_json::Value::Object(map).to_string());
     }
     let checksum = content_checksum(
         &meta,
@@ -335,7 +368,7 @@ pub fn write_atomic_with(
     let dir = parent_dir(path);
     let tmp = temp_path(path);
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = create_new_file(&tmp)?;
         write(&mut f)?;
         f.sync_all()?;
         drop(f);
@@ -349,10 +382,26 @@ pub fn write_atomic_with(
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map_err(|source| CheckpointError::Write {
+    result.map_err(|error| CheckpointError::Write {
         file: path.to_path_buf(),
-        source,
+        error,
     })
+}
+
+/// Creates `path` for writing only if nothing is there (`create_new`: `O_CREAT | O_EXCL`, which
+/// by POSIX fails on a symbolic link too, dangling or not, rather than follow it): a link planted
+/// at the temporary name must not redirect the write to its target. Something already at `path` (a
+/// temporary file a killed process with our pid left behind, or a planted link) is removed (a link
+/// itself, never its target) and creation is tried once more.
+pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
+    let open = || fs::OpenOptions::new().write(true).create_new(true).open(path);
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(path)?;
+            open()
+        }
+        other => other,
+    }
 }
 
 /// Removes the temporary files of [`write_atomic`] for `path` that a killed process left behind
@@ -396,11 +445,71 @@ pub fn save_with(
     write_atomic(path, &to_bytes_with(model, train, state, progress, extras))
 }
 
+/// [`save_with`], recording the digests of the run's data (see [`check_data`]).
+#[allow(clippy::too_many_arguments)] // save_with's, and the data
+pub fn save_with_data(
+    path: &Path,
+    model: &ModelConfig,
+    train: &TrainConfig,
+    state: &TrainState,
+    progress: Progress,
+    extras: Extras<'_>,
+    data: &DataDigests,
+) -> Result<(), CheckpointError> {
+    write_atomic(
+        path,
+        &to_bytes_with_data(model, train, state, progress, extras, Some(data)),
+    )
+}
+
+/// Data other than the run's: a file whose digest is not the one the checkpoint recorded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "{file}: not the data this run was trained on: its SHA-256 is {actual}, the run's {file} (recorded in the checkpoint) had {expected}{}. Give the run's data with --data-dir",
+    same_as.as_deref().map_or(String::new(), |o| format!("; it is the run's {o}: are the two data sets swapped?"))
+)]
+pub struct DataMismatch {
+    /// The file under the data directory, as `mnist/train-images-idx3-ubyte`.
+    pub file: String,
+    /// The digest the checkpoint recorded.
+    pub expected: String,
+    /// The digest of the data given (`none` if the data lacks the file).
+    pub actual: String,
+    /// The recorded file whose digest the given file has, if any (swapped sets).
+    pub same_as: Option<String>,
+}
+
+/// Refuses `data` unless it is the data `ck`'s run trained on: every file the checkpoint recorded
+/// (metadata `data`) must have the recorded SHA-256. A checkpoint without the record (written
+/// before it existed, or by another tool) accepts any data. Call it before resuming or evaluating.
+pub fn check_data(ck: &Checkpoint, data: &crate::data::Datasets) -> Result<(), DataMismatch> {
+    let Some(recorded) = &ck.data else {
+        return Ok(());
+    };
+    let given: HashMap<String, String> = data.digests().into_iter().collect();
+    for (file, expected) in recorded {
+        let actual = given.get(file).cloned().unwrap_or_else(|| "none".into());
+        if &actual != expected {
+            let same_as = recorded
+                .iter()
+                .find(|(other, hex)| other != file && *hex == actual)
+                .map(|(other, _)| other.clone());
+            return Err(DataMismatch {
+                file: file.clone(),
+                expected: expected.clone(),
+                actual,
+                same_as,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Loads and checks a checkpoint file.
 pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
+    let bytes = fs::read(path).map_err(|error| CheckpointError::Io {
         file: path.to_path_buf(),
-        source,
+        error,
     })?;
     from_bytes(&bytes, path)
 }
@@ -541,6 +650,22 @@ pub fn from_bytes(bytes: &[u8], file: &Path) -> Result<Checkpoint, CheckpointErr
         }
     };
 
+    let data = match meta.get(DATA_KEY) {
+        None => None,
+        Some(text) => {
+            let map: std::collections::BTreeMap<String, String> =
+                serde_json::from_str(text).map_err(|e| bad(DATA_KEY, e.to_string()))?;
+            let sha = |h: &String| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+            if let Some((file, hex)) = map.iter().find(|(_, h)| !sha(h)) {
+                return Err(bad(
+                    DATA_KEY,
+                    format!("the digest of {file}, {hex:?}, is not a hex SHA-256"),
+                ));
+            }
+            Some(map.into_iter().collect())
+        }
+    };
+
     // Check every tensor before allocating anything: only then are the sizes the metadata claims
     // backed by bytes that are really in the file.
     let shapes = tensor_shapes(&model.sizes);
@@ -607,13 +732,26 @@ pub fn from_bytes(bytes: &[u8], file: &Path) -> Result<Checkpoint, CheckpointErr
     let mut params = Params::zeros(&model.sizes);
     let mut adam_m = vec![0.0; layout.len];
     let mut adam_v = vec![0.0; layout.len];
-    let mut views = views.into_iter();
+    let mut views = views.into_iter().zip(&names);
     for range in ranges(&layout) {
         for dest in [&mut params.data, &mut adam_m, &mut adam_v] {
-            let view = views.next().expect("one view per tensor and prefix");
+            let (view, (name, _)) = views.next().expect("one view per tensor and prefix");
             // Copy byte-wise: the data inside the file need not be 4-byte aligned.
             for (d, chunk) in dest[range.clone()].iter_mut().zip(view.data().chunks_exact(4)) {
                 *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            }
+            // Training never saves a NaN or an infinity (the divergence guard), but a file made by
+            // another tool, or edited, may hold one, checksum or not: every command would then
+            // compute garbage (a figure's scale, a split's accuracies) instead of failing.
+            if let Some(i) = dest[range.clone()].iter().position(|v| !v.is_finite()) {
+                return Err(CheckpointError::Tensor {
+                    file,
+                    name: name.clone(),
+                    detail: format!(
+                        "holds a value that is not finite ({} at flat index {i}); a checkpoint's parameters and Adam moments must all be finite numbers",
+                        dest[range.start + i]
+                    ),
+                });
             }
         }
     }
@@ -629,6 +767,7 @@ pub fn from_bytes(bytes: &[u8], file: &Path) -> Result<Checkpoint, CheckpointErr
         progress: Progress { epoch, batch },
         epoch_losses,
         epoch_metrics: meta.get(EPOCH_METRICS_KEY).cloned(),
+        data,
     })
 }
 

@@ -72,6 +72,16 @@ pub enum WeightNorm {
 
 /// The most weights a model may have (2^28, 1 GiB of `f32`): about a thousand times the paper's.
 pub const MAX_WEIGHTS: usize = 1 << 28;
+/// The most neurons one layer may have (2^20): the density cost compares every pair of a layer's
+/// neurons, and a batch holds `batch_size x width` activations per layer.
+pub const MAX_LAYER_WIDTH: usize = 1 << 20;
+/// The most layers a model may have, input and output included (the paper's has 6).
+pub const MAX_LAYERS: usize = 64;
+/// The largest batch (2^16, more than the 60000 training examples of an epoch): a checkpoint's batch
+/// size decides the size of buffers allocated before any data is read.
+pub const MAX_BATCH_SIZE: usize = 1 << 16;
+/// The most epochs a run may have (the paper trains 50).
+pub const MAX_EPOCHS: usize = 1_000_000;
 
 /// The model and its losses: everything that changes what a step computes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -138,14 +148,39 @@ impl ModelConfig {
 
     /// Checks every value; the message names the field and the value at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // `sizes` is set by --hidden (all but the input and output layer, which the data and the
+        // heads decide); a fault only a hand-edited checkpoint can have names the field.
+        let last = self.sizes.len().saturating_sub(1);
+        let sizes_at = |i: usize| {
+            if i > 0 && i < last {
+                ConfigError::new("hidden", "")
+            } else {
+                ConfigError::field("model.sizes", "")
+            }
+        };
         if self.sizes.len() < 2 {
-            return Err(ConfigError::new(
-                "sizes",
+            return Err(ConfigError::field(
+                "model.sizes",
                 "needs at least an input and an output layer",
             ));
         }
+        if self.sizes.len() > MAX_LAYERS {
+            return Err(ConfigError::new(
+                "hidden",
+                format!(
+                    "{} layers, more than the {MAX_LAYERS} this program accepts (checkpoint field model.sizes)",
+                    self.sizes.len()
+                ),
+            ));
+        }
         if let Some(i) = self.sizes.iter().position(|&n| n == 0) {
-            return Err(ConfigError::new("sizes", format!("layer {i} has 0 neurons")));
+            return Err(sizes_at(i).with(format!("layer {i} has 0 neurons")));
+        }
+        if let Some(i) = self.sizes.iter().position(|&n| n > MAX_LAYER_WIDTH) {
+            return Err(sizes_at(i).with(format!(
+                "layer {i} has {} neurons, more than the {MAX_LAYER_WIDTH} this program accepts",
+                self.sizes[i]
+            )));
         }
         // Checked before anything is allocated: the model is held four times over (parameters,
         // gradient, Adam's two moments), so a typo in --hidden must not try to allocate terabytes.
@@ -157,14 +192,14 @@ impl ModelConfig {
                 .filter(|&w| w <= MAX_WEIGHTS)
                 .ok_or_else(|| {
                     ConfigError::new(
-                        "sizes",
+                        "hidden",
                         format!("layers {:?} have more than {MAX_WEIGHTS} weights, more than this program accepts", self.sizes),
                     )
                 })?;
         }
         if self.heads == 0 || !self.output_dim().is_multiple_of(self.heads) {
-            return Err(ConfigError::new(
-                "heads",
+            return Err(ConfigError::field(
+                "model.heads",
                 format!(
                     "{} heads do not divide the {} outputs evenly",
                     self.heads,
@@ -174,15 +209,15 @@ impl ModelConfig {
         }
         for &l in &self.spatial_layers {
             if l == 0 || l > self.num_layers() {
-                return Err(ConfigError::new(
-                    "spatial_layers",
+                return Err(ConfigError::field(
+                    "model.spatial_layers",
                     format!("layer {l} is not in 1..={}", self.num_layers()),
                 ));
             }
         }
         if !self.spatial_layers.contains(&self.num_layers()) && !self.spatial_layers.is_empty() {
-            return Err(ConfigError::new(
-                "spatial_layers",
+            return Err(ConfigError::field(
+                "model.spatial_layers",
                 "the spatial layers must include the output layer (the split starts from the heads)",
             ));
         }
@@ -190,8 +225,8 @@ impl ModelConfig {
         sorted.sort_unstable();
         sorted.dedup();
         if sorted != self.spatial_layers {
-            return Err(ConfigError::new(
-                "spatial_layers",
+            return Err(ConfigError::field(
+                "model.spatial_layers",
                 "must be increasing, without repeats",
             ));
         }
@@ -240,10 +275,28 @@ impl TrainConfig {
                 "0 is not a batch size (it must be at least 1)",
             ));
         }
+        if self.batch_size > MAX_BATCH_SIZE {
+            return Err(ConfigError::new(
+                "batch-size",
+                format!(
+                    "{} is more than the {MAX_BATCH_SIZE} this program accepts",
+                    self.batch_size
+                ),
+            ));
+        }
         if self.epochs == 0 {
             return Err(ConfigError::new(
                 "epochs",
                 "0 epochs trains nothing (it must be at least 1)",
+            ));
+        }
+        if self.epochs > MAX_EPOCHS {
+            return Err(ConfigError::new(
+                "epochs",
+                format!(
+                    "{} is more than the {MAX_EPOCHS} this program accepts",
+                    self.epochs
+                ),
             ));
         }
         if !self.lr.is_finite() || self.lr <= 0.0 {
@@ -252,14 +305,15 @@ impl TrainConfig {
                 format!("{} is not a learning rate (it must be finite and > 0)", self.lr),
             ));
         }
-        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+        // Adam's constants have no option: only a checkpoint's configuration sets them.
+        for (name, b) in [("train.beta1", self.beta1), ("train.beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
-                return Err(ConfigError::new(name, format!("{b} is not in [0, 1)")));
+                return Err(ConfigError::field(name, format!("{b} is not in [0, 1)")));
             }
         }
         if !self.eps.is_finite() || self.eps <= 0.0 {
-            return Err(ConfigError::new(
-                "eps",
+            return Err(ConfigError::field(
+                "train.eps",
                 format!("{} must be finite and > 0", self.eps),
             ));
         }
@@ -267,20 +321,36 @@ impl TrainConfig {
     }
 }
 
-/// A bad configuration value: which option, and what is wrong with it.
+/// A bad configuration value: which option (or, for a value no option sets, which field of a
+/// checkpoint's configuration), and what is wrong with it.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("invalid --{option}: {problem}")]
+#[error("invalid {option}: {problem}")]
 pub struct ConfigError {
+    /// What the user can change: `--hidden`, or `checkpoint field train.beta2`.
     pub option: String,
     pub problem: String,
 }
 
 impl ConfigError {
+    /// A bad value of the option `--{option}` (`option` without the dashes).
     pub fn new(option: &str, problem: impl Into<String>) -> Self {
         ConfigError {
-            option: option.to_string(),
+            option: format!("--{option}"),
             problem: problem.into(),
         }
+    }
+
+    /// A bad value of a configuration field that no option sets (`field` as `model.heads`): only a
+    /// checkpoint's metadata can hold it.
+    pub fn field(field: &str, problem: impl Into<String>) -> Self {
+        ConfigError {
+            option: format!("checkpoint field {field}"),
+            problem: problem.into(),
+        }
+    }
+
+    fn with(self, problem: String) -> Self {
+        ConfigError { problem, ..self }
     }
 }
 

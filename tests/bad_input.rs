@@ -190,7 +190,7 @@ fn sizes_that_do_not_fit_are_refused_before_allocating() {
             "--hidden",
             "8",
             "--batch-size",
-            "100000000",
+            "1000",
             "--data-dir",
         ])
         .arg(data.path())
@@ -198,13 +198,24 @@ fn sizes_that_do_not_fit_are_refused_before_allocating() {
         .arg(&out)
         .output()
         .unwrap();
-    assert_fails_with(&o, &["--batch-size", "100000000", "96 training examples"]);
-    // A model far too large to hold.
+    assert_fails_with(&o, &["--batch-size", "1000", "96 training examples"]);
+    // A batch no data set could fill is refused before the data is even read.
     let o = bin()
-        .args(["train", "--backend", "cpu", "--hidden", "1000000,1000000"])
+        .args(["train", "--backend", "cpu", "--batch-size", "100000000"])
         .output()
         .unwrap();
-    assert_fails_with(&o, &["--sizes", "more than 268435456 weights"]);
+    assert_fails_with(&o, &["--batch-size", "100000000", "more than the 65536"]);
+    // A model far too large to hold.
+    let o = bin()
+        .args(["train", "--backend", "cpu", "--hidden", "100000,100000,100000"])
+        .output()
+        .unwrap();
+    assert_fails_with(&o, &["--hidden", "more than 268435456 weights"]);
+    let o = bin()
+        .args(["train", "--backend", "cpu", "--hidden", "2000000"])
+        .output()
+        .unwrap();
+    assert_fails_with(&o, &["--hidden", "layer 1 has 2000000 neurons", "1048576"]);
     let o = bin()
         .args(["train", "--backend", "cpu", "--lr", "inf"])
         .output()

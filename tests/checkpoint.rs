@@ -312,6 +312,11 @@ fn tampered_metadata_and_tensors_are_named() {
         &huge(serde_json::json!([4_000_000_000u64, 4_000_000_000u64, 20])),
         p,
     );
+    assert!(
+        msg.contains("layer 0 has 4000000000 neurons, more than the 1048576 this program accepts"),
+        "{msg}"
+    );
+    let (_, msg) = load_err(&huge(serde_json::json!([1_000_000, 1_000, 20])), p);
     assert!(msg.contains("more than 268435456 weights"), "{msg}");
     let (_, msg) = load_err(&huge(serde_json::json!([20_000, 10_000, 20])), p);
     assert!(

@@ -67,7 +67,7 @@ fn negative_alpha_and_nan_beta_are_rejected() {
 fn zero_width_hidden_layer_is_rejected() {
     assert_fails_naming(
         &["train", "--hidden", "128,0,128", "--backend", "cpu"],
-        &["--sizes", "0 neurons"],
+        &["--hidden", "0 neurons"],
     );
 }
 

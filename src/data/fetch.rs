@@ -199,9 +199,9 @@ fn fetch_one(dir: &Path, spec: &FileSpec, mirrors: &Mirrors, progress: bool) -> 
         }
         let target = if is_gzip(&body) { &gz } else { &plain };
         // Created only now, so a failed fetch leaves the directory as it was.
-        std::fs::create_dir_all(&set_dir).map_err(|source| DataError::Io {
+        std::fs::create_dir_all(&set_dir).map_err(|error| DataError::Io {
             file: set_dir.clone(),
-            source,
+            error,
         })?;
         write_atomically(target, &body)?;
         // A corrupt copy under the other name would shadow or confuse the good one.
@@ -214,24 +214,36 @@ fn fetch_one(dir: &Path, spec: &FileSpec, mirrors: &Mirrors, progress: bool) -> 
         return Ok(Fetched::Downloaded(target.clone()));
     }
 
-    let tried = if failures.is_empty() {
-        format!("no mirror is known for set {}", spec.set)
-    } else {
-        format!("every mirror failed: {}", failures.join("; "))
-    };
     Err(match wrong_hash {
         Some(actual) => DataError::Checksum {
             file: plain,
             expected: spec.sha256.to_string(),
             actual,
-            detail: tried,
+            detail: if failures.is_empty() {
+                format!("no mirror is known for set {}", spec.set)
+            } else {
+                format!("every mirror failed: {}", failures.join("; "))
+            },
         },
         None => DataError::Download {
             url: urls
                 .first()
                 .cloned()
                 .unwrap_or_else(|| format!("{}/{}.gz", spec.set, spec.name)),
-            detail: tried,
+            detail: format!(
+                "{}\n{}",
+                if failures.is_empty() {
+                    format!("no mirror is known for set {}", spec.set)
+                } else {
+                    format!(
+                        "a download of {}/{}.gz was tried from every mirror, and failed:\n  {}",
+                        spec.set,
+                        spec.name,
+                        failures.join("\n  ")
+                    )
+                },
+                super::install_by_hand(dir, mirrors)
+            ),
         },
     })
 }
@@ -314,17 +326,18 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("data");
     let tmp = path.with_file_name(format!(".{name}.part-{}", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        // Created exclusively: never through a link planted at the temporary name.
+        let mut file = crate::checkpoint::create_new_file(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, path)
     })();
-    if let Err(source) = result {
+    if let Err(error) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(DataError::Io {
             file: path.to_path_buf(),
-            source,
+            error,
         });
     }
     // Make the rename itself durable (best effort: not every platform can open a directory).

@@ -63,8 +63,14 @@ pub struct IdxLabels {
 /// the file (or directory, or URL) at fault, so a user knows where to look.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{}: {source}", .file.display())]
-    Io { file: PathBuf, source: std::io::Error },
+    // The OS error is part of the message and deliberately not the error's `source`: anyhow's
+    // `{:#}` prints the chain of sources, which would repeat its text.
+    #[error("{}: {error}", .file.display())]
+    Io { file: PathBuf, error: std::io::Error },
+    /// Something is at a path of the data directory, but not what should be there (see `probe` in
+    /// `data/mod.rs`): a FIFO, a file for a directory, a symbolic link loop, an unreadable path.
+    #[error("{}: {problem}", .path.display())]
+    BadPath { path: PathBuf, problem: String },
     #[error(
         "{}: not an IDX {what} file: magic number is {found:#010x}, expected {expected:#010x}",
         .file.display(),
@@ -127,13 +133,7 @@ pub enum DataError {
     },
     #[error("{}: corrupt gzip stream: {detail}", .file.display())]
     BadGzip { file: PathBuf, detail: String },
-    #[error(
-        "{}: {set} data not found; missing {}. Run `spatial-gpu data fetch --data-dir {}` or set {} to a directory that has them",
-        .dir.display(),
-        list_paths(.expected),
-        .dir.display(),
-        crate::data::ENV_DATA_DIR
-    )]
+    #[error("{}", crate::data::missing_data_message(.dir, .expected))]
     MissingData {
         /// Which set(s): `mnist`, `fashion-mnist`, or both.
         set: String,
@@ -153,16 +153,8 @@ pub enum DataError {
         /// Where the bad copy came from and what the other mirrors said.
         detail: String,
     },
-    #[error("{url}: download failed: {detail}")]
+    #[error("{url}: {detail}")]
     Download { url: String, detail: String },
-}
-
-fn list_paths(paths: &[PathBuf]) -> String {
-    let names: Vec<String> = paths
-        .iter()
-        .map(|p| format!("{} (or .gz)", p.display()))
-        .collect();
-    names.join(", ")
 }
 
 /// Parses an IDX image file (3 dimensions, unsigned bytes) from raw or gzip bytes.
@@ -209,9 +201,9 @@ pub fn read_labels(path: &Path) -> Result<IdxLabels, DataError> {
 
 /// Reads a whole file, refusing one larger than [`MAX_DECOMPRESSED`] before reading it.
 pub(crate) fn read_capped(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io_err = |source| DataError::Io {
+    let io_err = |error| DataError::Io {
         file: path.to_path_buf(),
-        source,
+        error,
     };
     let len = std::fs::metadata(path).map_err(io_err)?.len();
     if len > MAX_DECOMPRESSED {

@@ -88,6 +88,37 @@ impl TaskData {
     pub fn test_len(&self) -> usize {
         self.test_images.count
     }
+
+    /// The lower-case hex SHA-256 of each of the four files as read, decompressed, in the order of
+    /// [`SET_FILES`]. The parsers accept a file only if it is exactly its header and its data, so
+    /// the file is rebuilt from what was parsed: the digest of a real file is the one published in
+    /// [`FILES`], whether it was stored gzipped or not.
+    pub fn digests(&self) -> [String; 4] {
+        use sha2::{Digest, Sha256};
+        let hex = |h: Sha256| -> String { h.finalize().iter().map(|b| format!("{b:02x}")).collect() };
+        let images = |i: &IdxImages| {
+            let mut h = Sha256::new();
+            h.update(idx::IMAGES_MAGIC.to_be_bytes());
+            for d in [i.count, i.rows, i.cols] {
+                h.update((d as u32).to_be_bytes());
+            }
+            h.update(&i.pixels);
+            hex(h)
+        };
+        let labels = |l: &[u8]| {
+            let mut h = Sha256::new();
+            h.update(idx::LABELS_MAGIC.to_be_bytes());
+            h.update((l.len() as u32).to_be_bytes());
+            h.update(l);
+            hex(h)
+        };
+        [
+            images(&self.train_images),
+            labels(&self.train_labels),
+            images(&self.test_images),
+            labels(&self.test_labels),
+        ]
+    }
 }
 
 fn check_shape(
@@ -140,6 +171,31 @@ impl Datasets {
     /// Test pairs in concat and mixed modes: the smaller of the two test counts.
     pub fn test_pairs(&self) -> usize {
         self.mnist.test_len().min(self.fashion.test_len())
+    }
+
+    /// What identifies the data: for each of the eight files, its name under the data directory
+    /// (`mnist/train-images-idx3-ubyte`, ...) and the hex SHA-256 of its decompressed content (see
+    /// [`TaskData::digests`]). A checkpoint records them, so that a run is resumed or evaluated on
+    /// its own data only (`checkpoint::check_data`). Hashes about 110 MB for the real sets (the two
+    /// sets in parallel): a fraction of a second.
+    pub fn digests(&self) -> Vec<(String, String)> {
+        let (mnist, fashion) = std::thread::scope(|s| {
+            let fashion = s.spawn(|| self.fashion.digests());
+            let mnist = self.mnist.digests();
+            let fashion = fashion
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (mnist, fashion)
+        });
+        [(MNIST, mnist), (FASHION, fashion)]
+            .into_iter()
+            .flat_map(|(set, d)| {
+                SET_FILES
+                    .iter()
+                    .zip(d)
+                    .map(move |(name, hex)| (format!("{set}/{name}"), hex))
+            })
+            .collect()
     }
 
     /// A small made-up pair of tasks for tests and benchmarks that must not need the real data.
@@ -202,44 +258,115 @@ pub fn resolve_data_dir(option: Option<&Path>) -> PathBuf {
     }
 }
 
-/// The file `dir/name` or `dir/name.gz`, whichever exists (the uncompressed one if both do).
-fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
-    let plain = dir.join(name);
-    if plain.is_file() {
-        return Some(plain);
+/// What is at `path`: `Ok(None)` if nothing, `Ok(Some(true))` for the kind wanted (a directory if
+/// `dir`, else a regular file), and an error saying exactly what is there otherwise: another kind
+/// of file (a FIFO, a directory, ...), a symbolic link loop, a dangling link, a path that cannot be
+/// read. "Missing" is only ever said of what is really not there.
+fn probe(path: &Path, dir: bool) -> Result<Option<bool>, DataError> {
+    let bad = |problem: String| DataError::BadPath {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return match std::fs::symlink_metadata(path) {
+                Ok(_) => Err(bad(format!(
+                    "a symbolic link to {}, which does not exist",
+                    std::fs::read_link(path).map_or("?".into(), |t| t.display().to_string())
+                ))),
+                Err(_) => Ok(None),
+            };
+        }
+        Err(e) => return Err(bad(format!("cannot be read ({e})"))),
+    };
+    let kind = file_kind(&meta.file_type());
+    match (dir, kind) {
+        (true, "directory") | (false, "regular file") => Ok(Some(true)),
+        (true, _) => Err(bad(format!("is a {kind}, not a directory"))),
+        (false, _) => Err(bad(format!("is a {kind}, not a regular file"))),
     }
-    let gz = dir.join(format!("{name}.gz"));
-    gz.is_file().then_some(gz)
 }
 
-/// Where the set's four files are: `Ok` with their paths, or `Err` with the paths that were looked
-/// for in `dir/set` and not found. Fashion-MNIST falls back to [`DEBIAN_FASHION_DIR`].
-fn locate_set(dir: &Path, set: &str) -> Result<[PathBuf; 4], Vec<PathBuf>> {
+/// A file type in words.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "device";
+        }
+    }
+    if t.is_dir() {
+        "directory"
+    } else if t.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
+}
+
+/// The file `dir/name` or `dir/name.gz`, whichever exists (the uncompressed one if both do); an
+/// error if either is there but not a readable regular file.
+fn locate(dir: &Path, name: &str) -> Result<Option<PathBuf>, DataError> {
+    let plain = dir.join(name);
+    if probe(&plain, false)?.is_some() {
+        return Ok(Some(plain));
+    }
+    let gz = dir.join(format!("{name}.gz"));
+    Ok(probe(&gz, false)?.map(|_| gz))
+}
+
+/// Where the set's four files are: `Ok(Ok)` with their paths, or `Ok(Err)` with the paths that
+/// were looked for in `dir/set` and not found; `Err` if something in the way is not what it should
+/// be (see [`probe`]). Fashion-MNIST falls back to [`DEBIAN_FASHION_DIR`].
+fn locate_set(dir: &Path, set: &str) -> Result<Result<[PathBuf; 4], Vec<PathBuf>>, DataError> {
     let set_dir = dir.join(set);
-    let found = SET_FILES.map(|name| locate(&set_dir, name));
+    let found = match probe(dir, true)?.and(probe(&set_dir, true)?) {
+        Some(_) => {
+            let mut found: [Option<PathBuf>; 4] = Default::default();
+            for (f, name) in found.iter_mut().zip(SET_FILES) {
+                *f = locate(&set_dir, name)?;
+            }
+            found
+        }
+        None => Default::default(),
+    };
     if let [Some(a), Some(b), Some(c), Some(d)] = found.clone() {
-        return Ok([a, b, c, d]);
+        return Ok(Ok([a, b, c, d]));
     }
     if set == FASHION {
         let debian = Path::new(DEBIAN_FASHION_DIR);
-        if let [Some(a), Some(b), Some(c), Some(d)] = SET_FILES.map(|name| locate(debian, name)) {
-            return Ok([a, b, c, d]);
+        if let [Ok(Some(a)), Ok(Some(b)), Ok(Some(c)), Ok(Some(d))] =
+            SET_FILES.map(|name| locate(debian, name))
+        {
+            return Ok(Ok([a, b, c, d]));
         }
     }
-    Err(SET_FILES
+    Ok(Err(SET_FILES
         .iter()
         .zip(found)
         .filter(|(_, f)| f.is_none())
         .map(|(name, _)| set_dir.join(name))
-        .collect())
+        .collect()))
 }
 
 /// The files [`load`] would not find (with or without `.gz`), as entries of [`FILES`], so that the
-/// caller can fetch just those with [`fetch_files`]. Empty when everything is there.
+/// caller can fetch just those with [`fetch_files`]. Empty when everything is there. (Something in
+/// the way that is not a file, which [`load`] reports, counts as missing here: fetching then says
+/// why it cannot write the file.)
 pub fn find_missing(dir: &Path) -> Vec<FileSpec> {
     let mut missing = Vec::new();
     for set in [MNIST, FASHION] {
-        if let Err(paths) = locate_set(dir, set) {
+        let located = locate_set(dir, set)
+            .unwrap_or_else(|_| Err(SET_FILES.iter().map(|name| dir.join(set).join(name)).collect()));
+        if let Err(paths) = located {
             for path in paths {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 missing.extend(FILES.iter().filter(|f| f.set == set && f.name == name));
@@ -249,14 +376,70 @@ pub fn find_missing(dir: &Path) -> Vec<FileSpec> {
     missing
 }
 
+/// The message of [`DataError::MissingData`]: a few lines saying which files are missing, folder by
+/// folder, how to fetch them, and how to install them by hand.
+pub fn missing_data_message(dir: &Path, expected: &[PathBuf]) -> String {
+    let mut folders: Vec<(&Path, Vec<String>)> = Vec::new();
+    for path in expected {
+        let folder = path.parent().unwrap_or(dir);
+        let name = path
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        match folders.iter_mut().find(|(f, _)| *f == folder) {
+            Some((_, names)) => names.push(name),
+            None => folders.push((folder, vec![name])),
+        }
+    }
+    let width = folders
+        .iter()
+        .map(|(f, _)| f.display().to_string().len())
+        .max()
+        .unwrap_or(0);
+    let mut msg = format!(
+        "{}: MNIST / Fashion-MNIST data not found: {} file(s) missing (each may also be gzipped, as NAME.gz):",
+        dir.display(),
+        expected.len()
+    );
+    for (folder, names) in &folders {
+        let folder = format!("{}/", folder.display());
+        msg += &format!("\n  {folder:<w$} {}", names.join(", "), w = width + 1);
+    }
+    msg += &format!(
+        "\nTo download them: spatial-gpu data fetch --data-dir {}\n{}\nOr give --data-dir (or set {ENV_DATA_DIR} to) a directory that holds them.",
+        dir.display(),
+        install_by_hand(dir, &MIRRORS)
+    );
+    msg
+}
+
+/// How to install the data by hand, in a few lines: which files, where each set can be downloaded
+/// (the first of `mirrors`), and where they go.
+pub fn install_by_hand(dir: &Path, mirrors: &Mirrors) -> String {
+    let mut msg = format!(
+        "By hand: download NAME.gz for NAME in {} from",
+        SET_FILES.join(", ")
+    );
+    for set in [MNIST, FASHION] {
+        if let Some(base) = mirrors.for_set(set).first() {
+            msg += &format!("\n  {set:<13}  {base}");
+        }
+    }
+    msg += &format!(
+        "\ninto {}/ and {}/ (gzipped or not).",
+        dir.join(MNIST).display(),
+        dir.join(FASHION).display()
+    );
+    msg
+}
+
 /// Reads both sets from `dir` (layout in the module docs) and checks them: counts of images and
 /// labels agree, labels are classes, every image of both sets has one size.
 ///
 /// Files are not checked against their SHA-256 here (that is [`fetch`]'s job), so a user may bring
 /// other IDX data of the same shape. The two sets are read in parallel.
 pub fn load(dir: &Path) -> Result<Datasets, DataError> {
-    let mnist_files = locate_set(dir, MNIST);
-    let fashion_files = locate_set(dir, FASHION);
+    let mnist_files = locate_set(dir, MNIST)?;
+    let fashion_files = locate_set(dir, FASHION)?;
     let (mnist_files, fashion_files) = match (mnist_files, fashion_files) {
         (Ok(m), Ok(f)) => (m, f),
         (m, f) => {
