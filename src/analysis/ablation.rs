@@ -21,7 +21,7 @@ use crate::backend::Backend;
 use crate::config::ModelConfig;
 use crate::cpu::linear::linear_forward;
 use crate::cpu::sigmoid::sigmoid_forward;
-use crate::cpu::softmax_xent::count_correct;
+use crate::metrics::count_correct;
 use crate::data::batches::TestSet;
 use crate::model::{Layout, NeuronMask, Params};
 use crate::split::Assignment;
