@@ -283,14 +283,18 @@ fn the_gif_has_one_frame_per_point_and_the_frames_move() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("training.gif");
     let options = AnimateOptions {
-        size: (400, 360),
+        size: (640, 560),
         ..AnimateOptions::default()
     };
     animate::write_gif(&h, &path, &options).unwrap();
+    // To look at it: SPATIAL_GPU_KEEP_SCREENSHOTS=DIR keeps a copy there.
+    if let Some(keep) = std::env::var_os("SPATIAL_GPU_KEEP_SCREENSHOTS") {
+        let _ = std::fs::copy(&path, Path::new(&keep).join("training.gif"));
+    }
     let mut decoder = gif::DecodeOptions::new();
     decoder.set_color_output(gif::ColorOutput::RGBA);
     let mut reader = decoder.read_info(std::fs::File::open(&path).unwrap()).unwrap();
-    assert_eq!((reader.width(), reader.height()), (400, 360));
+    assert_eq!((reader.width(), reader.height()), (640, 560));
     let mut frames = Vec::new();
     while let Some(f) = reader.read_next_frame().unwrap() {
         frames.push(f.buffer.to_vec());

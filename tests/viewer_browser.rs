@@ -54,6 +54,10 @@ fn load(browser: &Path, url: &str, dir: &Path, name: &str) -> Load {
         .expect("chromium runs");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "chromium failed on {url}: {stderr}");
+    // To look at what the test saw: SPATIAL_GPU_KEEP_SCREENSHOTS=DIR keeps each screenshot there.
+    if let Some(keep) = std::env::var_os("SPATIAL_GPU_KEEP_SCREENSHOTS") {
+        let _ = std::fs::copy(&shot, Path::new(&keep).join(format!("{name}.png")));
+    }
     let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap_or_else(|e| panic!("no screenshot of {url} ({e}): {stderr}")));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
@@ -241,7 +245,7 @@ fn drawing_time_by_network_size() {
     .enumerate()
     {
         let h = synthetic(&sizes, 2, 200_000);
-        for max_connections in [20_000, 100_000] {
+        for max_connections in [5_000, 20_000, 100_000] {
             let page = dir.path().join(format!("bench-{i}-{max_connections}.html"));
             let options = ViewerOptions {
                 max_connections,
@@ -250,7 +254,12 @@ fn drawing_time_by_network_size() {
             viewer::write_html(&h, &NeuronInfo::default(), &page, &options).unwrap();
             for view in ["top", "perspective"] {
                 let l = load(&browser, &url(&page, &format!("view={view}&conn=0&bench=10")), dir.path(), "bench");
-                let lines: Vec<&String> = l.console.iter().filter(|m| m.contains("viewer")).collect();
+                let lines: Vec<&str> = l
+                    .console
+                    .iter()
+                    .filter(|m| m.contains("viewer bench"))
+                    .map(|m| m.split(", source").next().unwrap_or(m))
+                    .collect();
                 println!(
                     "sizes {sizes:?}, max {max_connections} connections, {view}, {} KiB: {lines:?}",
                     std::fs::metadata(&page).unwrap().len() / 1024

@@ -120,8 +120,8 @@ pub fn draw_frame<DB: DrawingBackend>(
     let (w, h) = root.dim_in_pixel();
     let pad = 0.06 * (x1 - x0).max(y1 - y0).max(1e-3);
     // One unit as many pixels along x as along y, the legend's room on the right.
-    let legend_w = 240.0;
-    let px = ((w as f32 - 90.0 - legend_w).max(50.0), (h as f32 - 110.0).max(50.0));
+    let legend_w = (0.3 * w as f32).min(240.0);
+    let px = ((w as f32 - 86.0 - legend_w).max(50.0), (h as f32 - 104.0).max(50.0));
     let (bw, bh) = (x1 - x0 + 2.0 * pad, y1 - y0 + 2.0 * pad);
     let scale = (bw / px.0).max(bh / px.1);
     let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
@@ -130,9 +130,12 @@ pub fn draw_frame<DB: DrawingBackend>(
         "{}: epoch {}, batch {}",
         options.title, point.progress.epoch, point.progress.batch
     );
+    // The title on the whole frame, the chart below it: a caption would be centred on the chart only.
+    root.draw(&Text::new(title, (12, 8), (FONT_FAMILY, 18).into_font().color(&BLACK)))
+        .map_err(plot_err)?;
     let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT_FAMILY, 20))
         .margin(12)
+        .margin_top(40)
         .margin_right(12 + legend_w as u32)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -142,6 +145,8 @@ pub fn draw_frame<DB: DrawingBackend>(
         .configure_mesh()
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.06))
+        .x_labels(5)
+        .y_labels(5)
         .x_desc("x position")
         .y_desc("y position")
         .axis_desc_style((FONT_FAMILY, 15))
