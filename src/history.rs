@@ -143,9 +143,17 @@ pub enum HistoryError {
     #[error("{}: history format version {found:?} is not supported (this build reads version {FORMAT_VERSION})", file.display())]
     Version { file: PathBuf, found: String },
     #[error("{}: metadata `{key}` is missing or invalid: {detail}", file.display())]
-    Metadata { file: PathBuf, key: String, detail: String },
+    Metadata {
+        file: PathBuf,
+        key: String,
+        detail: String,
+    },
     #[error("{}: tensor `{name}` {detail}", file.display())]
-    Tensor { file: PathBuf, name: String, detail: String },
+    Tensor {
+        file: PathBuf,
+        name: String,
+        detail: String,
+    },
     #[error("cannot record this point: {0}")]
     Record(String),
 }
@@ -177,7 +185,12 @@ impl History {
     /// Records the network `params` at `progress`. Points must come in increasing order of progress;
     /// recording again at the last point's progress replaces it (the same parameters give the same
     /// point). Errors if `model` is not the history's or `params` has another shape.
-    pub fn record(&mut self, progress: Progress, model: &ModelConfig, params: &Params) -> Result<(), HistoryError> {
+    pub fn record(
+        &mut self,
+        progress: Progress,
+        model: &ModelConfig,
+        params: &Params,
+    ) -> Result<(), HistoryError> {
         if model != &self.model {
             return Err(HistoryError::Record(format!(
                 "the model {:?} is not this history's model {:?}",
@@ -305,7 +318,11 @@ impl History {
             }
         }
         for (k, l) in self.split_layers().into_iter().enumerate() {
-            let data: Vec<u8> = self.points.iter().flat_map(|p| p.tasks[k].iter().copied()).collect();
+            let data: Vec<u8> = self
+                .points
+                .iter()
+                .flat_map(|p| p.tasks[k].iter().copied())
+                .collect();
             tensors.push((format!("layer{l}.task"), Dtype::U8, vec![t, sizes[l]], data));
         }
         for (k, l) in self.connection_layers().into_iter().enumerate() {
@@ -322,27 +339,50 @@ impl History {
                     .flat_map(|p| f(&p.connections[k]).iter().flat_map(|v| v.to_le_bytes()))
                     .collect()
             };
-            tensors.push((format!("layer{l}.conn_from"), Dtype::U32, vec![c], u32s(|c| &c.from)));
+            tensors.push((
+                format!("layer{l}.conn_from"),
+                Dtype::U32,
+                vec![c],
+                u32s(|c| &c.from),
+            ));
             tensors.push((format!("layer{l}.conn_to"), Dtype::U32, vec![c], u32s(|c| &c.to)));
-            let data = f32s(&mut self.points.iter().flat_map(|p| p.connections[k].weight.iter().copied()));
+            let data = f32s(
+                &mut self
+                    .points
+                    .iter()
+                    .flat_map(|p| p.connections[k].weight.iter().copied()),
+            );
             tensors.push((format!("layer{l}.conn_weight"), Dtype::F32, vec![c], data));
         }
         if self.options.weights {
             for l in 1..sizes.len() {
                 let data = f32s(&mut self.points.iter().flat_map(|p| {
-                    p.weights.as_ref().expect("a history with weights has them at every point")[l - 1]
+                    p.weights
+                        .as_ref()
+                        .expect("a history with weights has them at every point")[l - 1]
                         .iter()
                         .copied()
                 }));
-                tensors.push((format!("layer{l}.weight"), Dtype::F32, vec![t, sizes[l], sizes[l - 1]], data));
+                tensors.push((
+                    format!("layer{l}.weight"),
+                    Dtype::F32,
+                    vec![t, sizes[l], sizes[l - 1]],
+                    data,
+                ));
             }
         }
         let mut meta = BTreeMap::new();
         meta.insert("format", FORMAT.to_string());
         meta.insert("format_version", FORMAT_VERSION.to_string());
         meta.insert("crate_version", env!("CARGO_PKG_VERSION").to_string());
-        meta.insert("model", serde_json::to_string(&self.model).expect("config serialises"));
-        meta.insert("options", serde_json::to_string(&self.options).expect("options serialise"));
+        meta.insert(
+            "model",
+            serde_json::to_string(&self.model).expect("config serialises"),
+        );
+        meta.insert(
+            "options",
+            serde_json::to_string(&self.options).expect("options serialise"),
+        );
         serialize(&tensors, &meta)
     }
 
@@ -376,10 +416,14 @@ impl History {
                 found: version.clone(),
             });
         }
-        let model: ModelConfig = serde_json::from_str(get("model")?).map_err(|e| bad("model", e.to_string()))?;
+        let model: ModelConfig =
+            serde_json::from_str(get("model")?).map_err(|e| bad("model", e.to_string()))?;
         model.validate().map_err(|e| bad("model", e.to_string()))?;
         if model.heads > u8::MAX as usize + 1 {
-            return Err(bad("model", format!("{} heads, a history stores at most 256", model.heads)));
+            return Err(bad(
+                "model",
+                format!("{} heads, a history stores at most 256", model.heads),
+            ));
         }
         let options: HistoryOptions =
             serde_json::from_str(get("options")?).map_err(|e| bad("options", e.to_string()))?;
@@ -388,7 +432,12 @@ impl History {
         let progress = reader.tensor("progress", Dtype::I64, None)?;
         let t = match progress.shape() {
             [t, 2] if *t <= MAX_POINTS => *t,
-            s => return Err(reader.err("progress", format!("has shape {s:?}, expected (T, 2), T <= {MAX_POINTS}"))),
+            s => {
+                return Err(reader.err(
+                    "progress",
+                    format!("has shape {s:?}, expected (T, 2), T <= {MAX_POINTS}"),
+                ))
+            }
         };
         let progress: Vec<i64> = le_chunks(progress.data()).map(i64::from_le_bytes).collect();
         let mut history = History::new(model, options);
@@ -405,7 +454,10 @@ impl History {
             };
             if let Some(prev) = points.last() {
                 if key(p) <= key(prev.progress) {
-                    return Err(reader.err("progress", format!("point {k} ({e}, {b}) does not come after point {}", k - 1)));
+                    return Err(reader.err(
+                        "progress",
+                        format!("point {k} ({e}, {b}) does not come after point {}", k - 1),
+                    ));
                 }
             }
             points.push(HistoryPoint {
@@ -440,7 +492,13 @@ impl History {
             let name = format!("layer{l}.task");
             let view = reader.tensor(&name, Dtype::U8, Some(&[t, sizes[l]]))?;
             if let Some(&bad_task) = view.data().iter().find(|&&v| v as usize >= history.model.heads) {
-                return Err(reader.err(&name, format!("holds task {bad_task}, the model has {} heads", history.model.heads)));
+                return Err(reader.err(
+                    &name,
+                    format!(
+                        "holds task {bad_task}, the model has {} heads",
+                        history.model.heads
+                    ),
+                ));
             }
             for (p, chunk) in points.iter_mut().zip(view.data().chunks_exact(sizes[l])) {
                 p.tasks.push(chunk.to_vec());
@@ -453,23 +511,41 @@ impl History {
             let from = reader.tensor(&format!("layer{l}.conn_from"), Dtype::U32, None)?;
             let c = from.shape().iter().product::<usize>();
             let from: Vec<u32> = le_chunks(from.data()).map(u32::from_le_bytes).collect();
-            let to: Vec<u32> = le_chunks(reader.tensor(&format!("layer{l}.conn_to"), Dtype::U32, Some(&[c]))?.data())
-                .map(u32::from_le_bytes)
-                .collect();
+            let to: Vec<u32> = le_chunks(
+                reader
+                    .tensor(&format!("layer{l}.conn_to"), Dtype::U32, Some(&[c]))?
+                    .data(),
+            )
+            .map(u32::from_le_bytes)
+            .collect();
             let weight = reader.f32s(&format!("layer{l}.conn_weight"), &[c])?;
             if from.len() != c || offsets.first() != Some(&0) || offsets.last() != Some(&(c as i64)) {
                 return Err(reader.err(&name, format!("must run from 0 to the {c} connections stored")));
             }
             if let Some(k) = from.iter().position(|&i| i as usize >= sizes[l - 1]) {
-                return Err(reader.err(&format!("layer{l}.conn_from"), format!("entry {k} is {}, layer {} has {} neurons", from[k], l - 1, sizes[l - 1])));
+                return Err(reader.err(
+                    &format!("layer{l}.conn_from"),
+                    format!(
+                        "entry {k} is {}, layer {} has {} neurons",
+                        from[k],
+                        l - 1,
+                        sizes[l - 1]
+                    ),
+                ));
             }
             if let Some(k) = to.iter().position(|&j| j as usize >= sizes[l]) {
-                return Err(reader.err(&format!("layer{l}.conn_to"), format!("entry {k} is {}, layer {l} has {} neurons", to[k], sizes[l])));
+                return Err(reader.err(
+                    &format!("layer{l}.conn_to"),
+                    format!("entry {k} is {}, layer {l} has {} neurons", to[k], sizes[l]),
+                ));
             }
             for (k, p) in points.iter_mut().enumerate() {
                 let (a, b) = (offsets[k], offsets[k + 1]);
                 if a > b || b as usize > c {
-                    return Err(reader.err(&name, format!("entries {k} and {} ({a}, {b}) are out of order", k + 1)));
+                    return Err(reader.err(
+                        &name,
+                        format!("entries {k} and {} ({a}, {b}) are out of order", k + 1),
+                    ));
                 }
                 let r = a as usize..b as usize;
                 p.connections.push(Connections {
@@ -503,7 +579,9 @@ fn expected_tensor_count(h: &History) -> usize {
 }
 
 fn le_chunks<const N: usize>(bytes: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
-    bytes.chunks_exact(N).map(|c| c.try_into().expect("chunks of N bytes"))
+    bytes
+        .chunks_exact(N)
+        .map(|c| c.try_into().expect("chunks of N bytes"))
 }
 
 /// Reads named tensors of a history file, each checked for dtype and shape.
@@ -520,8 +598,16 @@ impl<'a> Reader<'a> {
             detail,
         }
     }
-    fn tensor(&self, name: &str, dtype: Dtype, shape: Option<&[usize]>) -> Result<TensorView<'a>, HistoryError> {
-        let view = self.st.tensor(name).map_err(|_| self.err(name, "is missing".into()))?;
+    fn tensor(
+        &self,
+        name: &str,
+        dtype: Dtype,
+        shape: Option<&[usize]>,
+    ) -> Result<TensorView<'a>, HistoryError> {
+        let view = self
+            .st
+            .tensor(name)
+            .map_err(|_| self.err(name, "is missing".into()))?;
         if view.dtype() != dtype {
             return Err(self.err(name, format!("has dtype {:?}, expected {dtype:?}", view.dtype())));
         }
@@ -532,7 +618,14 @@ impl<'a> Reader<'a> {
         }
         let elements = view.shape().iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if elements.and_then(|e| e.checked_mul(dtype.bitsize() / 8)) != Some(view.data().len()) {
-            return Err(self.err(name, format!("holds {} bytes, not its shape {:?}", view.data().len(), view.shape())));
+            return Err(self.err(
+                name,
+                format!(
+                    "holds {} bytes, not its shape {:?}",
+                    view.data().len(),
+                    view.shape()
+                ),
+            ));
         }
         Ok(view)
     }
@@ -572,7 +665,10 @@ fn strongest(w: &[f32], n_in: usize, cap: usize) -> Connections {
 fn serialize(tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)], meta: &BTreeMap<&str, String>) -> Vec<u8> {
     let json = |s: &str| serde_json::to_string(s).expect("a string serialises");
     let mut header = String::from("{\"__metadata__\":{");
-    let entries: Vec<String> = meta.iter().map(|(k, v)| format!("{}:{}", json(k), json(v))).collect();
+    let entries: Vec<String> = meta
+        .iter()
+        .map(|(k, v)| format!("{}:{}", json(k), json(v)))
+        .collect();
     header.push_str(&entries.join(","));
     header.push('}');
     let mut at = 0usize;

@@ -70,15 +70,26 @@ fn a_point_holds_positions_sums_tasks_and_the_paper_connections() {
         let (n_in, w) = (m.sizes[l - 1], params.weight(l));
         for j in 0..m.sizes[l] {
             let s: f32 = w[j * n_in..(j + 1) * n_in].iter().map(|v| v.abs()).sum();
-            assert!((p.incoming[l - 1][j] - s).abs() < 1e-5, "incoming sum of neuron {j} of layer {l}");
+            assert!(
+                (p.incoming[l - 1][j] - s).abs() < 1e-5,
+                "incoming sum of neuron {j} of layer {l}"
+            );
         }
         for i in 0..n_in {
             let s: f32 = (0..m.sizes[l]).map(|j| w[j * n_in + i].abs()).sum();
-            assert!((p.outgoing[l - 1][i] - s).abs() < 1e-5, "outgoing sum of neuron {i} of layer {}", l - 1);
+            assert!(
+                (p.outgoing[l - 1][i] - s).abs() < 1e-5,
+                "outgoing sum of neuron {i} of layer {}",
+                l - 1
+            );
         }
     }
     let assignment = split::assign(&m, &params);
-    let tasks: Vec<Vec<u8>> = assignment.groups.iter().map(|g| g.iter().map(|&t| t as u8).collect()).collect();
+    let tasks: Vec<Vec<u8>> = assignment
+        .groups
+        .iter()
+        .map(|g| g.iter().map(|&t| t as u8).collect())
+        .collect();
     assert_eq!(p.tasks, tasks);
     assert_eq!(h.connection_layers(), vec![3, 4]);
     for (k, l) in h.connection_layers().into_iter().enumerate() {
@@ -134,14 +145,20 @@ fn save_and_load_give_the_same_history() {
         let path = dir.path().join(format!("history-{weights}.safetensors"));
         h.save(&path).unwrap();
         let back = History::load(&path).unwrap();
+        // SPATIAL_GPU_KEEP_OUTPUT=DIR keeps a copy (to try the file with Python's safetensors).
+        if let Some(keep) = std::env::var_os("SPATIAL_GPU_KEEP_OUTPUT") {
+            let _ = std::fs::copy(&path, Path::new(&keep).join(path.file_name().unwrap()));
+        }
         assert_eq!(back, h, "weights: {weights}");
         if weights {
             let w = back.points[3].weights.as_ref().unwrap();
             assert_eq!(w[1], params_at(&m, 6).weight(2));
         }
-        assert!(std::fs::read_dir(dir.path())
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
             .unwrap()
-            .all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp-")));
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp-")));
     }
 }
 
@@ -166,7 +183,11 @@ fn a_resumed_run_has_the_history_of_an_uninterrupted_one() {
     record_run(&mut resumed, &m, 9, 13, 3);
     resumed.save(&cut).unwrap();
     assert_eq!(resumed, h);
-    assert_eq!(std::fs::read(&cut).unwrap(), std::fs::read(&whole).unwrap(), "the files are identical");
+    assert_eq!(
+        std::fs::read(&cut).unwrap(),
+        std::fs::read(&whole).unwrap(),
+        "the files are identical"
+    );
 }
 
 #[test]
@@ -174,7 +195,10 @@ fn recording_checks_order_and_model() {
     let m = model();
     let mut h = History::new(m.clone(), HistoryOptions::default());
     h.record(progress(5), &m, &params_at(&m, 5)).unwrap();
-    let err = h.record(progress(4), &m, &params_at(&m, 4)).unwrap_err().to_string();
+    let err = h
+        .record(progress(4), &m, &params_at(&m, 4))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("truncate_after"), "{err}");
     // The same progress again replaces the point.
     h.record(progress(5), &m, &params_at(&m, 6)).unwrap();
@@ -182,9 +206,15 @@ fn recording_checks_order_and_model() {
     assert_eq!(h.points[0].positions[2], params_at(&m, 6).position(2));
     let mut other = m.clone();
     other.sizes[1] = 11;
-    let err = h.record(progress(6), &other, &params_at(&other, 6)).unwrap_err().to_string();
+    let err = h
+        .record(progress(6), &other, &params_at(&other, 6))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not this history's model"), "{err}");
-    let err = h.record(progress(6), &m, &params_at(&other, 6)).unwrap_err().to_string();
+    let err = h
+        .record(progress(6), &m, &params_at(&other, 6))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("parameters of layer sizes"), "{err}");
 }
 
@@ -194,7 +224,10 @@ fn load_err(bytes: &[u8]) -> String {
         Ok(_) => panic!("bad bytes were accepted"),
         Err(e) => {
             let text = e.to_string();
-            assert!(text.starts_with("run/history.safetensors"), "the error names the file: {text}");
+            assert!(
+                text.starts_with("run/history.safetensors"),
+                "the error names the file: {text}"
+            );
             text
         }
     }
@@ -212,7 +245,10 @@ fn bad_files_are_refused_with_a_clear_error_and_never_panic() {
     // Every truncation and many single-byte changes: an error or (for bytes the format does not
     // check, e.g. inside a float) a history, never a panic.
     for cut in (0..good.len()).step_by(7) {
-        assert!(History::from_bytes(&good[..cut], Path::new("x")).is_err(), "cut at {cut}");
+        assert!(
+            History::from_bytes(&good[..cut], Path::new("x")).is_err(),
+            "cut at {cut}"
+        );
     }
     for at in (0..good.len()).step_by(3) {
         let mut bad = good.clone();
@@ -246,7 +282,9 @@ fn bad_files_are_refused_with_a_clear_error_and_never_panic() {
 }
 
 fn dir_file(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("spatial-gpu-no-such-dir-{}", std::process::id())).join(name)
+    std::env::temp_dir()
+        .join(format!("spatial-gpu-no-such-dir-{}", std::process::id()))
+        .join(name)
 }
 
 fn small_history() -> History {
@@ -274,7 +312,9 @@ fn the_top_view_applies_the_paper_filters() {
         },
     );
     assert!(strict.edges.iter().flatten().all(|e| e.2 > 0.2));
-    assert!(strict.edges.iter().map(Vec::len).sum::<usize>() < view.edges.iter().map(Vec::len).sum::<usize>());
+    assert!(
+        strict.edges.iter().map(Vec::len).sum::<usize>() < view.edges.iter().map(Vec::len).sum::<usize>()
+    );
 }
 
 #[test]
@@ -287,8 +327,8 @@ fn the_gif_has_one_frame_per_point_and_the_frames_move() {
         ..AnimateOptions::default()
     };
     animate::write_gif(&h, &path, &options).unwrap();
-    // To look at it: SPATIAL_GPU_KEEP_SCREENSHOTS=DIR keeps a copy there.
-    if let Some(keep) = std::env::var_os("SPATIAL_GPU_KEEP_SCREENSHOTS") {
+    // To look at it: SPATIAL_GPU_KEEP_OUTPUT=DIR keeps a copy there.
+    if let Some(keep) = std::env::var_os("SPATIAL_GPU_KEEP_OUTPUT") {
         let _ = std::fs::copy(&path, Path::new(&keep).join("training.gif"));
     }
     let mut decoder = gif::DecodeOptions::new();
@@ -300,7 +340,11 @@ fn the_gif_has_one_frame_per_point_and_the_frames_move() {
         frames.push(f.buffer.to_vec());
     }
     assert_eq!(frames.len(), h.points.len());
-    assert_ne!(frames[0], frames[frames.len() - 1], "the network moves between the first and last frames");
+    assert_ne!(
+        frames[0],
+        frames[frames.len() - 1],
+        "the network moves between the first and last frames"
+    );
     let bad = AnimateOptions {
         size: (401, 360),
         ..AnimateOptions::default()
@@ -308,7 +352,9 @@ fn the_gif_has_one_frame_per_point_and_the_frames_move() {
     let err = animate::write_gif(&h, &path, &bad).unwrap_err().to_string();
     assert!(err.contains("401x360"), "{err}");
     let empty = History::new(model(), HistoryOptions::default());
-    let err = animate::write_gif(&empty, &path, &options).unwrap_err().to_string();
+    let err = animate::write_gif(&empty, &path, &options)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no points"), "{err}");
 }
 
@@ -349,9 +395,16 @@ fn the_viewer_is_one_self_contained_file() {
     viewer::write_html(&h, &info, &path, &options).unwrap();
     let html = std::fs::read_to_string(&path).unwrap();
     for outside in ["http://", "https://", "src=", "href=", "@import"] {
-        assert!(!html.contains(outside), "the page refers to something outside it: {outside}");
+        assert!(
+            !html.contains(outside),
+            "the page refers to something outside it: {outside}"
+        );
     }
-    assert_eq!(html.matches("</script>").count(), 2, "the title cannot end a script early");
+    assert_eq!(
+        html.matches("</script>").count(),
+        2,
+        "the title cannot end a script early"
+    );
     assert!(html.contains("a &lt;/script&gt; &lt;b&gt;title&lt;/b&gt;"));
     let data = viewer::viewer_data(&h, &info, &options).unwrap();
     assert_eq!(data["points"].as_array().unwrap().len(), h.points.len());

@@ -21,7 +21,10 @@ const PANEL: u32 = 330;
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     for name in ["chromium", "chromium-browser"] {
-        if let Some(p) = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()) {
+        if let Some(p) = std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+        {
             return Some(p);
         }
     }
@@ -44,7 +47,13 @@ fn load(browser: &Path, url: &str, dir: &Path, name: &str) -> Load {
     // A fresh profile per load: no state carried between loads, and none written to $HOME.
     let profile = dir.join(format!("profile-{name}"));
     let out = Command::new(browser)
-        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"])
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("--window-size={},{}", WINDOW.0, WINDOW.1))
@@ -54,11 +63,13 @@ fn load(browser: &Path, url: &str, dir: &Path, name: &str) -> Load {
         .expect("chromium runs");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "chromium failed on {url}: {stderr}");
-    // To look at what the test saw: SPATIAL_GPU_KEEP_SCREENSHOTS=DIR keeps each screenshot there.
-    if let Some(keep) = std::env::var_os("SPATIAL_GPU_KEEP_SCREENSHOTS") {
+    // To look at what the test saw: SPATIAL_GPU_KEEP_OUTPUT=DIR keeps each screenshot there.
+    if let Some(keep) = std::env::var_os("SPATIAL_GPU_KEEP_OUTPUT") {
         let _ = std::fs::copy(&shot, Path::new(&keep).join(format!("{name}.png")));
     }
-    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap_or_else(|e| panic!("no screenshot of {url} ({e}): {stderr}")));
+    let decoder = png::Decoder::new(
+        std::fs::File::open(&shot).unwrap_or_else(|e| panic!("no screenshot of {url} ({e}): {stderr}")),
+    );
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
@@ -189,9 +200,21 @@ fn console_errors_are_detected() {
     .unwrap();
     let l = load(&browser, &url(&page, ""), dir.path(), "broken");
     let errors = console_errors(&l.console);
-    assert!(errors.iter().any(|m| m.contains("deliberate console error")), "{:?}", l.console);
-    assert!(errors.iter().any(|m| m.contains("Uncaught ReferenceError")), "{:?}", l.console);
-    assert_eq!(errors.len(), 2, "the viewer's own timing line is not an error: {errors:?}");
+    assert!(
+        errors.iter().any(|m| m.contains("deliberate console error")),
+        "{:?}",
+        l.console
+    );
+    assert!(
+        errors.iter().any(|m| m.contains("Uncaught ReferenceError")),
+        "{:?}",
+        l.console
+    );
+    assert_eq!(
+        errors.len(),
+        2,
+        "the viewer's own timing line is not an error: {errors:?}"
+    );
 }
 
 #[test]
@@ -206,24 +229,47 @@ fn the_viewer_loads_draws_and_follows_its_slider() {
     viewer::write_html(&h, &NeuronInfo::default(), &page, &ViewerOptions::default()).unwrap();
 
     let first = load(&browser, &url(&page, "epoch=0"), dir.path(), "epoch0");
-    assert!(console_errors(&first.console).is_empty(), "console errors: {:?}", first.console);
+    assert!(
+        console_errors(&first.console).is_empty(),
+        "console errors: {:?}",
+        first.console
+    );
     assert!(
         first.console.iter().any(|m| m.starts_with("\"viewer draw:")),
         "the page drew: {:?}",
         first.console
     );
     let variance = canvas_variance(&first);
-    assert!(variance > 50.0, "the canvas is blank (pixel variance {variance:.1})");
+    assert!(
+        variance > 50.0,
+        "the canvas is blank (pixel variance {variance:.1})"
+    );
 
     let last = load(&browser, &url(&page, "epoch=4"), dir.path(), "epoch4");
-    assert!(console_errors(&last.console).is_empty(), "console errors: {:?}", last.console);
+    assert!(
+        console_errors(&last.console).is_empty(),
+        "console errors: {:?}",
+        last.console
+    );
     let differ = canvas_difference(&first, &last);
     assert!(differ > 1000, "moving the slider changed only {differ} pixels");
 
-    let persp = load(&browser, &url(&page, "epoch=4&view=perspective&cross=0"), dir.path(), "persp");
-    assert!(console_errors(&persp.console).is_empty(), "console errors: {:?}", persp.console);
+    let persp = load(
+        &browser,
+        &url(&page, "epoch=4&view=perspective&cross=0"),
+        dir.path(),
+        "persp",
+    );
+    assert!(
+        console_errors(&persp.console).is_empty(),
+        "console errors: {:?}",
+        persp.console
+    );
     assert!(canvas_variance(&persp) > 50.0);
-    assert!(canvas_difference(&last, &persp) > 1000, "the perspective differs from the top view");
+    assert!(
+        canvas_difference(&last, &persp) > 1000,
+        "the perspective differs from the top view"
+    );
 }
 
 /// Not a pass/fail test of speed (machines differ): prints the mean drawing time of a frame for
@@ -253,7 +299,12 @@ fn drawing_time_by_network_size() {
             };
             viewer::write_html(&h, &NeuronInfo::default(), &page, &options).unwrap();
             for view in ["top", "perspective"] {
-                let l = load(&browser, &url(&page, &format!("view={view}&conn=0&bench=10")), dir.path(), "bench");
+                let l = load(
+                    &browser,
+                    &url(&page, &format!("view={view}&conn=0&bench=10")),
+                    dir.path(),
+                    "bench",
+                );
                 let lines: Vec<&str> = l
                     .console
                     .iter()

@@ -77,7 +77,10 @@ fn marker(k: usize, (x, y): BackendCoord, s: i32) -> Vec<BackendCoord> {
         0 => (0..12)
             .map(|a| {
                 let t = std::f64::consts::TAU * a as f64 / 12.0;
-                (x + (s as f64 * t.cos()).round() as i32, y + (s as f64 * t.sin()).round() as i32)
+                (
+                    x + (s as f64 * t.cos()).round() as i32,
+                    y + (s as f64 * t.sin()).round() as i32,
+                )
             })
             .collect(),
         1 => vec![(x, y - s - 1), (x + s + 1, y + s), (x - s - 1, y + s)],
@@ -93,9 +96,15 @@ fn marker(k: usize, (x, y): BackendCoord, s: i32) -> Vec<BackendCoord> {
     }
 }
 
-fn draw_marker<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, k: usize, at: BackendCoord, fill: RGBColor) -> Result<()> {
+fn draw_marker<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    k: usize,
+    at: BackendCoord,
+    fill: RGBColor,
+) -> Result<()> {
     let poly = marker(k, at, 5);
-    root.draw(&Polygon::new(poly.clone(), fill.filled())).map_err(plot_err)?;
+    root.draw(&Polygon::new(poly.clone(), fill.filled()))
+        .map_err(plot_err)?;
     let mut outline = poly.clone();
     outline.push(poly[0]);
     root.draw(&PathElement::new(outline, BLACK.mix(0.7).stroke_width(1)))
@@ -121,7 +130,10 @@ pub fn draw_frame<DB: DrawingBackend>(
     let pad = 0.06 * (x1 - x0).max(y1 - y0).max(1e-3);
     // One unit as many pixels along x as along y, the legend's room on the right.
     let legend_w = (0.3 * w as f32).min(240.0);
-    let px = ((w as f32 - 86.0 - legend_w).max(50.0), (h as f32 - 104.0).max(50.0));
+    let px = (
+        (w as f32 - 86.0 - legend_w).max(50.0),
+        (h as f32 - 104.0).max(50.0),
+    );
     let (bw, bh) = (x1 - x0 + 2.0 * pad, y1 - y0 + 2.0 * pad);
     let scale = (bw / px.0).max(bh / px.1);
     let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
@@ -131,15 +143,22 @@ pub fn draw_frame<DB: DrawingBackend>(
         options.title, point.progress.epoch, point.progress.batch
     );
     // The title on the whole frame, the chart below it: a caption would be centred on the chart only.
-    root.draw(&Text::new(title, (12, 8), (FONT_FAMILY, 18).into_font().color(&BLACK)))
-        .map_err(plot_err)?;
+    root.draw(&Text::new(
+        title,
+        (12, 8),
+        (FONT_FAMILY, 18).into_font().color(&BLACK),
+    ))
+    .map_err(plot_err)?;
     let mut chart = ChartBuilder::on(root)
         .margin(12)
         .margin_top(40)
         .margin_right(12 + legend_w as u32)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d((cx - hw) as f64..(cx + hw) as f64, (cy - hh) as f64..(cy + hh) as f64)
+        .build_cartesian_2d(
+            (cx - hw) as f64..(cx + hw) as f64,
+            (cy - hh) as f64..(cy + hh) as f64,
+        )
         .map_err(plot_err)?;
     chart
         .configure_mesh()
@@ -162,7 +181,11 @@ pub fn draw_frame<DB: DrawingBackend>(
         let max = edges.iter().map(|e| e.2).fold(0.0f32, f32::max).max(1e-12);
         chart
             .draw_series(edges.iter().map(|&(i, j, a, ti, tj)| {
-                let colour = if ti == tj { rgb(task_colour(ti)) } else { rgb(CROSS_COLOUR) };
+                let colour = if ti == tj {
+                    rgb(task_colour(ti))
+                } else {
+                    rgb(CROSS_COLOUR)
+                };
                 let alpha = 0.04 + 0.5 * (a / max).min(1.0) as f64;
                 PathElement::new(vec![pos(k, i), pos(k + 1, j)], colour.mix(alpha).stroke_width(1))
             }))
@@ -179,21 +202,37 @@ pub fn draw_frame<DB: DrawingBackend>(
     let mut ly = 60;
     let font = (FONT_FAMILY, 14).into_font().color(&BLACK);
     for t in 0..history.model.heads {
-        root.draw(&Rectangle::new([(lx, ly - 5), (lx + 10, ly + 5)], rgb(task_colour(t)).filled()))
-            .map_err(plot_err)?;
-        root.draw(&Text::new(format!("task {t}: {}", split::task_name(t, history.model.heads)), (lx + 18, ly - 7), font.clone()))
-            .map_err(plot_err)?;
+        root.draw(&Rectangle::new(
+            [(lx, ly - 5), (lx + 10, ly + 5)],
+            rgb(task_colour(t)).filled(),
+        ))
+        .map_err(plot_err)?;
+        root.draw(&Text::new(
+            format!("task {t}: {}", split::task_name(t, history.model.heads)),
+            (lx + 18, ly - 7),
+            font.clone(),
+        ))
+        .map_err(plot_err)?;
         ly += 22;
     }
     for (k, &l) in layers.iter().enumerate() {
         draw_marker(root, k, (lx + 5, ly), WHITE)?;
-        let label = format!("layer {l}: {} of {}", view.neurons[k].len(), history.model.sizes[l]);
-        root.draw(&Text::new(label, (lx + 18, ly - 7), font.clone())).map_err(plot_err)?;
+        let label = format!(
+            "layer {l}: {} of {}",
+            view.neurons[k].len(),
+            history.model.sizes[l]
+        );
+        root.draw(&Text::new(label, (lx + 18, ly - 7), font.clone()))
+            .map_err(plot_err)?;
         ly += 22;
     }
-    root.draw(&PathElement::new(vec![(lx - 2, ly), (lx + 12, ly)], rgb(CROSS_COLOUR).stroke_width(2)))
+    root.draw(&PathElement::new(
+        vec![(lx - 2, ly), (lx + 12, ly)],
+        rgb(CROSS_COLOUR).stroke_width(2),
+    ))
+    .map_err(plot_err)?;
+    root.draw(&Text::new("across tasks", (lx + 18, ly - 7), font))
         .map_err(plot_err)?;
-    root.draw(&Text::new("across tasks", (lx + 18, ly - 7), font)).map_err(plot_err)?;
     root.present().map_err(plot_err)?;
     Ok(())
 }
@@ -255,13 +294,32 @@ pub fn find_ffmpeg() -> Option<std::path::PathBuf> {
 /// Errors, saying so, when no `ffmpeg` is on the `PATH`.
 pub fn write_mp4(history: &History, path: &Path, options: &AnimateOptions) -> Result<()> {
     let Some(ffmpeg) = find_ffmpeg() else {
-        bail!("cannot write {}: no `ffmpeg` on the PATH (install it, or write only the GIF)", path.display());
+        bail!(
+            "cannot write {}: no `ffmpeg` on the PATH (install it, or write only the GIF)",
+            path.display()
+        );
     };
     let frames = render_frames(history, options)?;
     let (w, h) = options.size;
     let mut child = Command::new(&ffmpeg)
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
-        .args(["-s", &format!("{w}x{h}"), "-r", &options.fps.to_string(), "-i", "-"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+        ])
+        .args([
+            "-s",
+            &format!("{w}x{h}"),
+            "-r",
+            &options.fps.to_string(),
+            "-i",
+            "-",
+        ])
         .args(["-pix_fmt", "yuv420p", "-movflags", "+faststart"])
         .arg(path)
         .stdin(Stdio::piped())

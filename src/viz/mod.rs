@@ -82,7 +82,13 @@ impl TopView {
                     .filter_map(|e| {
                         let (i, j, a) = (c.from[e] as usize, c.to[e] as usize, c.weight[e].abs());
                         (a > th.min_weight && kept[k][i] && kept[k + 1][j]).then(|| {
-                            (i, j, a, point.tasks[k][i] as usize, point.tasks[k + 1][j] as usize)
+                            (
+                                i,
+                                j,
+                                a,
+                                point.tasks[k][i] as usize,
+                                point.tasks[k + 1][j] as usize,
+                            )
                         })
                     })
                     .collect()
@@ -96,7 +102,10 @@ impl TopView {
 /// frames share one set of axes; `((-1, 1), (-1, 1))` for an empty history.
 pub fn position_bounds(history: &History) -> ((f32, f32), (f32, f32)) {
     let layers = history.split_layers();
-    let (mut x, mut y) = ((f32::INFINITY, f32::NEG_INFINITY), (f32::INFINITY, f32::NEG_INFINITY));
+    let (mut x, mut y) = (
+        (f32::INFINITY, f32::NEG_INFINITY),
+        (f32::INFINITY, f32::NEG_INFINITY),
+    );
     for p in &history.points {
         for &l in &layers {
             for xy in p.positions[l].chunks_exact(2) {

@@ -72,7 +72,9 @@ fn subsample(n: usize, max: usize) -> Vec<usize> {
         return (0..n).collect();
     }
     let max = max.max(2);
-    let mut out: Vec<usize> = (0..max).map(|k| (k * (n - 1) + (max - 1) / 2) / (max - 1)).collect();
+    let mut out: Vec<usize> = (0..max)
+        .map(|k| (k * (n - 1) + (max - 1) / 2) / (max - 1))
+        .collect();
     out.dedup();
     out
 }
@@ -89,7 +91,11 @@ pub fn viewer_data(history: &History, info: &NeuronInfo, options: &ViewerOptions
             bail!("accuracy drops given for layer {l}, which is not a split layer ({layers:?})");
         };
         if drops.len() != sizes[l] {
-            bail!("accuracy drops for layer {l}: {} values, the layer has {} neurons", drops.len(), sizes[l]);
+            bail!(
+                "accuracy drops for layer {l}: {} values, the layer has {} neurons",
+                drops.len(),
+                sizes[l]
+            );
         }
     }
     let last = sizes.len() - 1;
@@ -103,7 +109,9 @@ pub fn viewer_data(history: &History, info: &NeuronInfo, options: &ViewerOptions
                 .map(|c| {
                     let mut order: Vec<usize> = (0..c.len()).collect();
                     if order.len() > options.max_connections {
-                        order.sort_by(|&a, &b| c.weight[b].abs().total_cmp(&c.weight[a].abs()).then(a.cmp(&b)));
+                        order.sort_by(|&a, &b| {
+                            c.weight[b].abs().total_cmp(&c.weight[a].abs()).then(a.cmp(&b))
+                        });
                         order.truncate(options.max_connections);
                         order.sort_unstable();
                     }
@@ -138,7 +146,10 @@ pub fn viewer_data(history: &History, info: &NeuronInfo, options: &ViewerOptions
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The viewer page as a string.
@@ -157,7 +168,9 @@ pub fn render_html(history: &History, info: &NeuronInfo, options: &ViewerOptions
         ("__VIEWER_DATA__", data.as_str()),
         ("/*__VIEWER_JS__*/", SCRIPT),
     ] {
-        let at = rest.find(placeholder).expect("the viewer template has each placeholder once, in this order");
+        let at = rest
+            .find(placeholder)
+            .expect("the viewer template has each placeholder once, in this order");
         out.push_str(&rest[..at]);
         out.push_str(value);
         rest = &rest[at + placeholder.len()..];
