@@ -47,14 +47,16 @@ impl Default for Thresholds {
     }
 }
 
+/// A drawn connection: `(from, to, |w|, task of from, task of to)`, neuron indices within their layers.
+pub type Edge = (usize, usize, f32, usize, usize);
+
 /// What one frame of the top view shows, from one history point.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopView {
     /// `neurons[k]`: the drawn neurons of split layer `k`: `(index, x, y, task)`.
     pub neurons: Vec<Vec<(usize, f32, f32, usize)>>,
-    /// `edges[k]`: drawn connections from split layer `k` to `k + 1`: `(from, to, |w|, task from,
-    /// task to)`, neuron indices within their layers.
-    pub edges: Vec<Vec<(usize, usize, f32, usize, usize)>>,
+    /// `edges[k]`: drawn connections from split layer `k` to `k + 1`.
+    pub edges: Vec<Vec<Edge>>,
 }
 
 impl TopView {
