@@ -190,7 +190,7 @@ fn draw_panel<DB: DrawingBackend>(
                 String::new()
             }
         })
-        .y_label_formatter(&|y| format_tick(*y))
+        .y_label_formatter(&|y| format_tick(*y, y_range.1 - y_range.0))
         .axis_desc_style(("sans-serif", 16))
         .label_style(("sans-serif", 14))
         .draw()
@@ -254,19 +254,26 @@ fn draw_panel<DB: DrawingBackend>(
     Ok(())
 }
 
-/// A tick label with as few digits as its size needs.
-fn format_tick(y: f64) -> String {
-    let a = y.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if !(1e-3..1e5).contains(&a) {
-        format!("{y:.1e}")
-    } else if a >= 100.0 {
-        format!("{y:.0}")
-    } else if a >= 1.0 {
-        format!("{y:.2}")
+/// A tick label with the digits an axis spanning `span` needs, the same for every tick of the axis.
+fn format_tick(y: f64, span: f64) -> String {
+    let a = y.abs().max(span);
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{y:.1e}");
+    }
+    let digits = if span >= 20.0 {
+        0
+    } else if span >= 2.0 {
+        1
+    } else if span >= 0.2 {
+        2
     } else {
-        format!("{y:.3}")
+        3
+    };
+    let s = format!("{y:.digits$}");
+    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        s.trim_start_matches('-').to_string()
+    } else {
+        s
     }
 }
 

@@ -253,7 +253,7 @@ pub fn within_style(colour: RGBColor, s: f64) -> ShapeStyle {
 /// Style of a connection across tasks at relative strength `s` in [0, 1]: darker and more opaque
 /// than the within-task lines, so that it stands out above them.
 pub fn cross_style(s: f64) -> ShapeStyle {
-    ShapeStyle::from(CROSS_COLOUR.mix(0.10 + 0.75 * s)).stroke_width(1)
+    ShapeStyle::from(CROSS_COLOUR.mix(0.03 + 0.67 * s)).stroke_width(1)
 }
 
 /// A tick label with the digits the axis span needs (no `-0`).
@@ -286,7 +286,7 @@ fn equal_aspect(x: (f64, f64), y: (f64, f64), px: (f64, f64)) -> ((f64, f64), (f
     ((cx - hw, cx + hw), (cy - hh, cy + hh))
 }
 
-const FIG2_SIZE: (u32, u32) = (1500, 860);
+const FIG2_SIZE: (u32, u32) = (1450, 840);
 /// Figure 1's plot: margin, the label areas under and left of it, and its width in pixels.
 const FIG1_MARGIN: u32 = 16;
 const FIG1_X_LABELS: u32 = 50;

@@ -207,13 +207,13 @@ fn edge_counts(fig: &FigureData) -> (usize, usize) {
     counts
 }
 
-/// The legend's rows: a heading, or a sample (drawn by the closure at its left end) and a text.
+/// Draws a legend row's sample centred at a point of the legend area.
+type Sample<'a, DB> = Box<dyn Fn(&DrawingArea<DB, Shift>, BackendCoord) -> Result<()> + 'a>;
+
+/// The legend's rows: a heading, or a sample and a text.
 enum Row<'a, DB: DrawingBackend> {
     Heading(String),
-    Entry(
-        Box<dyn Fn(&DrawingArea<DB, Shift>, BackendCoord) -> Result<()> + 'a>,
-        String,
-    ),
+    Entry(Sample<'a, DB>, String),
 }
 
 fn rows<'a, DB: DrawingBackend + 'a>(fig: &'a FigureData) -> Vec<Row<'a, DB>> {
@@ -226,7 +226,7 @@ fn rows<'a, DB: DrawingBackend + 'a>(fig: &'a FigureData) -> Vec<Row<'a, DB>> {
                 fill,
             })
             .map_err(plot_err)
-        }) as Box<dyn Fn(&DrawingArea<DB, Shift>, BackendCoord) -> Result<()> + 'a>
+        }) as Sample<'a, DB>
     };
     let mut rows = vec![Row::Heading("Task of the neuron (colour)".into())];
     for t in 0..fig.tasks {
@@ -273,7 +273,7 @@ fn rows<'a, DB: DrawingBackend + 'a>(fig: &'a FigureData) -> Vec<Row<'a, DB>> {
     ));
     rows.push(Row::Entry(
         Box::new(|a, (x, y)| {
-            for (n, s) in [0.0, 0.5, 1.0].into_iter().enumerate() {
+            for (n, s) in [0.2, 0.6, 1.0].into_iter().enumerate() {
                 let x0 = x - 13 + 9 * n as i32;
                 a.draw(&PathElement::new(
                     vec![(x0, y), (x0 + 8, y)],

@@ -24,7 +24,8 @@ fn crc32c(data: &[u8]) -> u32 {
 
 fn masked(data: &[u8]) -> u32 {
     let c = crc32c(data);
-    ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
+    // The spec's ((c >> 15) | (c << 17)) + 0xa282ead8.
+    c.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// The records of an event file; panics (the test fails) on a bad length or CRC.
