@@ -2,27 +2,31 @@
 //!
 //! - **Figure 1** (top view): the neurons of the split layers at their 2-D positions, all layers in one
 //!   plane, coloured by the task the greedy split gives them, one marker shape per layer; connections
-//!   between consecutive split layers as thin lines (task colour when both ends share a task, grey
-//!   when they cross between tasks; more opaque when stronger).
+//!   between consecutive split layers as thin lines: in the task colour when both ends share a task,
+//!   dark grey when they cross between tasks, drawn above the others (they are what the figure is
+//!   about); more opaque when stronger. The axes fit the drawn neurons at equal scale.
 //! - **Figure 2** (perspective): the same neurons and connections, each split layer on its own slice
 //!   along a depth axis, the output layer last (rightmost), seen by a perspective camera.
 //!
 //! The paper's filters (its footnote 4) are the defaults: a neuron is drawn only if its summed
 //! |input weight| exceeds 0.1, a connection only if its |w| exceeds 0.01 and both its ends are drawn.
 //!
+//! Beside the plot a legend column, under it a caption with the split's accuracy drop and the
+//! segregation p-values (`figure_legend`).
+//!
 //! Text uses DejaVu Sans, embedded in the binary (see `assets/DejaVuSans-LICENSE.txt`), so no system
 //! font is needed.
 
 use crate::config::ModelConfig;
+pub use crate::figure_legend::Caption;
+use crate::figure_legend::{self, Marker, Shape, SHAPES};
 use crate::model::Params;
 use crate::split::{self, Assignment};
 use anyhow::{anyhow, bail, Context, Result};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
-use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters_backend::{BackendCoord, DrawingErrorKind};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -32,7 +36,7 @@ type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCo
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Registers the embedded font as plotters' `sans-serif` (once per process).
-fn register_font() -> Result<()> {
+pub fn register_font() -> Result<()> {
     static OK: OnceLock<bool> = OnceLock::new();
     let ok =
         *OK.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
@@ -53,95 +57,11 @@ const TASK_COLOURS: [RGBColor; 8] = [
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
 ];
-const CROSS_COLOUR: RGBColor = RGBColor(120, 120, 120);
+/// Connections across tasks: near-black, unlike every task colour.
+pub const CROSS_COLOUR: RGBColor = RGBColor(40, 40, 40);
 
-fn task_colour(t: usize) -> RGBColor {
+pub fn task_colour(t: usize) -> RGBColor {
     TASK_COLOURS[t % TASK_COLOURS.len()]
-}
-
-/// Marker shapes, one per split layer (cycled).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Shape {
-    Circle,
-    Triangle,
-    Square,
-    Diamond,
-    Star,
-}
-const SHAPES: [Shape; 5] = [
-    Shape::Circle,
-    Shape::Triangle,
-    Shape::Square,
-    Shape::Diamond,
-    Shape::Star,
-];
-
-impl Shape {
-    fn name(self) -> &'static str {
-        match self {
-            Shape::Circle => "circles",
-            Shape::Triangle => "triangles",
-            Shape::Square => "squares",
-            Shape::Diamond => "diamonds",
-            Shape::Star => "stars",
-        }
-    }
-}
-
-/// One marker: a filled shape with a dark outline, `size` pixels from centre to edge.
-struct Marker<C> {
-    at: C,
-    shape: Shape,
-    size: i32,
-    fill: RGBColor,
-}
-
-impl<'a, C: 'a> PointCollection<'a, C> for &'a Marker<C> {
-    type Point = &'a C;
-    type IntoIter = std::iter::Once<&'a C>;
-    fn point_iter(self) -> Self::IntoIter {
-        std::iter::once(&self.at)
-    }
-}
-
-impl<C, DB: DrawingBackend> Drawable<DB> for Marker<C> {
-    fn draw<I: Iterator<Item = BackendCoord>>(
-        &self,
-        mut points: I,
-        backend: &mut DB,
-        _: (u32, u32),
-    ) -> Result<(), DrawingErrorKind<DB::ErrorType>> {
-        let Some((x, y)) = points.next() else {
-            return Ok(());
-        };
-        let s = self.size;
-        let fill = self.fill.filled();
-        let edge = ShapeStyle::from(BLACK.mix(0.7)).stroke_width(1);
-        let poly: Vec<BackendCoord> = match self.shape {
-            Shape::Circle => {
-                backend.draw_circle((x, y), s as u32, &fill, true)?;
-                return backend.draw_circle((x, y), s as u32, &edge, false);
-            }
-            Shape::Triangle => vec![(x, y - s - 1), (x + s + 1, y + s), (x - s - 1, y + s)],
-            Shape::Square => vec![(x - s, y - s), (x + s, y - s), (x + s, y + s), (x - s, y + s)],
-            Shape::Diamond => vec![(x, y - s - 2), (x + s + 1, y), (x, y + s + 2), (x - s - 1, y)],
-            Shape::Star => (0..10)
-                .map(|k| {
-                    let r = if k % 2 == 0 {
-                        (s + 2) as f64
-                    } else {
-                        (s + 2) as f64 * 0.45
-                    };
-                    let a = std::f64::consts::PI * (k as f64 / 5.0 - 0.5);
-                    (x + (r * a.cos()).round() as i32, y + (r * a.sin()).round() as i32)
-                })
-                .collect(),
-        };
-        backend.fill_polygon(poly.iter().copied(), &fill)?;
-        let mut closed = poly.clone();
-        closed.push(poly[0]);
-        backend.draw_path(closed, &edge)
-    }
 }
 
 /// What the figures show, computed once from a model.
@@ -162,6 +82,9 @@ pub struct FigureData {
     /// Neurons of each split layer before the filter.
     pub totals: Vec<usize>,
     pub title: String,
+    /// Lines under the figure (the split's drop and segregation p-values, see [`Caption`]).
+    pub caption: Vec<String>,
+    filters: Filters,
 }
 
 /// The paper's filters, adjustable.
@@ -245,22 +168,24 @@ impl FigureData {
             groups: assignment.groups.clone(),
             totals,
             title,
+            caption: Vec::new(),
+            filters,
         }
     }
 
-    fn pos(&self, k: usize, i: usize) -> (f64, f64) {
+    pub(crate) fn pos(&self, k: usize, i: usize) -> (f64, f64) {
         (
             self.positions[k][2 * i] as f64,
             self.positions[k][2 * i + 1] as f64,
         )
     }
-    fn task(&self, k: usize, i: usize) -> usize {
+    pub(crate) fn task(&self, k: usize, i: usize) -> usize {
         self.groups[k][i]
     }
-    fn shape(&self, k: usize) -> Shape {
+    pub(crate) fn shape(&self, k: usize) -> Shape {
         SHAPES[k % SHAPES.len()]
     }
-    fn layer_label(&self, k: usize) -> String {
+    pub(crate) fn layer_label(&self, k: usize) -> String {
         let l = self.layers[k];
         let out = if k + 1 == self.layers.len() {
             ", output"
@@ -274,13 +199,19 @@ impl FigureData {
             self.totals[k]
         )
     }
-    /// Line style of a connection: the task colour if both ends share a task, else grey; opacity
-    /// grows with |w| relative to the strongest drawn connection of its layer pair.
+    /// Whether connection `i -> j` from `layers[k]` to `layers[k + 1]` joins neurons of two tasks.
+    pub(crate) fn crosses(&self, k: usize, i: usize, j: usize) -> bool {
+        self.task(k, i) != self.task(k + 1, j)
+    }
+    /// Line style of a connection: the task colour if both ends share a task, else the cross-task
+    /// colour; opacity grows with |w| relative to the strongest drawn connection of its layer pair.
     fn edge_style(&self, k: usize, i: usize, j: usize, a: f64, max: f64) -> ShapeStyle {
-        let (ti, tj) = (self.task(k, i), self.task(k + 1, j));
-        let colour = if ti == tj { task_colour(ti) } else { CROSS_COLOUR };
-        let alpha = 0.04 + 0.5 * (a / max.max(1e-12)).min(1.0);
-        ShapeStyle::from(colour.mix(alpha)).stroke_width(1)
+        let strength = (a / max.max(1e-12)).min(1.0);
+        if self.crosses(k, i, j) {
+            cross_style(strength)
+        } else {
+            within_style(task_colour(self.task(k, i)), strength)
+        }
     }
     /// Strongest drawn connection of each layer pair.
     fn edge_max(&self) -> Vec<f64> {
@@ -289,50 +220,60 @@ impl FigureData {
             .map(|e| e.iter().map(|x| x.2).fold(0.0, f64::max))
             .collect()
     }
-    fn legend_tasks<'a, DB: DrawingBackend + 'a>(&self, chart: &mut Chart2d<'a, DB>) -> Result<()> {
-        for t in 0..self.tasks {
-            chart
-                .draw_series(std::iter::empty::<Marker<(f64, f64)>>())
-                .map_err(plot_err)?
-                .label(format!("task {t}: {}", split::task_name(t, self.tasks)))
-                .legend(move |c| Marker {
-                    at: c,
-                    shape: Shape::Square,
-                    size: 5,
-                    fill: task_colour(t),
-                });
-        }
-        for k in 0..self.layers.len() {
-            let shape = self.shape(k);
-            chart
-                .draw_series(std::iter::empty::<Marker<(f64, f64)>>())
-                .map_err(plot_err)?
-                .label(self.layer_label(k))
-                .legend(move |c| Marker {
-                    at: c,
-                    shape,
-                    size: 5,
-                    fill: WHITE,
-                });
-        }
-        chart
-            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-            .map_err(plot_err)?
-            .label("connection across tasks")
-            .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], CROSS_COLOUR.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.5))
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+    /// Every drawn connection as `(layer pair k, from, to, style)`, within-task ones first so that
+    /// the cross-task ones, the figure's point, are drawn above them.
+    fn styled_edges(&self) -> Vec<(usize, usize, usize, ShapeStyle)> {
+        let max = self.edge_max();
+        let mut out: Vec<(bool, usize, usize, usize, ShapeStyle)> = self
+            .edges
+            .iter()
+            .enumerate()
+            .flat_map(|(k, e)| e.iter().map(move |&(i, j, a)| (k, i, j, a)))
+            .map(|(k, i, j, a)| {
+                (
+                    self.crosses(k, i, j),
+                    k,
+                    i,
+                    j,
+                    self.edge_style(k, i, j, a, max[k]),
+                )
+            })
+            .collect();
+        // Stable: the order within each group stays the layer-pair order.
+        out.sort_by_key(|e| e.0);
+        out.into_iter().map(|(_, k, i, j, s)| (k, i, j, s)).collect()
     }
 }
 
-fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+/// Style of a connection within task colour `colour` at relative strength `s` in [0, 1].
+pub fn within_style(colour: RGBColor, s: f64) -> ShapeStyle {
+    ShapeStyle::from(colour.mix(0.04 + 0.5 * s)).stroke_width(1)
+}
+
+/// Style of a connection across tasks at relative strength `s` in [0, 1]: darker and more opaque
+/// than the within-task lines, so that it stands out above them.
+pub fn cross_style(s: f64) -> ShapeStyle {
+    ShapeStyle::from(CROSS_COLOUR.mix(0.03 + 0.67 * s)).stroke_width(1)
+}
+
+/// A tick label with the digits the axis span needs (no `-0`).
+fn tick_label(v: f64, span: f64) -> String {
+    let digits = if span >= 8.0 {
+        0
+    } else if span >= 0.8 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.digits$}");
+    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        s.trim_start_matches('-').to_string()
+    } else {
+        s
+    }
+}
+
+pub(crate) fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
 }
 
@@ -345,60 +286,96 @@ fn equal_aspect(x: (f64, f64), y: (f64, f64), px: (f64, f64)) -> ((f64, f64), (f
     ((cx - hw, cx + hw), (cy - hh, cy + hh))
 }
 
-const FIG1_SIZE: (u32, u32) = (1100, 1000);
-const FIG2_SIZE: (u32, u32) = (1500, 900);
+const FIG2_SIZE: (u32, u32) = (1450, 840);
+/// Figure 1's plot: margin, the label areas under and left of it, and its width in pixels.
+const FIG1_MARGIN: u32 = 16;
+const FIG1_X_LABELS: u32 = 50;
+const FIG1_Y_LABELS: u32 = 60;
+const FIG1_PLOT_WIDTH: u32 = 800;
+
+impl FigureData {
+    /// The drawn neurons' bounding box, padded by 4 % of its larger side: Figure 1's axes.
+    fn top_view_bounds(&self) -> ((f64, f64), (f64, f64)) {
+        let all: Vec<(f64, f64)> = self
+            .neurons
+            .iter()
+            .flatten()
+            .map(|n| (n.1, n.2))
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
+        if all.is_empty() {
+            return ((-1.0, 1.0), (-1.0, 1.0));
+        }
+        let lo_hi = |f: fn(&(f64, f64)) -> f64| {
+            let lo = all.iter().map(f).fold(f64::INFINITY, f64::min);
+            let hi = all.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
+            (lo, hi)
+        };
+        let (x, y) = (lo_hi(|p| p.0), lo_hi(|p| p.1));
+        let pad = 0.04 * (x.1 - x.0).max(y.1 - y.0).max(1e-3);
+        ((x.0 - pad, x.1 + pad), (y.0 - pad, y.1 + pad))
+    }
+
+    /// Figure 1's size in pixels: the plot as wide as `FIG1_PLOT_WIDTH` and as high as the data's
+    /// aspect ratio asks (within 0.5 and 1.3 of its width), plus the legend column, title and caption.
+    pub fn top_view_size(&self) -> (u32, u32) {
+        let (x, y) = self.top_view_bounds();
+        let ratio = ((y.1 - y.0) / (x.1 - x.0)).clamp(0.5, 1.3);
+        let plot_h = (FIG1_PLOT_WIDTH as f64 * ratio).round() as u32;
+        let w = FIG1_PLOT_WIDTH + 2 * FIG1_MARGIN + FIG1_Y_LABELS + figure_legend::LEGEND_WIDTH;
+        let h =
+            plot_h + 2 * FIG1_MARGIN + FIG1_X_LABELS + figure_legend::TITLE_HEIGHT + self.caption_height();
+        (
+            w,
+            h.max(figure_legend::legend_height(self) + figure_legend::TITLE_HEIGHT + self.caption_height()),
+        )
+    }
+
+    pub(crate) fn filters(&self) -> Filters {
+        self.filters
+    }
+
+    fn caption_height(&self) -> u32 {
+        figure_legend::caption_height(&self.caption)
+    }
+}
 
 /// Figure 1 on any plotters drawing area.
 pub fn draw_top_view<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &FigureData) -> Result<()> {
-    root.fill(&WHITE).map_err(plot_err)?;
-    let (margin, x_lab, y_lab, caption) = (20u32, 50u32, 60u32, 50u32);
-    let (w, h) = root.dim_in_pixel();
+    let plot = figure_legend::layout(root, fig)?;
+    let (w, h) = plot.dim_in_pixel();
     let px = (
-        (w - 2 * margin - y_lab) as f64,
-        (h - 2 * margin - x_lab - caption) as f64,
+        w.saturating_sub(2 * FIG1_MARGIN + FIG1_Y_LABELS).max(1) as f64,
+        h.saturating_sub(2 * FIG1_MARGIN + FIG1_X_LABELS).max(1) as f64,
     );
-    let all: Vec<(f64, f64)> = fig.neurons.iter().flatten().map(|n| (n.1, n.2)).collect();
-    let bound = |f: fn(&(f64, f64)) -> f64| {
-        let lo = all.iter().map(f).fold(f64::INFINITY, f64::min);
-        let hi = all.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
-        if lo.is_finite() {
-            (lo, hi)
-        } else {
-            (-1.0, 1.0)
-        }
-    };
-    let (bx, by) = (bound(|p| p.0), bound(|p| p.1));
-    // Room for the legend in the upper right: extend the view up and right.
-    let pad = 0.08 * (bx.1 - bx.0).max(by.1 - by.0).max(1e-3);
-    let (xr, yr) = equal_aspect((bx.0 - pad, bx.1 + pad), (by.0 - pad, by.1 + pad + 4.0 * pad), px);
-    let mut chart = ChartBuilder::on(root)
-        .caption(&fig.title, ("sans-serif", 22))
-        .margin(margin)
-        .x_label_area_size(x_lab)
-        .y_label_area_size(y_lab)
+    let (bx, by) = fig.top_view_bounds();
+    let (xr, yr) = equal_aspect(bx, by, px);
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(FIG1_MARGIN)
+        .x_label_area_size(FIG1_X_LABELS)
+        .y_label_area_size(FIG1_Y_LABELS)
         .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
         .map_err(plot_err)?;
+    let span = (xr.1 - xr.0).max(yr.1 - yr.0);
     chart
         .configure_mesh()
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.06))
         .x_desc("x position")
         .y_desc("y position")
-        .axis_desc_style(("sans-serif", 17))
-        .label_style(("sans-serif", 14))
+        .x_label_formatter(&|v| tick_label(*v, span))
+        .y_label_formatter(&|v| tick_label(*v, span))
+        .axis_desc_style(("sans-serif", 18))
+        .label_style(("sans-serif", 16))
         .draw()
         .map_err(plot_err)?;
-    let max = fig.edge_max();
-    for (k, edges) in fig.edges.iter().enumerate() {
-        chart
-            .draw_series(edges.iter().map(|&(i, j, a)| {
-                PathElement::new(
-                    vec![fig.pos(k, i), fig.pos(k + 1, j)],
-                    fig.edge_style(k, i, j, a, max[k]),
-                )
-            }))
-            .map_err(plot_err)?;
-    }
+    chart
+        .draw_series(
+            fig.styled_edges()
+                .into_iter()
+                .map(|(k, i, j, style)| PathElement::new(vec![fig.pos(k, i), fig.pos(k + 1, j)], style)),
+        )
+        .map_err(plot_err)?;
     for (k, neurons) in fig.neurons.iter().enumerate() {
         let shape = fig.shape(k);
         chart
@@ -410,7 +387,6 @@ pub fn draw_top_view<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Fi
             }))
             .map_err(plot_err)?;
     }
-    fig.legend_tasks(&mut chart)?;
     root.present().map_err(plot_err)?;
     Ok(())
 }
@@ -476,7 +452,7 @@ impl Camera {
 
 /// Figure 2 on any plotters drawing area.
 pub fn draw_perspective<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &FigureData) -> Result<()> {
-    root.fill(&WHITE).map_err(plot_err)?;
+    let plot = figure_legend::layout(root, fig)?;
     // Half-width of every slice: the largest |coordinate| of any neuron of the split layers.
     let half = fig
         .positions
@@ -506,24 +482,23 @@ pub fn draw_perspective<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: 
     let axis_start = proj(0, -half, axis_y);
     let axis_end = proj(n - 1, -half, axis_y);
     all.extend([axis_start, axis_end, proj(n - 1, half, axis_y)]);
-    let (margin, caption) = (20u32, 50u32);
-    let (w, h) = root.dim_in_pixel();
-    let legend_w = 360.0;
-    let px = (w as f64 - 2.0 * margin as f64, (h - 2 * margin - caption) as f64);
+    let margin = 16u32;
+    let (w, h) = plot.dim_in_pixel();
+    let px = (
+        w.saturating_sub(2 * margin).max(1) as f64,
+        h.saturating_sub(2 * margin).max(1) as f64,
+    );
     let lo_x = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let hi_x = all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
     let lo_y = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let hi_y = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let span = (hi_x - lo_x).max(hi_y - lo_y);
-    // Leave the legend's width free on the right.
-    let right_pad = (hi_x - lo_x) * legend_w / (px.0 - legend_w).max(1.0);
     let (xr, yr) = equal_aspect(
-        (lo_x - 0.03 * span, hi_x + right_pad),
+        (lo_x - 0.03 * span, hi_x + 0.03 * span),
         (lo_y - 0.06 * span, hi_y + 0.03 * span),
         px,
     );
-    let mut chart = ChartBuilder::on(root)
-        .caption(&fig.title, ("sans-serif", 22))
+    let mut chart = ChartBuilder::on(&plot)
         .margin(margin)
         .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
         .map_err(plot_err)?;
@@ -555,18 +530,12 @@ pub fn draw_perspective<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: 
             )))
             .map_err(plot_err)?;
     }
-    let max = fig.edge_max();
-    for (k, edges) in fig.edges.iter().enumerate() {
-        chart
-            .draw_series(edges.iter().map(|&(i, j, a)| {
-                let (pi, pj) = (fig.pos(k, i), fig.pos(k + 1, j));
-                PathElement::new(
-                    vec![proj(k, pi.0, pi.1), proj(k + 1, pj.0, pj.1)],
-                    fig.edge_style(k, i, j, a, max[k]),
-                )
-            }))
-            .map_err(plot_err)?;
-    }
+    chart
+        .draw_series(fig.styled_edges().into_iter().map(|(k, i, j, style)| {
+            let (pi, pj) = (fig.pos(k, i), fig.pos(k + 1, j));
+            PathElement::new(vec![proj(k, pi.0, pi.1), proj(k + 1, pj.0, pj.1)], style)
+        }))
+        .map_err(plot_err)?;
     for (k, neurons) in fig.neurons.iter().enumerate() {
         let shape = fig.shape(k);
         chart
@@ -636,7 +605,6 @@ pub fn draw_perspective<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: 
             )))
             .map_err(plot_err)?;
     }
-    fig.legend_tasks(&mut chart)?;
     root.present().map_err(plot_err)?;
     Ok(())
 }
@@ -663,7 +631,8 @@ fn arrow_head<'a, DB: DrawingBackend + 'a>(
 }
 
 /// Draws Figures 1 and 2 of a model into `out` as `figure1.{png,svg}` and `figure2.{png,svg}`;
-/// returns the paths written.
+/// returns the paths written. The caption line says that the split was not analysed; see
+/// [`write_figures_with_caption`].
 pub fn write_figures(
     model: &ModelConfig,
     params: &Params,
@@ -671,25 +640,41 @@ pub fn write_figures(
     out: &Path,
     filters: Filters,
 ) -> Result<Vec<PathBuf>> {
+    write_figures_with_caption(model, params, title, None, out, filters)
+}
+
+/// [`write_figures`] with the split's numbers under the figures: `caption` from the run's
+/// `split.json` ([`Caption::read_run`]) or from a fresh [`split::analyse`] ([`Caption::from_report`]).
+pub fn write_figures_with_caption(
+    model: &ModelConfig,
+    params: &Params,
+    title: &str,
+    caption: Option<&Caption>,
+    out: &Path,
+    filters: Filters,
+) -> Result<Vec<PathBuf>> {
     register_font()?;
+    let lines = Caption::lines_of(caption);
     let assignment = split::assign(model, params);
     let mut written = Vec::new();
-    let fig1 = FigureData::new(
+    let mut fig1 = FigureData::new(
         model,
         params,
         &assignment,
         filters,
         format!("Figure 1: top view, {title}"),
     );
-    let fig2 = FigureData::new(
+    fig1.caption = lines.clone();
+    let mut fig2 = FigureData::new(
         model,
         params,
         &assignment,
         filters,
         format!("Figure 2: perspective, {title}"),
     );
+    fig2.caption = lines;
     let draws: [(&str, &FigureData, (u32, u32), bool); 2] = [
-        ("figure1", &fig1, FIG1_SIZE, true),
+        ("figure1", &fig1, fig1.top_view_size(), true),
         ("figure2", &fig2, FIG2_SIZE, false),
     ];
     // One drawing routine per figure, run on each output backend (PNG and SVG).
