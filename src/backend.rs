@@ -4,6 +4,7 @@
 use crate::config::{ModelConfig, TrainConfig};
 use crate::data::batches::Batch;
 use crate::model::{NeuronMask, TrainState};
+use crate::ops::{self, softmax_xent::SoftmaxXentShape, OpError};
 use serde::{Deserialize, Serialize};
 
 /// The terms of the loss, for one step or averaged over several.
@@ -109,4 +110,68 @@ pub trait Backend {
 
     /// Replaces parameters, moments and step count.
     fn set_state(&mut self, state: &TrainState) -> anyhow::Result<()>;
+}
+
+/// The checks of a training batch that both backends make before touching it, so that both refuse
+/// the same bad input with the same error: a size between 1 and the backend's `capacity` (the
+/// `--batch-size` it was built for), the model's input width, enough inputs and labels, and every
+/// label a class of its head or negative (no label).
+pub fn check_batch(model: &ModelConfig, capacity: usize, batch: &Batch) -> Result<(), OpError> {
+    let b = batch.size;
+    if b == 0 || b > capacity {
+        return Err(OpError::new(
+            "batch",
+            format!("a batch of {b} examples does not fit the backend, built for batches of 1 to {capacity}"),
+        ));
+    }
+    if batch.input_dim != model.sizes[0] {
+        return Err(OpError::new(
+            "batch",
+            format!(
+                "the batch has {} inputs per example, the model's input layer has {}",
+                batch.input_dim, model.sizes[0]
+            ),
+        ));
+    }
+    ops::expect_at_least("batch", "the inputs", batch.inputs.len(), b * batch.input_dim)?;
+    ops::expect_at_least("batch", "the labels", batch.labels.len(), b * model.heads)?;
+    let shape = SoftmaxXentShape {
+        batch: b,
+        heads: model.heads,
+        classes: model.head_size(),
+    };
+    shape.check(b * shape.width(), &batch.labels[..b * model.heads])
+}
+
+/// The checks of an evaluation's input that both backends make: `count` examples of the input
+/// width, and a neuron mask (if any) with one entry per neuron of every layer `1..=L`.
+pub fn check_logits_input(
+    model: &ModelConfig,
+    inputs: &[f32],
+    count: usize,
+    keep: Option<&NeuronMask>,
+) -> Result<(), OpError> {
+    ops::expect_len("logits", "the inputs", inputs.len(), count * model.sizes[0])?;
+    if let Some(keep) = keep {
+        ops::mask::flatten(keep, &model.sizes)?;
+    }
+    Ok(())
+}
+
+/// The checks of a state (parameters, Adam's moments) that both backends make before taking it:
+/// the layout of the model's sizes, and every buffer as long as that layout.
+pub fn check_state(model: &ModelConfig, state: &TrainState) -> Result<(), OpError> {
+    let layout = crate::model::Layout::new(&model.sizes);
+    if state.params.layout != layout {
+        return Err(OpError::new(
+            "state",
+            format!(
+                "parameters of shape {:?} do not fit a model of sizes {:?}",
+                state.params.layout.sizes, model.sizes
+            ),
+        ));
+    }
+    ops::expect_len("state", "the parameters", state.params.data.len(), layout.len)?;
+    ops::expect_len("state", "Adam's first moment", state.adam_m.len(), layout.len)?;
+    ops::expect_len("state", "Adam's second moment", state.adam_v.len(), layout.len)
 }

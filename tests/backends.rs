@@ -78,7 +78,13 @@ fn batches(data: &Datasets, train: &TrainConfig, n: usize) -> Vec<Batch> {
     (0..n)
         .map(|b| {
             let mut batch = Batch::with_capacity(train.batch_size, dim);
-            order.fill_batch(data, train.mode, b % order.num_batches(train.batch_size), train.batch_size, &mut batch);
+            order.fill_batch(
+                data,
+                train.mode,
+                b % order.num_batches(train.batch_size),
+                train.batch_size,
+                &mut batch,
+            );
             batch
         })
         .collect()
@@ -102,7 +108,10 @@ fn steps_lower_the_loss(make: Maker) {
     assert_eq!(b.steps(), 20);
     assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
     let (first, last) = (losses[0].total, losses[19].total);
-    assert!(last < 0.8 * first, "20 steps on one batch: total loss {first} -> {last}");
+    assert!(
+        last < 0.8 * first,
+        "20 steps on one batch: total loss {first} -> {last}"
+    );
     assert_eq!(losses[0].transport.len(), model.spatial_layers.len());
 }
 
@@ -131,7 +140,11 @@ fn a_state_moved_to_a_new_backend_continues_exactly(make: Maker) {
         ("adam m", &a.adam_m, &b.adam_m),
         ("adam v", &a.adam_v, &b.adam_v),
     ] {
-        let differ = x.iter().zip(y.iter()).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
+        let differ = x
+            .iter()
+            .zip(y.iter())
+            .filter(|(p, q)| p.to_bits() != q.to_bits())
+            .count();
         assert_eq!(differ, 0, "{name}: {differ} values differ after the same 3 steps");
     }
 }
@@ -147,7 +160,11 @@ fn a_mask_acts_as_zero_outgoing_weights(make: Maker) {
     let inputs = &test.inputs[..n * test.input_dim];
     let all_on: NeuronMask = model.sizes.iter().map(|&s| vec![1.0; s]).collect();
     let plain = b.logits(inputs, n, None).unwrap();
-    assert_eq!(plain, b.logits(inputs, n, Some(&all_on)).unwrap(), "an all-ones mask changes nothing");
+    assert_eq!(
+        plain,
+        b.logits(inputs, n, Some(&all_on)).unwrap(),
+        "an all-ones mask changes nothing"
+    );
 
     // Switch off neurons 1 and 4 of layer 3; the same network with their outgoing weights zeroed.
     let l = 3;
@@ -164,8 +181,15 @@ fn a_mask_acts_as_zero_outgoing_weights(make: Maker) {
     }
     b.set_state(&cut).unwrap();
     let zeroed = b.logits(inputs, n, None).unwrap();
-    let worst = masked.iter().zip(&zeroed).map(|(a, z)| (a - z).abs()).fold(0f32, f32::max);
-    assert!(worst <= 1e-6, "masked vs zeroed outgoing weights: max difference {worst}");
+    let worst = masked
+        .iter()
+        .zip(&zeroed)
+        .map(|(a, z)| (a - z).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst <= 1e-6,
+        "masked vs zeroed outgoing weights: max difference {worst}"
+    );
     assert_ne!(masked, plain, "the mask must change the logits");
 
     // An output neuron switched off gives a logit of exactly 0.
@@ -193,19 +217,39 @@ fn bad_input_is_refused_with_the_shared_error(make: Maker) {
     let mut cases: Vec<(&str, Batch, &str)> = Vec::new();
     let mut short_labels = good.clone();
     short_labels.labels.truncate(5);
-    cases.push(("short labels", short_labels, "batch: the labels holds 5 values, the shape needs at least 32"));
+    cases.push((
+        "short labels",
+        short_labels,
+        "batch: the labels holds 5 values, the shape needs at least 32",
+    ));
     let mut bad_label = good.clone();
     bad_label.labels[3] = 10;
-    cases.push(("label 10", bad_label, "softmax_xent: label 10 (example 1, head 1) is not one of the 10 classes"));
+    cases.push((
+        "label 10",
+        bad_label,
+        "softmax_xent: label 10 (example 1, head 1) is not one of the 10 classes",
+    ));
     let mut short_inputs = good.clone();
     short_inputs.inputs.truncate(7);
-    cases.push(("short inputs", short_inputs, "batch: the inputs holds 7 values, the shape needs at least"));
+    cases.push((
+        "short inputs",
+        short_inputs,
+        "batch: the inputs holds 7 values, the shape needs at least",
+    ));
     let mut too_big = good.clone();
     too_big.size = 17;
-    cases.push(("17 examples", too_big, "does not fit the backend, built for batches of 1 to 16"));
+    cases.push((
+        "17 examples",
+        too_big,
+        "does not fit the backend, built for batches of 1 to 16",
+    ));
     let mut wrong_width = good.clone();
     wrong_width.input_dim = 31;
-    cases.push(("31 inputs", wrong_width, "the batch has 31 inputs per example, the model's input layer has 32"));
+    cases.push((
+        "31 inputs",
+        wrong_width,
+        "the batch has 31 inputs per example, the model's input layer has 32",
+    ));
     for (what, batch, want) in &cases {
         let e = error_of(what, b.train_step(batch));
         assert!(e.contains(want), "{what}: {e}");
@@ -219,8 +263,14 @@ fn bad_input_is_refused_with_the_shared_error(make: Maker) {
     let mut short_mask: NeuronMask = model.sizes.iter().map(|&s| vec![1.0; s]).collect();
     short_mask[2].pop();
     let e = error_of("short mask", b.logits(inputs, 4, Some(&short_mask)));
-    assert_eq!(e, "mask: the neuron mask of layer 2 has 9 entries, the layer has 10 neurons");
-    let e = error_of("mask without its last layer", b.logits(inputs, 4, Some(&short_mask[..5].to_vec())));
+    assert_eq!(
+        e,
+        "mask: the neuron mask of layer 2 has 9 entries, the layer has 10 neurons"
+    );
+    let e = error_of(
+        "mask without its last layer",
+        b.logits(inputs, 4, Some(&short_mask[..5].to_vec())),
+    );
     assert!(e.contains("the neuron mask has no layer 5"), "{e}");
 
     let mut other = model.clone();

@@ -15,9 +15,9 @@ use crate::backend::{Backend, LossMeter, Losses};
 use crate::config::{ModelConfig, TrainConfig};
 use crate::data::batches::Batch;
 use crate::guard::{bad_gradient, describe_non_finite, non_finite_losses, non_finite_tensor, Diverged};
-use crate::model::{Layout, NeuronMask, Params, TrainState};
+use crate::model::{NeuronMask, Params, TrainState};
 use adam::{adam_update, AdamStep};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::ops::Range;
 
 /// Activations and scratch space for a batch of up to `capacity` examples, reused across steps.
@@ -307,13 +307,7 @@ impl CpuBackend {
     pub fn new(model: ModelConfig, train: TrainConfig, state: TrainState) -> Result<CpuBackend> {
         model.validate()?;
         train.validate()?;
-        if state.params.layout != Layout::new(&model.sizes) {
-            bail!(
-                "parameters of shape {:?} do not fit a model of sizes {:?}",
-                state.params.layout.sizes,
-                model.sizes
-            );
-        }
+        crate::backend::check_state(&model, &state)?;
         let grads = vec![0.0; state.params.data.len()];
         let ws = Workspace::new(&model.sizes, train.batch_size);
         Ok(CpuBackend {
@@ -329,20 +323,8 @@ impl CpuBackend {
 
     /// One training step ([`Backend::train_step`]), telling `hook` the end of each phase.
     pub fn train_step_hooked<H: PhaseHook + ?Sized>(&mut self, batch: &Batch, hook: &mut H) -> Result<()> {
+        crate::backend::check_batch(&self.model, self.ws.capacity, batch)?;
         let b = batch.size;
-        if b == 0 || b > self.ws.capacity {
-            bail!(
-                "batch of {b} examples does not fit the backend's capacity of {}",
-                self.ws.capacity
-            );
-        }
-        if batch.input_dim != self.model.sizes[0] {
-            bail!(
-                "batch has {} inputs per example, the model expects {}",
-                batch.input_dim,
-                self.model.sizes[0]
-            );
-        }
         forward_backward_hooked(
             &self.model,
             &self.state.params,
@@ -424,11 +406,9 @@ impl Backend for CpuBackend {
     }
 
     fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>) -> Result<Vec<f32>> {
+        crate::backend::check_logits_input(&self.model, inputs, count, keep)?;
         let n0 = self.model.sizes[0];
         let out_dim = self.model.output_dim();
-        if inputs.len() != count * n0 {
-            bail!("{} input values are not {count} examples of {n0}", inputs.len());
-        }
         // Evaluate in large chunks with a workspace of its own, so training scratch is untouched.
         let chunk = 1024.min(count.max(1));
         let mut ws = Workspace::new(&self.model.sizes, chunk);
@@ -454,13 +434,7 @@ impl Backend for CpuBackend {
     }
 
     fn set_state(&mut self, state: &TrainState) -> Result<()> {
-        if state.params.layout != self.state.params.layout {
-            bail!(
-                "state of shape {:?} does not fit a model of sizes {:?}",
-                state.params.layout.sizes,
-                self.model.sizes
-            );
-        }
+        crate::backend::check_state(&self.model, state)?;
         self.state = state.clone();
         Ok(())
     }

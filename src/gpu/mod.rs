@@ -137,13 +137,7 @@ impl GpuBackend {
         train.validate()?;
         ctx.check()?;
         let layout = Layout::new(&model.sizes);
-        if state.params.layout != layout {
-            bail!(
-                "parameters of shape {:?} do not fit a model of sizes {:?}",
-                state.params.layout.sizes,
-                model.sizes
-            );
-        }
+        crate::backend::check_state(&model, &state)?;
         let cap = train.batch_size;
         let max_u32 = u32::MAX as usize;
         let widest = model.sizes.iter().max().copied().unwrap_or(0);
@@ -229,22 +223,6 @@ impl GpuBackend {
         self.ctx.wait()
     }
 
-    fn check_batch(&self, b: usize, input_dim: usize) -> Result<()> {
-        if b == 0 || b > self.capacity {
-            bail!(
-                "batch of {b} examples does not fit the GPU backend's capacity of {}",
-                self.capacity
-            );
-        }
-        if input_dim != self.model.sizes[0] {
-            bail!(
-                "batch has {input_dim} inputs per example, the model expects {}",
-                self.model.sizes[0]
-            );
-        }
-        Ok(())
-    }
-
     /// Writes `plan`'s uniforms for `at`, records it in one pass and submits.
     fn submit(&mut self, which: Which, at: &Launch, label: &str) {
         let plan = match which {
@@ -294,16 +272,9 @@ impl Backend for GpuBackend {
 
     fn train_step(&mut self, batch: &Batch) -> Result<()> {
         self.ctx.check()?;
+        crate::backend::check_batch(&self.model, self.capacity, batch)?;
         let b = batch.size;
-        self.check_batch(b, batch.input_dim)?;
         let heads = self.model.heads;
-        if batch.inputs.len() < b * batch.input_dim || batch.labels.len() < b * heads {
-            bail!(
-                "batch of {b} examples holds {} inputs and {} labels: too few",
-                batch.inputs.len(),
-                batch.labels.len()
-            );
-        }
         let q = &self.ctx.queue;
         q.write_buffer(
             &self.bufs.input,
@@ -350,9 +321,7 @@ impl Backend for GpuBackend {
         self.ctx.check()?;
         let n0 = self.model.sizes[0];
         let out_dim = self.model.output_dim();
-        if inputs.len() != count * n0 {
-            bail!("{} input values are not {count} examples of {n0}", inputs.len());
-        }
+        crate::backend::check_logits_input(&self.model, inputs, count, keep)?;
         if let Some(keep) = keep {
             let flat = flatten_mask(keep, &self.model.sizes)?;
             self.ctx
@@ -406,13 +375,7 @@ impl Backend for GpuBackend {
 
     fn set_state(&mut self, state: &TrainState) -> Result<()> {
         self.ctx.check()?;
-        if state.params.layout != self.layout {
-            bail!(
-                "state of shape {:?} does not fit a model of sizes {:?}",
-                state.params.layout.sizes,
-                self.model.sizes
-            );
-        }
+        crate::backend::check_state(&self.model, state)?;
         let q = &self.ctx.queue;
         q.write_buffer(&self.bufs.params, 0, bytemuck::cast_slice(&state.params.data));
         q.write_buffer(&self.bufs.adam_m, 0, bytemuck::cast_slice(&state.adam_m));
