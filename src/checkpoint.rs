@@ -368,7 +368,7 @@ pub fn write_atomic_with(
     let dir = parent_dir(path);
     let tmp = temp_path(path);
     let result = (|| {
-        let mut f = create_new_file(&tmp)?;
+        let mut f = crate::fsio::create_new_file(&tmp)?;
         write(&mut f)?;
         f.sync_all()?;
         drop(f);
@@ -386,22 +386,6 @@ pub fn write_atomic_with(
         file: path.to_path_buf(),
         error,
     })
-}
-
-/// Creates `path` for writing only if nothing is there (`create_new`: `O_CREAT | O_EXCL`, which
-/// by POSIX fails on a symbolic link too, dangling or not, rather than follow it): a link planted
-/// at the temporary name must not redirect the write to its target. Something already at `path` (a
-/// temporary file a killed process with our pid left behind, or a planted link) is removed (a link
-/// itself, never its target) and creation is tried once more.
-pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
-    let open = || fs::OpenOptions::new().write(true).create_new(true).open(path);
-    match open() {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            fs::remove_file(path)?;
-            open()
-        }
-        other => other,
-    }
 }
 
 /// Removes the temporary files of [`write_atomic`] for `path` that a killed process left behind

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// How the two tasks' images reach the network (METHOD.md, "Training").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputMode {
     /// `[mnist_i, fashion_j]`, 1568 values, both labels.
@@ -41,7 +41,7 @@ impl fmt::Display for InputMode {
 }
 
 /// Initial weights and biases.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Init {
     /// PyTorch's `nn.Linear`: weights and biases uniform in `[-1/sqrt(fan_in), 1/sqrt(fan_in)]`.
@@ -51,7 +51,7 @@ pub enum Init {
 }
 
 /// What the transport sum of a layer is divided by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TransportNorm {
     /// The paper's `1/N_l`.
@@ -61,13 +61,59 @@ pub enum TransportNorm {
 }
 
 /// The weight term of the transport cost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightNorm {
     /// `|w|`, the paper.
     L1,
     /// `w^2`, the authors' code's default.
     L2,
+}
+
+/// The named values of an option's enum: each value, its name on the command line and in files, and
+/// one line of help. The command layer builds its parsers from this, so the core needs no clap.
+pub trait Choice: Copy + 'static {
+    const CHOICES: &'static [(Self, &'static str, &'static str)];
+
+    /// The name of this value.
+    fn choice_name(self) -> &'static str
+    where
+        Self: PartialEq,
+    {
+        Self::CHOICES
+            .iter()
+            .find(|(v, _, _)| *v == self)
+            .map_or("?", |(_, name, _)| name)
+    }
+}
+
+impl Choice for InputMode {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (InputMode::Concat, "concat", "`[mnist_i, fashion_j]`, 1568 values, both labels"),
+        (InputMode::Mixed, "mixed", "`mnist_i + fashion_j` element-wise, 784 values in [0, 2], both labels"),
+        (InputMode::Sequential, "sequential", "One image per example (784 values), only its own head's label counts"),
+    ];
+}
+
+impl Choice for Init {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (Init::Torch, "torch", "PyTorch's `nn.Linear`: weights and biases uniform in `[-1/sqrt(fan_in), 1/sqrt(fan_in)]`"),
+        (Init::Xavier, "xavier", "Glorot/Xavier uniform weights, `[-sqrt(6/(fan_in+fan_out)), +..]`, zero biases"),
+    ];
+}
+
+impl Choice for TransportNorm {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (TransportNorm::Paper, "paper", "The paper's `1/N_l`"),
+        (TransportNorm::Mean, "mean", "The authors' code: a mean over all `N_{l-1} * N_l` connections"),
+    ];
+}
+
+impl Choice for WeightNorm {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (WeightNorm::L1, "l1", "`|w|`, the paper"),
+        (WeightNorm::L2, "l2", "`w^2`, the authors' code's default"),
+    ];
 }
 
 /// The most weights a model may have (2^28, 1 GiB of `f32`): about a thousand times the paper's.

@@ -24,7 +24,7 @@ pub mod cpu;
 pub mod curves;
 pub mod data;
 pub mod figure;
-pub mod figure_legend;
+pub mod fsio;
 pub mod gpu;
 pub mod grid;
 pub mod guard;

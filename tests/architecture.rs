@@ -1,7 +1,8 @@
 //! The layering rules, checked on the source text (`tests/support/module_graph.rs` reads it):
 //! - the library core (every top-level module but `cli`, `commands` and `main`) has no import cycle;
 //! - no core module names the command layer;
-//! - no Rust file of the project is over 800 lines.
+//! - no Rust file of the project is over 800 lines;
+//! - only the command layer uses clap (the core takes plain structs such as `config::Overrides`).
 //!
 //! `cargo run --example module_graph` prints the same graph as a Mermaid flowchart.
 
@@ -159,4 +160,31 @@ fn no_rust_file_is_over_800_lines() {
         "files over {MAX_LINES} lines: {}",
         long.join(", ")
     );
+}
+
+/// Whether Rust source names the clap crate (comments aside: `module_graph`'s tokens skip them).
+fn names_clap(src: &str) -> bool {
+    src.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .any(|code| code.contains("clap::") || code.contains("use clap"))
+}
+
+#[test]
+fn only_the_command_layer_knows_clap() {
+    assert!(names_clap("use clap::Args;"), "the check must see a clap import");
+    assert!(!names_clap("// about clap:: in a comment"));
+    let src = root().join("src");
+    let mut bad = Vec::new();
+    for f in rust_files(&src) {
+        let rel = f.strip_prefix(&src).unwrap_or(&f).to_path_buf();
+        let top = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".rs").to_string())
+            .unwrap_or_default();
+        if is_core(&top) && names_clap(&std::fs::read_to_string(&f).expect("readable")) {
+            bad.push(rel.display().to_string());
+        }
+    }
+    assert!(bad.is_empty(), "core files that use clap: {}", bad.join(", "));
 }

@@ -28,7 +28,7 @@ pub struct GridArgs {
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Input modes, comma-separated [default: concat,mixed,sequential]
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "MODE,..")]
+    #[arg(long, value_parser = super::choice::<InputMode>(), value_delimiter = ',', value_name = "MODE,..")]
     pub modes: Option<Vec<InputMode>>,
     /// Compute backend of every run
     #[arg(long, value_enum, default_value = "auto")]

@@ -97,14 +97,32 @@ pub fn make_backend(
     let use_gpu = match choice {
         BackendChoice::Cpu => false,
         BackendChoice::Gpu => true,
-        BackendChoice::Auto => crate::gpu::hardware_adapter_available(),
+        BackendChoice::Auto => match crate::gpu::auto_uses_gpu(adapter) {
+            Ok(gpu) => gpu,
+            Err(e) => {
+                eprintln!("warning: {e:#}; --backend auto uses the CPU backend");
+                false
+            }
+        },
     };
-    if use_gpu {
-        let ctx = crate::gpu::GpuContext::new(adapter).context("--backend gpu: no usable GPU adapter")?;
-        Ok(Box::new(crate::gpu::GpuBackend::new(ctx, model, train, state)?))
-    } else {
-        Ok(Box::new(CpuBackend::new(model, train, state)?))
+    if !use_gpu {
+        return Ok(Box::new(CpuBackend::new(model, train, state)?));
     }
+    let ctx = crate::gpu::GpuContext::new(adapter).context("--backend gpu: no usable GPU adapter")?;
+    if ctx.info.device_type == wgpu::DeviceType::Cpu {
+        eprintln!(
+            "warning: {} is a software adapter: training there runs about 100x slower than with \
+             --backend cpu (docs/GPU.md)",
+            ctx.describe()
+        );
+    }
+    // The matmul variants are timed on this adapter before the first step: say so, since it takes
+    // tens of seconds on a software adapter and a blank screen looks like a hang.
+    eprintln!("tuning the matmul kernels on {} ...", ctx.describe());
+    let t0 = std::time::Instant::now();
+    let backend = crate::gpu::GpuBackend::new(ctx, model, train, state)?;
+    eprintln!("tuned in {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(Box::new(backend))
 }
 
 /// A stop flag set by the first Ctrl-C, after printing `message`; a second Ctrl-C exits at once.
@@ -132,4 +150,21 @@ pub fn shell_word(path: &Path) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// A clap parser for an option whose values are a core enum ([`crate::config::Choice`]): its names
+/// and help lines become clap's possible values, so `--help` lists them and a wrong value is refused
+/// with the list.
+pub fn choice<T: crate::config::Choice + Send + Sync>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let values = T::CHOICES
+        .iter()
+        .map(|(_, name, help)| PossibleValue::new(*name).help(*help));
+    PossibleValuesParser::new(values).map(|name| {
+        T::CHOICES
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(v, _, _)| *v)
+            .expect("the parser passes only the names it lists")
+    })
 }

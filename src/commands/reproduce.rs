@@ -21,13 +21,13 @@ pub struct ReproduceArgs {
     #[arg(long, value_name = "DIR", default_value = "runs/reproduce")]
     pub out: PathBuf,
     /// Weight initialisation of every run [default: train's]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::choice::<Init>())]
     pub init: Option<Init>,
     /// Normalisation of the spatial runs' transport cost [default: train's]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::choice::<TransportNorm>())]
     pub transport_norm: Option<TransportNorm>,
     /// Weight term of the spatial runs' transport cost [default: train's]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::choice::<WeightNorm>())]
     pub weight_norm: Option<WeightNorm>,
     /// Weight of the spatial runs' transport cost [default: train's]
     #[arg(long)]

@@ -22,7 +22,7 @@ pub struct SweepArgs {
     /// Initialisations to try
     #[arg(
         long,
-        value_enum,
+        value_parser = super::choice::<Init>(),
         value_delimiter = ',',
         value_name = "INIT,..",
         default_value = "torch,xavier"
@@ -31,7 +31,7 @@ pub struct SweepArgs {
     /// Transport normalisations to try
     #[arg(
         long,
-        value_enum,
+        value_parser = super::choice::<TransportNorm>(),
         value_delimiter = ',',
         value_name = "NORM,..",
         default_value = "paper,mean"
@@ -40,7 +40,7 @@ pub struct SweepArgs {
     /// Transport weight norms to try
     #[arg(
         long,
-        value_enum,
+        value_parser = super::choice::<WeightNorm>(),
         value_delimiter = ',',
         value_name = "NORM,..",
         default_value = "l1,l2"

@@ -16,16 +16,16 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataDirArg,
     /// Input mode [default: concat]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::choice::<InputMode>())]
     pub mode: Option<InputMode>,
     /// Weight initialisation [default: xavier]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::choice::<Init>())]
     pub init: Option<Init>,
     /// Normalisation of the transport cost: paper (1/N_l) or mean (1/(N_{l-1} N_l), the authors' code) [default: paper]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::choice::<TransportNorm>())]
     pub transport_norm: Option<TransportNorm>,
     /// Weight term of the transport cost: l1 (|w|, the paper) or l2 (w^2) [default: l1]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::choice::<WeightNorm>())]
     pub weight_norm: Option<WeightNorm>,
     /// Weight of the transport cost [default: 0.01]
     #[arg(long, conflicts_with = "regular")]

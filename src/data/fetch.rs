@@ -327,7 +327,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let tmp = path.with_file_name(format!(".{name}.part-{}", std::process::id()));
     let result = (|| {
         // Created exclusively: never through a link planted at the temporary name.
-        let mut file = crate::checkpoint::create_new_file(&tmp)?;
+        let mut file = crate::fsio::create_new_file(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);

@@ -84,48 +84,75 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
+/// The backends searched: `WGPU_BACKEND` if set, else Vulkan, Metal and DX12. GL is left out by
+/// default: the engine's kernels need compute shaders that GL adapters run, if at all, in software
+/// (Mesa's llvmpipe), and probing EGL prints display errors on headless machines.
+fn searched_backends() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
+}
+
 fn all_adapters() -> Vec<wgpu::Adapter> {
-    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
-    pollster::block_on(instance().enumerate_adapters(backends))
+    pollster::block_on(instance().enumerate_adapters(searched_backends()))
+}
+
+/// Mesa's Vulkan device-selection layer (`VK_LAYER_MESA_device_select`, loaded implicitly with
+/// Mesa's drivers) connects to a Wayland display while the instance is created, to guess a default
+/// GPU, and prints `error: XDG_RUNTIME_DIR is invalid or not set` on a machine without one, once
+/// per instance. We list and choose adapters ourselves, so the layer has nothing to do for us: turn
+/// it off through its documented switch (`NODEVICE_SELECT=1`) unless the user set it. Called once
+/// by `main` before any thread starts.
+pub fn disable_mesa_device_select_layer() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY-free in edition 2021; called at start-up, before any other thread exists.
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
 }
 
 fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
 }
 
-/// True when a hardware GPU adapter (discrete, integrated or virtual) is present; `--backend auto`
-/// picks the GPU backend then. Software adapters (lavapipe, llvmpipe) do not count.
-pub fn hardware_adapter_available() -> bool {
-    all_adapters()
-        .iter()
-        .any(|a| is_hardware(a.get_info().device_type))
+/// What `--backend auto` does with the adapter filter `name` (else `SPATIAL_GPU_ADAPTER`):
+/// `Ok(true)` when the adapter `--backend gpu` would choose is a hardware GPU (discrete,
+/// integrated or virtual), `Ok(false)` when it is a software one (lavapipe, llvmpipe: far slower
+/// than the CPU backend) or there is no adapter, and `Err` (saying why) when the filter names no
+/// adapter, so that the caller can warn before falling back to the CPU.
+pub fn auto_uses_gpu(name: Option<&str>) -> Result<bool> {
+    let adapters = all_adapters();
+    if adapters.is_empty() {
+        return Ok(false);
+    }
+    let adapter = choose(&adapters, name)?;
+    Ok(is_hardware(adapter.get_info().device_type))
 }
 
-/// Every adapter found, each with its backend, type and the limits the engine cares about; the
-/// one [`GpuContext::new`] would choose is marked. For `spatial-gpu info`.
+/// Every adapter found, numbered, each with its backend, type and the limits the engine cares
+/// about; the one `--backend gpu` would choose is marked, and what `--backend auto` does is said
+/// with its reason. For `spatial-gpu info`.
 pub fn adapter_report() -> String {
     let adapters = all_adapters();
     if adapters.is_empty() {
-        return "no GPU adapter found (install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers \
-                libvulkan1` for the lavapipe software adapter, or use --backend cpu)\n"
-            .to_string();
+        return format!(
+            "no GPU adapter found (backends searched: {:?}); --backend auto uses the CPU.\n\
+             For a GPU, install its Vulkan driver (for the software one, `apt-get install \
+             mesa-vulkan-drivers libvulkan1`); WGPU_BACKEND chooses the backends searched.\n",
+            searched_backends()
+        );
     }
-    let chosen = choose(&adapters, None).ok().map(|a| a.get_info().name);
+    let wanted = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
+    let chosen = choose_index(&adapters, wanted.as_deref());
     let mut out = String::new();
-    for a in &adapters {
+    for (i, a) in adapters.iter().enumerate() {
         let info = a.get_info();
         let l = a.limits();
-        let mark = if chosen.as_deref() == Some(info.name.as_str()) {
-            "* "
-        } else {
-            "  "
-        };
+        let mark = if chosen.as_ref().ok() == Some(&i) { "*" } else { " " };
         out += &format!(
-            "{mark}{}\n    backend {:?}, type {:?}, driver {} {}\n    max storage binding {} MiB, max buffer {} MiB, \
-             workgroup memory {} KiB, invocations/workgroup {}, workgroups/dimension {}\n",
+            "{mark} [{i}] {}\n      backend {:?}, type {:?}{}, driver {} {}\n      max storage binding {} MiB, \
+             max buffer {} MiB, workgroup memory {} KiB, invocations/workgroup {}, workgroups/dimension {}\n",
             info.name,
             info.backend,
             info.device_type,
+            if is_hardware(info.device_type) { "" } else { " (software)" },
             info.driver,
             info.driver_info,
             l.max_storage_buffer_binding_size >> 20,
@@ -135,22 +162,51 @@ pub fn adapter_report() -> String {
             l.max_compute_workgroups_per_dimension,
         );
     }
-    out += &format!("(* = chosen; set {ADAPTER_ENV} to a substring of a name to choose another)\n");
+    match &chosen {
+        Ok(i) => out += &format!("* = what --backend gpu uses ({})\n", describe(&adapters[*i].get_info())),
+        Err(e) => out += &format!("--backend gpu would fail: {e:#}\n"),
+    }
+    let auto = match &chosen {
+        Ok(i) if is_hardware(adapters[*i].get_info().device_type) => {
+            format!("the GPU backend on [{i}], a hardware adapter")
+        }
+        Ok(i) => format!(
+            "the CPU backend: [{i}] is a software adapter, on which training runs about 100x slower \
+             than on the CPU backend (docs/GPU.md); --backend gpu uses it anyway"
+        ),
+        Err(_) => "the CPU backend: no adapter matches".to_string(),
+    };
+    out += &format!("--backend auto uses {auto}.\n");
+    out += &format!(
+        "Choose an adapter with --adapter (or {ADAPTER_ENV}): its number, a backend (vulkan, metal, \
+         dx12, gl) or a part of its name.\n"
+    );
     out
 }
 
-fn choose(adapters: &[wgpu::Adapter], name: Option<&str>) -> Result<wgpu::Adapter> {
-    let env = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
-    let wanted = name.map(str::to_string).or(env);
-    let mut candidates: Vec<&wgpu::Adapter> = adapters
-        .iter()
-        .filter(|a| match &wanted {
-            Some(w) => a.get_info().name.to_lowercase().contains(&w.to_lowercase()),
-            None => true,
-        })
-        .collect();
+/// Which of `adapters` a choice names: `N` (its number in `spatial-gpu info`), a backend name, or a
+/// case-insensitive part of its name; without a choice, all. Among the candidates a hardware GPU
+/// comes first (discrete, integrated, virtual), then Vulkan/Metal/DX12 before GL.
+fn choose_index(adapters: &[wgpu::Adapter], wanted: Option<&str>) -> Result<usize> {
+    let matches = |i: usize, a: &wgpu::Adapter| -> bool {
+        let Some(w) = wanted else { return true };
+        let info = a.get_info();
+        let w = w.trim().to_lowercase();
+        if let Ok(n) = w.parse::<usize>() {
+            return n == i;
+        }
+        if ["vulkan", "metal", "dx12", "gl"].contains(&w.as_str()) {
+            return format!("{:?}", info.backend).to_lowercase() == w;
+        }
+        info.name.to_lowercase().contains(&w)
+    };
+    let mut candidates: Vec<usize> = (0..adapters.len()).filter(|&i| matches(i, &adapters[i])).collect();
     if candidates.is_empty() {
-        let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+        let names: Vec<String> = adapters
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("[{i}] {}", describe(&a.get_info())))
+            .collect();
         if names.is_empty() {
             bail!(
                 "no GPU adapter found: install a Vulkan driver (for a software one, `apt-get install \
@@ -158,16 +214,22 @@ fn choose(adapters: &[wgpu::Adapter], name: Option<&str>) -> Result<wgpu::Adapte
             );
         }
         bail!(
-            "no adapter's name contains {:?} (from --adapter or {ADAPTER_ENV}); available: {}",
+            "no adapter is {:?} (a number, a backend or a part of a name, from --adapter or {ADAPTER_ENV}); available: {}",
             wanted.unwrap_or_default(),
             names.join("; ")
         );
     }
-    candidates.sort_by_key(|a| {
-        let i = a.get_info();
-        (type_rank(i.device_type), backend_rank(i.backend))
+    candidates.sort_by_key(|&i| {
+        let info = adapters[i].get_info();
+        (type_rank(info.device_type), backend_rank(info.backend), i)
     });
-    Ok(candidates[0].clone())
+    Ok(candidates[0])
+}
+
+fn choose(adapters: &[wgpu::Adapter], name: Option<&str>) -> Result<wgpu::Adapter> {
+    let env = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
+    let wanted = name.map(str::to_string).or(env);
+    Ok(adapters[choose_index(adapters, wanted.as_deref())?].clone())
 }
 
 impl GpuContext {

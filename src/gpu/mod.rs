@@ -32,7 +32,7 @@ pub mod softmax_xent;
 pub mod testing;
 pub mod transport;
 
-pub use context::{adapter_report, hardware_adapter_available, GpuContext, ADAPTER_ENV};
+pub use context::{adapter_report, auto_uses_gpu, disable_mesa_device_select_layer, GpuContext, ADAPTER_ENV};
 pub use instrument::{GpuSnapshot, StepBreakdown};
 pub use matmul::Variant;
 

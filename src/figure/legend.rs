@@ -2,7 +2,7 @@
 //! plot, the title and the caption lines under it (the split's accuracy drop and the segregation
 //! p-values, so that a figure carries the numbers that say whether its picture means anything).
 
-use crate::figure::{cross_style, plot_err, task_colour, within_style, FigureData};
+use super::{cross_style, plot_err, task_colour, within_style, FigureData};
 use crate::split::{self, SplitReport};
 use anyhow::{Context, Result};
 use plotters::coord::Shift;

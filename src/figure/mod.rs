@@ -12,14 +12,16 @@
 //! |input weight| exceeds 0.1, a connection only if its |w| exceeds 0.01 and both its ends are drawn.
 //!
 //! Beside the plot a legend column, under it a caption with the split's accuracy drop and the
-//! segregation p-values (`figure_legend`).
+//! segregation p-values (`legend.rs`).
 //!
 //! Text uses DejaVu Sans, embedded in the binary (see `assets/DejaVuSans-LICENSE.txt`), so no system
 //! font is needed.
 
 use crate::config::ModelConfig;
-pub use crate::figure_legend::Caption;
-use crate::figure_legend::{self, Marker, Shape, SHAPES};
+mod legend;
+
+pub use legend::Caption;
+use legend::{Marker, Shape, SHAPES};
 use crate::model::Params;
 use crate::split::{self, Assignment};
 use anyhow::{anyhow, bail, Context, Result};
@@ -322,12 +324,12 @@ impl FigureData {
         let (x, y) = self.top_view_bounds();
         let ratio = ((y.1 - y.0) / (x.1 - x.0)).clamp(0.5, 1.3);
         let plot_h = (FIG1_PLOT_WIDTH as f64 * ratio).round() as u32;
-        let w = FIG1_PLOT_WIDTH + 2 * FIG1_MARGIN + FIG1_Y_LABELS + figure_legend::LEGEND_WIDTH;
+        let w = FIG1_PLOT_WIDTH + 2 * FIG1_MARGIN + FIG1_Y_LABELS + legend::LEGEND_WIDTH;
         let h =
-            plot_h + 2 * FIG1_MARGIN + FIG1_X_LABELS + figure_legend::TITLE_HEIGHT + self.caption_height();
+            plot_h + 2 * FIG1_MARGIN + FIG1_X_LABELS + legend::TITLE_HEIGHT + self.caption_height();
         (
             w,
-            h.max(figure_legend::legend_height(self) + figure_legend::TITLE_HEIGHT + self.caption_height()),
+            h.max(legend::legend_height(self) + legend::TITLE_HEIGHT + self.caption_height()),
         )
     }
 
@@ -336,13 +338,13 @@ impl FigureData {
     }
 
     fn caption_height(&self) -> u32 {
-        figure_legend::caption_height(&self.caption)
+        legend::caption_height(&self.caption)
     }
 }
 
 /// Figure 1 on any plotters drawing area.
 pub fn draw_top_view<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &FigureData) -> Result<()> {
-    let plot = figure_legend::layout(root, fig)?;
+    let plot = legend::layout(root, fig)?;
     let (w, h) = plot.dim_in_pixel();
     let px = (
         w.saturating_sub(2 * FIG1_MARGIN + FIG1_Y_LABELS).max(1) as f64,
@@ -452,7 +454,7 @@ impl Camera {
 
 /// Figure 2 on any plotters drawing area.
 pub fn draw_perspective<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &FigureData) -> Result<()> {
-    let plot = figure_legend::layout(root, fig)?;
+    let plot = legend::layout(root, fig)?;
     // Half-width of every slice: the largest |coordinate| of any neuron of the split layers.
     let half = fig
         .positions
