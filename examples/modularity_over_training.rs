@@ -76,6 +76,7 @@ where
     chart
         .configure_mesh()
         .x_desc("epoch")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc("Q (task partition)")
         .label_style(("sans-serif", 14))
         .draw()?;
@@ -122,6 +123,10 @@ fn main() -> Result<()> {
         .iter()
         .map(|d| read_run(Path::new(d)))
         .collect::<Result<Vec<_>>>()?;
+    for r in &runs {
+        let (epoch, q) = r.q.last().expect("a run has at least one epoch");
+        println!("{}: Q {q:.4} at epoch {epoch}", r.name);
+    }
     if plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_err() {
         bail!("the embedded font could not be loaded");
     }
