@@ -6,8 +6,10 @@
 //! standard run files (`model.safetensors`, `metrics.jsonl`, `summary.json`) and the split report
 //! (`split.json`, as `spatial-gpu split` writes it). A run is never redone: a finished run is read
 //! back from its files, an interrupted one continues from its checkpoint exactly as
-//! `spatial-gpu train --resume` would, a finished run whose split is missing is only split. A
-//! directory holding a run with other options is an error, never silently reused.
+//! `spatial-gpu train --resume` would, a finished run whose split is missing is only split, and one
+//! whose `split.json` predates the modularity measures only gets them (from its checkpoint).
+//! `--tabulate-only` trains nothing and tabulates the finished runs. A directory holding a run with
+//! other options is an error, never silently reused.
 //!
 //! [`runner`] trains and splits the runs (`--jobs N`: N at once), [`tables`] writes Table 1 and
 //! [`sweep`] aggregates and tabulates the settings sweep; the commands themselves live in
