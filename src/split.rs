@@ -21,6 +21,7 @@
 //!   that of a label-permutation test: `p = (1 + #{permutations with score <= observed}) / (1 + n)`,
 //!   the task labels shuffled `n` times by a seeded generator.
 
+use crate::analysis::{ablate, modularity_report, ModularityReport, DEFAULT_LOUVAIN_SEED};
 use crate::backend::Backend;
 use crate::config::{InputMode, ModelConfig};
 use crate::data::batches::TestSet;
@@ -294,6 +295,10 @@ pub struct SplitReport {
     pub backend: String,
     /// The task of every neuron of every split layer.
     pub assignment: Assignment,
+    /// Newman's `Q`, participation and ablation selectivity of the split layers (METHOD.md,
+    /// "Modularity measures"); `None` in reports written before they were measured.
+    #[serde(default)]
+    pub modularity: Option<ModularityReport>,
 }
 
 /// How [`analyse`] tests segregation.
@@ -346,6 +351,7 @@ pub fn analyse(
             segregation: segregation(params.position(l), g, opts.permutations, opts.seed ^ l as u64),
         })
         .collect();
+    let modularity = measure_modularity(&model, &params, &assignment, test)?;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (full_accuracy, split_accuracy) = (mean(&full), mean(&split));
     Ok(SplitReport {
@@ -365,7 +371,22 @@ pub fn analyse(
         seconds: t0.elapsed().as_secs_f64(),
         backend: backend.name(),
         assignment,
+        modularity: Some(modularity),
     })
+}
+
+/// The modularity measures of `params` split as `assignment`: `Q` of the task partition and of the
+/// Louvain partition (seed [`DEFAULT_LOUVAIN_SEED`]), participation, and the selectivity of an
+/// ablation of every split-layer neuron on `test`. The ablation runs on the CPU whatever the backend
+/// (its rank-one update makes it seconds, where a masked evaluation per neuron would take minutes).
+pub fn measure_modularity(
+    model: &ModelConfig,
+    params: &Params,
+    assignment: &Assignment,
+    test: &TestSet,
+) -> Result<ModularityReport> {
+    let ablation = ablate(model, params, test, &assignment.layers)?;
+    modularity_report(model, params, assignment, DEFAULT_LOUVAIN_SEED, Some(&ablation))
 }
 
 /// Name of task `t` of `m` for reports: the datasets in the paper's case, `task t` otherwise.
@@ -436,5 +457,9 @@ pub fn format_report(r: &SplitReport) -> String {
          segregation: mean same-task / mean cross-task distance of the positions (< 1: grouped by task);\n\
          p: label-permutation p-value of a score this low.\n",
     );
+    if let Some(m) = &r.modularity {
+        s.push_str("\nModularity of the split layers' |w| graph\n\n");
+        s.push_str(&m.format());
+    }
     s
 }

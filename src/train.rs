@@ -1,5 +1,6 @@
 //! The training loop: epochs of batches on any backend, evaluation, metrics, checkpoints.
 
+use crate::analysis::{cheap_measures, CheapMeasures};
 use crate::backend::{Backend, Losses};
 use crate::checkpoint::{self, EpochLosses, Progress};
 use crate::config::InputMode;
@@ -38,6 +39,11 @@ pub struct EpochMetrics {
     pub task_accuracy: Vec<f64>,
     /// Mean of the tasks' test accuracies.
     pub accuracy: f64,
+    /// The modularity measures cheap enough for every epoch (METHOD.md, "Modularity measures"):
+    /// cross-task |w| share and segregation score per split layer, `Q` of the task partition.
+    /// Absent in lines written before they were tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modularity: Option<CheapMeasures>,
 }
 
 /// `summary.json`, written when training ends.
@@ -204,6 +210,7 @@ pub fn train(
             density: losses.density.clone(),
             task_accuracy,
             accuracy,
+            modularity: Some(cheap_measures(&model, &backend.state()?.params)?),
         };
         // The checkpoint first: a metrics line never describes an epoch that was not saved.
         let place = format!("end of epoch {}", epoch + 1);

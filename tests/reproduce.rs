@@ -92,6 +92,9 @@ fn results_without_times(path: &Path) -> Vec<Value> {
         .map(|mut r| {
             let o = r.as_object_mut().unwrap();
             o.retain(|k, _| !k.contains("seconds"));
+            if let Some(sel) = o.get_mut("modularity").and_then(|m| m.get_mut("selectivity")) {
+                sel.as_object_mut().unwrap().remove("seconds");
+            }
             r
         })
         .collect()
@@ -177,6 +180,36 @@ fn reproduce_trains_the_grid_writes_results_and_resumes() {
             .sum();
         assert_eq!(counts, 8, "every neuron of layer 4 goes to one task");
         assert_eq!(layers[2]["neurons_per_task"], serde_json::json!([10, 10]));
+        // The modularity measures of split.json, for the same split layers.
+        let m = &r["modularity"];
+        assert_eq!(m["layers"], serde_json::json!([3, 4, 5]), "{n}");
+        assert!(m["task_modularity"].is_f64(), "{n}: {m}");
+        assert!(m["detected_modularity"].is_f64(), "{n}: {m}");
+        assert_eq!(m["participation"].as_array().unwrap().len(), 3);
+        assert!(m["selectivity"]["layers"].is_array(), "{n}: {m}");
+        // Every metrics.jsonl line carries the per-epoch measures, and the last one's Q is the
+        // split's (the same parameters, two routes).
+        let metrics = std::fs::read_to_string(out.join(n).join("metrics.jsonl")).unwrap();
+        let last: Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+        let cheap = &last["modularity"];
+        assert_eq!(cheap["layers"], serde_json::json!([3, 4, 5]), "{n}: {last}");
+        assert_eq!(cheap["cross_share"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            cheap["cross_share"][2],
+            Value::Null,
+            "the output layer has no share"
+        );
+        assert_eq!(cheap["segregation"].as_array().unwrap().len(), 3);
+        let (q_epoch, q_split) = (
+            cheap["task_modularity"].as_f64().unwrap(),
+            m["task_modularity"].as_f64().unwrap(),
+        );
+        assert!((q_epoch - q_split).abs() < 1e-9, "{n}: {q_epoch} vs {q_split}");
+        assert_eq!(
+            cheap["cross_share"][0].as_f64(),
+            layers[0]["cross_share"].as_f64(),
+            "{n}"
+        );
         if n.contains("spatial") {
             assert_eq!(r["alpha"].as_f64().unwrap() as f32, 0.01);
             assert_eq!(r["beta"], 3.0);
@@ -197,6 +230,12 @@ fn reproduce_trains_the_grid_writes_results_and_resumes() {
         "Beside the paper",
         "segregation",
         "concat-spatial-seed2",
+        "## Modularity",
+        "| Q (tasks) |",
+        "| Q (detected) |",
+        "| participation > 0.5 |",
+        "| selectivity agreement |",
+        "| runs measured | 2/2 |",
     ] {
         assert!(table.contains(needle), "table.md lacks {needle:?}:\n{table}");
     }
@@ -223,6 +262,40 @@ fn reproduce_trains_the_grid_writes_results_and_resumes() {
     assert_eq!(stdout.matches("already finished").count(), 10, "{stdout}");
     assert!(out.join("mixed-regular-seed2/split.json").is_file());
     assert!(out.join("mixed-spatial-seed1/summary.json").is_file());
+    assert_eq!(results_without_times(&out.join("results.json")), before);
+
+    // A run split by a binary older than the modularity measures gets them from its checkpoint, and
+    // --tabulate-only trains nothing: an unfinished run is left out of the tables.
+    let split_json = out.join("concat-regular-seed1/split.json");
+    let mut old: Value = serde_json::from_str(&std::fs::read_to_string(&split_json).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("modularity");
+    std::fs::write(&split_json, serde_json::to_string_pretty(&old).unwrap()).unwrap();
+    std::fs::remove_file(out.join("sequential-spatial-seed2/summary.json")).unwrap();
+    let mut tabulate = reproduce_args(s(&data), s(&out), "1");
+    tabulate.push("--tabulate-only");
+    let output = run(&tabulate);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("sequential-spatial-seed2: not finished, left untrained"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("--tabulate-only: 1 runs not finished"),
+        "{stderr}"
+    );
+    assert!(!out.join("sequential-spatial-seed2/summary.json").exists());
+    let tabulated = results_without_times(&out.join("results.json"));
+    assert_eq!(tabulated.len(), 11);
+    assert_eq!(
+        tabulated[0], before[0],
+        "the measures computed again are the same"
+    );
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("Runs finished: 11 of 12"), "{table}");
+    // Trained again without the flag, the grid is whole and unchanged.
+    ok(&reproduce_args(s(&data), s(&out), "1"));
     assert_eq!(results_without_times(&out.join("results.json")), before);
 
     // The same grid with one job gives the same results as with two.
@@ -263,6 +336,10 @@ fn reproduce_trains_the_grid_writes_results_and_resumes() {
         "segregation",
         "cross |w|",
         "neurons per task",
+        "Q of the task partition (2 tasks)",
+        "Q of the Louvain partition",
+        "P/(1-1/M)",
+        "agreement",
     ] {
         assert!(
             stdout.contains(needle),
@@ -276,6 +353,10 @@ fn reproduce_trains_the_grid_writes_results_and_resumes() {
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("split.json")).unwrap()).unwrap();
     assert_eq!(report["assignment"], made["assignment"]);
     assert_eq!(report["task_split_accuracy"], made["task_split_accuracy"]);
+    assert_eq!(
+        report["modularity"]["task_modularity"],
+        made["modularity"]["task_modularity"]
+    );
 
     let figs = tmp.path().join("figs");
     let stdout = ok(&["figure", "--model", s(&run_dir), "--out", s(&figs)]);
@@ -361,11 +442,15 @@ fn sweep_writes_one_row_per_cell() {
         assert!(c["trained_all_heads"].as_u64().unwrap() <= 1);
         assert!(c["full_accuracy"].is_f64() && c["split_accuracy"].is_f64() && c["drop"].is_f64());
         assert_eq!(c["layers"].as_array().unwrap().len(), 3);
+        assert!(c["task_modularity"]["mean"].is_f64(), "{c}");
+        assert!(c["detected_modularity"]["mean"].is_f64(), "{c}");
+        assert_eq!(c["task_modularity"]["runs"], 1);
     }
     assert_eq!(sweep["runs"].as_array().unwrap().len(), 4);
     let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
     assert!(md.contains("| concat | xavier | mean | l1 | 1 | 3 |"), "{md}");
     assert!(md.contains("| concat | xavier | (regular) |"), "{md}");
+    assert!(md.contains("| Q tasks | Q det. | part. | agree. |"), "{md}");
     assert!(out
         .join("concat-xavier-paper-l1-a0.01-b3-seed3/split.json")
         .is_file());

@@ -1,6 +1,7 @@
 //! The greedy split on hand-built networks whose correct assignment is known, the per-task masks,
 //! switched-off evaluation, the cross-task share and the segregation score.
 
+use spatial_gpu::analysis;
 use spatial_gpu::backend::Backend;
 use spatial_gpu::config::{Init, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
 use spatial_gpu::cpu::CpuBackend;
@@ -323,9 +324,36 @@ fn a_block_diagonal_network_splits_without_loss() {
     assert_eq!(report.layers[1].neurons_per_task, vec![3, 3, 3]);
     let text = split::format_report(&report);
     assert!(text.contains("task 2") && text.contains("segregation"), "{text}");
+    // No |w| crosses tasks between the split layers: Q of the task partition is the largest it can
+    // be for these group sizes, and every hidden split neuron's participation is 0.
+    let modularity = report.modularity.as_ref().expect("split measures modularity");
+    let q = modularity.task_modularity.expect("the split layers have weights");
+    assert_eq!(
+        Some(q),
+        analysis::task_modularity(&p, &a),
+        "both routes to Q agree"
+    );
+    assert!(q > 0.3, "{q}");
+    assert_eq!(modularity.participation[0].layer, 3);
+    assert_eq!(modularity.participation[0].mean, Some(0.0));
+    assert!(modularity.selectivity.is_some(), "split runs the ablation");
+    assert!(modularity.detected_communities >= 1);
+    assert!(
+        text.contains("Q of the task partition (3 tasks)") && text.contains("Louvain"),
+        "{text}"
+    );
     let json = serde_json::to_string(&report).unwrap();
     let back: split::SplitReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back.assignment, report.assignment);
+    let back_m = back.modularity.expect("the measures are written");
+    assert!((back_m.task_modularity.unwrap() - q).abs() < 1e-12);
+    assert_eq!(back_m.participation.len(), modularity.participation.len());
+    // A split.json written before the measures existed still reads back, without them.
+    let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+    old.as_object_mut().unwrap().remove("modularity");
+    let old: split::SplitReport = serde_json::from_value(old).unwrap();
+    assert_eq!(old.modularity, None);
+    assert_eq!(old.drop, report.drop);
 }
 
 #[test]

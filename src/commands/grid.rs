@@ -54,6 +54,10 @@ pub struct GridArgs {
     /// Also save a checkpoint every N steps (one is always saved at each epoch's end)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub checkpoint_every: usize,
+    /// Train nothing: tabulate the runs of --out that finished (splitting them, or adding the
+    /// modularity measures to an older split.json, where needed) and leave the others
+    #[arg(long)]
+    pub tabulate_only: bool,
 }
 
 impl GridArgs {
@@ -142,6 +146,7 @@ impl GridArgs {
             checkpoint_every: self.checkpoint_every,
             stop,
             verbose: self.jobs == 1,
+            tabulate_only: self.tabulate_only,
         }
     }
 }
@@ -163,6 +168,13 @@ pub(super) fn finish(outcome: &GridOutcome, out: &Path, command: &str) -> Result
             out.display()
         );
         return Ok(130);
+    }
+    if !outcome.untrained.is_empty() {
+        eprintln!(
+            "--tabulate-only: {} runs not finished, left out of the tables: {}",
+            outcome.untrained.len(),
+            outcome.untrained.join(", ")
+        );
     }
     if !outcome.failed.is_empty() {
         let list: Vec<String> = outcome

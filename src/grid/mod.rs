@@ -6,8 +6,10 @@
 //! standard run files (`model.safetensors`, `metrics.jsonl`, `summary.json`) and the split report
 //! (`split.json`, as `spatial-gpu split` writes it). A run is never redone: a finished run is read
 //! back from its files, an interrupted one continues from its checkpoint exactly as
-//! `spatial-gpu train --resume` would, a finished run whose split is missing is only split. A
-//! directory holding a run with other options is an error, never silently reused.
+//! `spatial-gpu train --resume` would, a finished run whose split is missing is only split, and one
+//! whose `split.json` predates the modularity measures only gets them (from its checkpoint).
+//! `--tabulate-only` trains nothing and tabulates the finished runs. A directory holding a run with
+//! other options is an error, never silently reused.
 //!
 //! [`runner`] trains and splits the runs (`--jobs N`: N at once), [`tables`] writes Table 1 and
 //! [`sweep`] aggregates and tabulates the settings sweep; the commands themselves live in
@@ -21,6 +23,7 @@ pub mod runner;
 pub mod sweep;
 pub mod tables;
 
+use crate::analysis::ModularityReport;
 use crate::config::{Init, InputMode, ModelConfig, Overrides, TrainConfig, TransportNorm, WeightNorm};
 use crate::data::Datasets;
 use crate::split::{LayerStats, SplitReport};
@@ -70,6 +73,9 @@ pub struct RunRecord {
     /// Wall seconds of the split and its evaluation.
     pub split_seconds: f64,
     pub backend: String,
+    /// `Q`, participation and selectivity of the split layers, as `split.json` holds them.
+    #[serde(default)]
+    pub modularity: Option<ModularityReport>,
 }
 
 impl RunRecord {
@@ -96,7 +102,45 @@ impl RunRecord {
             train_seconds,
             split_seconds: report.seconds,
             backend: report.backend.clone(),
+            modularity: report.modularity.clone(),
         }
+    }
+
+    /// `Q` of the split's task partition.
+    pub fn task_modularity(&self) -> Option<f64> {
+        self.modularity.as_ref()?.task_modularity
+    }
+
+    /// `Q` of the partition Louvain found.
+    pub fn detected_modularity(&self) -> Option<f64> {
+        self.modularity.as_ref()?.detected_modularity
+    }
+
+    /// Number of communities Louvain found.
+    pub fn communities(&self) -> Option<f64> {
+        self.modularity.as_ref().map(|m| m.detected_communities as f64)
+    }
+
+    /// Normalised participation `P / (1 - 1/M)` averaged over the connected neurons of the hidden
+    /// split layers (the output layer's neurons belong to their heads by construction), and the
+    /// fraction of them above 0.5.
+    pub fn participation(&self) -> Option<(f64, f64)> {
+        let m = self.modularity.as_ref()?;
+        let last = m.layers.last().copied();
+        let (mut sum, mut above, mut n) = (0.0, 0.0, 0usize);
+        for p in m.participation.iter().filter(|p| Some(p.layer) != last) {
+            if let (Some(mean), Some(half)) = (p.mean_normalised, p.above_half) {
+                sum += mean * p.connected as f64;
+                above += half * p.connected as f64;
+                n += p.connected;
+            }
+        }
+        (n > 0).then(|| (sum / n as f64, above / n as f64))
+    }
+
+    /// Agreement of the split with ablation selectivity over the hidden split layers.
+    pub fn selectivity_agreement(&self) -> Option<f64> {
+        self.modularity.as_ref()?.selectivity.as_ref()?.agreement
     }
 
     /// Segregation score of split layer `l`, if defined.

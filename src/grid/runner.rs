@@ -34,6 +34,9 @@ pub struct GridContext<'a> {
     pub stop: Arc<AtomicBool>,
     /// Show per-epoch lines and progress bars (only sensible with one job).
     pub verbose: bool,
+    /// Train nothing: tabulate the finished runs (splitting or measuring them if needed) and leave
+    /// the others as they are.
+    pub tabulate_only: bool,
 }
 
 /// What the runs of a grid came to, in the grid's order.
@@ -43,10 +46,14 @@ pub struct GridOutcome {
     pub failed: Vec<(String, String)>,
     /// Some run was stopped by the stop flag (its checkpoint is saved).
     pub interrupted: bool,
+    /// Runs not finished and left untrained (`tabulate_only`).
+    pub untrained: Vec<String>,
 }
 
 enum RunError {
     Interrupted,
+    /// Not finished, and the grid trains nothing.
+    Untrained,
     Failed(anyhow::Error),
 }
 
@@ -62,6 +69,8 @@ enum RunState {
     Done(Box<SplitReport>),
     /// Trained to the end, split report missing or stale.
     NeedsSplit(Box<Checkpoint>),
+    /// Finished and split by an older binary: only the modularity measures are missing.
+    NeedsModularity(Box<SplitReport>, Box<Checkpoint>),
     /// Continue training from a checkpoint (to the requested number of epochs).
     Resume(Box<Checkpoint>),
     /// Nothing there yet.
@@ -161,6 +170,9 @@ fn run_state(dir: &Path, spec: &RunSpec, opts: SplitOptions) -> Result<RunState>
                 .filter_map(|l| l.segregation.as_ref())
                 .all(|s| s.permutations == opts.permutations);
             if report.epochs == wanted && report.seed == spec.train.seed && perms_match {
+                if report.modularity.is_none() {
+                    return Ok(RunState::NeedsModularity(Box::new(report), Box::new(ck)));
+                }
                 return Ok(RunState::Done(Box::new(report)));
             }
         }
@@ -222,6 +234,14 @@ fn execute(spec: &RunSpec, ctx: &GridContext, tests: &TestSets) -> Result<(RunRe
             )?)?;
             return Ok((RunRecord::new(spec, &report, train_seconds(&dir)), false));
         }
+        RunState::NeedsModularity(mut report, ck) => {
+            let params = &ck.state.params;
+            let assignment = split::assign(&ck.model, params);
+            report.modularity = Some(split::measure_modularity(&ck.model, params, &assignment, test)?);
+            let report = write_split(&report)?;
+            return Ok((RunRecord::new(spec, &report, train_seconds(&dir)), true));
+        }
+        RunState::Resume(_) | RunState::Fresh if ctx.tabulate_only => return Err(RunError::Untrained),
         RunState::Resume(ck) => {
             let mut train_cfg = ck.train.clone();
             train_cfg.epochs = spec.train.epochs;
@@ -290,6 +310,7 @@ pub fn run_grid(
     let done = AtomicUsize::new(0);
     let records: Mutex<Vec<Option<RunRecord>>> = Mutex::new(vec![None; n]);
     let failed: Mutex<Vec<(usize, String, String)>> = Mutex::new(Vec::new());
+    let untrained: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
     let interrupted = AtomicBool::new(false);
     let worker = || loop {
         if ctx.stop.load(Ordering::SeqCst) {
@@ -339,6 +360,13 @@ pub fn run_grid(
                 r[i] = Some(record);
                 on_update(&r);
             }
+            Err(RunError::Untrained) => {
+                println!("[{k}/{n}] {}: not finished, left untrained", spec.name);
+                untrained
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, spec.name.clone()));
+            }
             Err(RunError::Interrupted) => {
                 interrupted.store(true, Ordering::SeqCst);
                 println!("[{k}/{n}] {}: interrupted, checkpoint saved", spec.name);
@@ -362,9 +390,12 @@ pub fn run_grid(
     });
     let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
     failed.sort_by_key(|f| f.0);
+    let mut untrained = untrained.into_inner().unwrap_or_else(|e| e.into_inner());
+    untrained.sort_by_key(|u| u.0);
     GridOutcome {
         records: records.into_inner().unwrap_or_else(|e| e.into_inner()),
         failed: failed.into_iter().map(|(_, name, msg)| (name, msg)).collect(),
         interrupted: interrupted.load(Ordering::SeqCst) || ctx.stop.load(Ordering::SeqCst),
+        untrained: untrained.into_iter().map(|(_, name)| name).collect(),
     }
 }

@@ -1,6 +1,6 @@
 //! The settings sweep: which cells it has, what each cell's runs come to, and `sweep.md`.
 
-use super::tables::{fmt_opt, lower, mean_std};
+use super::tables::{fmt_opt, fmt_stat, lower, mean_std, MeanStd};
 use super::{RunRecord, RunSpec, Setting};
 use crate::config::{Init, InputMode, TransportNorm, WeightNorm};
 use crate::split::{self, LayerStats};
@@ -30,6 +30,16 @@ pub struct SweepCell {
     pub drop_trained: Option<f64>,
     /// Per split layer: means over the cell's runs.
     pub layers: Vec<CellLayer>,
+    /// Modularity of the split layers over the cell's runs (see [`RunRecord`]'s accessors): `Q` of
+    /// the task partition and of Louvain's, normalised participation, selectivity agreement.
+    #[serde(default)]
+    pub task_modularity: Option<MeanStd>,
+    #[serde(default)]
+    pub detected_modularity: Option<MeanStd>,
+    #[serde(default)]
+    pub participation: Option<MeanStd>,
+    #[serde(default)]
+    pub selectivity_agreement: Option<MeanStd>,
     /// Run directories of the cell.
     pub run_names: Vec<String>,
 }
@@ -159,6 +169,9 @@ pub fn sweep_cells(
         let first = &specs[0];
         let mean = |v: Vec<f64>| (!v.is_empty()).then(|| mean_std(&v).0);
         let layers = split::split_layers(&first.model);
+        let stat = |pick: &dyn Fn(&RunRecord) -> Option<f64>| {
+            MeanStd::of(&recs.iter().filter_map(|r| pick(r)).collect::<Vec<_>>())
+        };
         out.push(SweepCell {
             mode: first.train.mode,
             spatial: first.model.is_spatial(),
@@ -201,6 +214,10 @@ pub fn sweep_cells(
                     }
                 })
                 .collect(),
+            task_modularity: stat(&|r| r.task_modularity()),
+            detected_modularity: stat(&|r| r.detected_modularity()),
+            participation: stat(&|r| r.participation().map(|p| p.0)),
+            selectivity_agreement: stat(&|r| r.selectivity_agreement()),
             run_names: specs.iter().map(|s| s.name.clone()).collect(),
         });
     }
@@ -216,7 +233,10 @@ pub fn sweep_markdown(cells: &[SweepCell], epochs: usize, seeds: &[u64]) -> Stri
         "{epochs} epochs, seeds {seeds:?}. \"all heads\": runs in which every task's test accuracy exceeds 0.5 \
          (chance is 0.1). full / split / drop: means over the cell's runs; drop (trained): over the runs that \
          trained all heads. seg. l: mean segregation score of split layer l (same-task / cross-task distance; \
-         < 1: grouped by task), with the number of runs whose permutation p-value is below 0.05.\n"
+         < 1: grouped by task), with the number of runs whose permutation p-value is below 0.05. \
+         Q tasks / Q det.: Newman's Q of the split layers' |w| graph for the task partition / Louvain's; part.: \
+         normalised participation of the hidden split neurons; agree.: selectivity agreement (METHOD.md, \
+         \"Modularity measures\"); mean ± std over the cell's runs.\n"
     );
     let layers: Vec<usize> = cells
         .first()
@@ -225,8 +245,9 @@ pub fn sweep_markdown(cells: &[SweepCell], epochs: usize, seeds: &[u64]) -> Stri
     for l in &layers {
         let _ = write!(s, " seg. {l} |");
     }
+    s.push_str(" Q tasks | Q det. | part. | agree. |");
     s.push_str("\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    for _ in &layers {
+    for _ in 0..layers.len() + 4 {
         s.push_str(" --- |");
     }
     s.push('\n');
@@ -260,6 +281,14 @@ pub fn sweep_markdown(cells: &[SweepCell], epochs: usize, seeds: &[u64]) -> Stri
                 x.segregated_runs,
                 c.runs
             );
+        }
+        for v in [
+            c.task_modularity,
+            c.detected_modularity,
+            c.participation,
+            c.selectivity_agreement,
+        ] {
+            let _ = write!(s, " {} |", fmt_stat(v));
         }
         s.push('\n');
     }

@@ -4,6 +4,7 @@
 use super::{RunRecord, RunSpec, ALL_MODES};
 use crate::config::InputMode;
 use crate::split;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// The paper's Table 1: `(full, full std, split, split std, drop, drop std)` per mode, regular then
@@ -25,6 +26,41 @@ pub fn mean_std(v: &[f64]) -> (f64, Option<f64>) {
     let mean = v.iter().sum::<f64>() / n.max(1.0);
     let std = (v.len() > 1).then(|| (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
     (mean, std)
+}
+
+/// Mean and sample standard deviation of a cell's runs, as `sweep.json` stores them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    /// `None` for a single run.
+    pub std: Option<f64>,
+    /// Runs the values come from.
+    pub runs: usize,
+}
+
+impl MeanStd {
+    /// `None` for no values.
+    pub fn of(v: &[f64]) -> Option<MeanStd> {
+        (!v.is_empty()).then(|| {
+            let (mean, std) = mean_std(v);
+            MeanStd {
+                mean,
+                std,
+                runs: v.len(),
+            }
+        })
+    }
+}
+
+/// `mean ± std` with three decimals, `-` for none.
+pub fn fmt_stat(v: Option<MeanStd>) -> String {
+    match v {
+        None => "-".into(),
+        Some(MeanStd {
+            mean, std: Some(s), ..
+        }) => format!("{mean:.3} ± {s:.3}"),
+        Some(MeanStd { mean, .. }) => format!("{mean:.3}"),
+    }
 }
 
 pub(crate) fn fmt_mean_std(v: &[f64]) -> String {
@@ -175,6 +211,8 @@ pub fn table_markdown(records: &[RunRecord], specs: &[RunSpec]) -> String {
         s.push('\n');
     }
 
+    modularity_section(&mut s, &cols, &of, &header);
+
     let tasks = records.first().map_or(2, |r| r.task_accuracy.len());
     s.push_str("\n## Per task (mean over seeds)\n\n");
     header(&mut s);
@@ -283,8 +321,8 @@ pub fn table_markdown(records: &[RunRecord], specs: &[RunSpec]) -> String {
     for l in &layers {
         let _ = write!(s, " seg. {l} |");
     }
-    s.push_str(" train s |\n| --- | --- | --- | --- |");
-    for _ in 0..tasks + layers.len() + 1 {
+    s.push_str(" Q (tasks) | Q (detected) | train s |\n| --- | --- | --- | --- |");
+    for _ in 0..tasks + layers.len() + 3 {
         s.push_str(" --- |");
     }
     s.push('\n');
@@ -305,7 +343,60 @@ pub fn table_markdown(records: &[RunRecord], specs: &[RunSpec]) -> String {
         for &l in &layers {
             let _ = write!(s, " {} |", fmt_opt(r.segregation(l), 3));
         }
-        let _ = writeln!(s, " {:.0} |", r.train_seconds);
+        let _ = writeln!(
+            s,
+            " {} | {} | {:.0} |",
+            fmt_opt(r.task_modularity(), 3),
+            fmt_opt(r.detected_modularity(), 3),
+            r.train_seconds
+        );
     }
     s
+}
+
+/// The modularity measures of each run's split layers, beside the drop: mean ± std over seeds.
+fn modularity_section<'r>(
+    s: &mut String,
+    cols: &[(InputMode, bool)],
+    of: &dyn Fn(InputMode, bool) -> Vec<&'r RunRecord>,
+    header: &dyn Fn(&mut String),
+) {
+    s.push_str(
+        "\n## Modularity (mean ± std over seeds)\n\n\
+         Measured on the |w| graph of the split layers (METHOD.md, \"Modularity measures\"). Q (tasks): Newman's Q \
+         of the split's task partition; Q (detected): of the partition Louvain finds (seed 0), with its number of \
+         communities; participation: P / (1 - 1/M) of the hidden split layers' neurons over the task groups \
+         (0: all |w| within one task, 1: even spread), mean and fraction above 0.5; agreement: share of the \
+         hidden split neurons whose ablation hurts some task that the split assigns to the task they hurt most.\n\n",
+    );
+    header(s);
+    type Pick = fn(&RunRecord) -> Option<f64>;
+    let rows: [(&str, Pick); 7] = [
+        ("drop", |r| Some(r.drop)),
+        ("Q (tasks)", |r| r.task_modularity()),
+        ("Q (detected)", |r| r.detected_modularity()),
+        ("communities", |r| r.communities()),
+        ("participation", |r| r.participation().map(|p| p.0)),
+        ("participation > 0.5", |r| r.participation().map(|p| p.1)),
+        ("selectivity agreement", |r| r.selectivity_agreement()),
+    ];
+    for (name, pick) in rows {
+        let _ = write!(s, "| {name} |");
+        for &(m, sp) in cols {
+            let v: Vec<f64> = of(m, sp).iter().filter_map(|r| pick(r)).collect();
+            let _ = write!(s, " {} |", fmt_mean_std(&v));
+        }
+        s.push('\n');
+    }
+    let _ = write!(s, "| runs measured |");
+    for &(m, sp) in cols {
+        let rs = of(m, sp);
+        let _ = write!(
+            s,
+            " {}/{} |",
+            rs.iter().filter(|r| r.modularity.is_some()).count(),
+            rs.len()
+        );
+    }
+    s.push('\n');
 }
