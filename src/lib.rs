@@ -14,6 +14,7 @@
 //! no import cycles (`tests/architecture.rs` checks both).
 
 pub mod analysis;
+pub mod assignment;
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;

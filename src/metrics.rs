@@ -1,5 +1,10 @@
 //! Accuracy of a network's logits against labels, shared by training, evaluation and the split.
 
+use crate::backend::Backend;
+use crate::data::batches::TestSet;
+use crate::model::NeuronMask;
+use anyhow::Result;
+
 /// For each head, the number of labelled examples whose argmax over that head is the label
 /// (a tie goes to the lower class), and the number of labelled examples: `(correct, total)`.
 pub fn count_correct(
@@ -28,4 +33,15 @@ pub fn count_correct(
         }
     }
     counts
+}
+
+/// Per-task test accuracy of the backend's current model, with `keep` switching neurons off.
+pub fn evaluate(backend: &mut dyn Backend, test: &TestSet, keep: Option<&NeuronMask>) -> Result<Vec<f64>> {
+    let model = backend.model_config().clone();
+    let logits = backend.logits(&test.inputs, test.len, keep)?;
+    let counts = count_correct(&logits, &test.labels, test.len, model.heads, model.head_size());
+    Ok(counts
+        .iter()
+        .map(|&(c, n)| if n == 0 { 0.0 } else { c as f64 / n as f64 })
+        .collect())
 }

@@ -64,16 +64,7 @@ pub struct Summary {
     pub train: crate::config::TrainConfig,
 }
 
-/// Per-task test accuracy of the backend's current model, with `keep` switching neurons off.
-pub fn evaluate(backend: &mut dyn Backend, test: &TestSet, keep: Option<&NeuronMask>) -> Result<Vec<f64>> {
-    let model = backend.model_config().clone();
-    let logits = backend.logits(&test.inputs, test.len, keep)?;
-    let counts = count_correct(&logits, &test.labels, test.len, model.heads, model.head_size());
-    Ok(counts
-        .iter()
-        .map(|&(c, n)| if n == 0 { 0.0 } else { c as f64 / n as f64 })
-        .collect())
-}
+pub use crate::metrics::evaluate;
 
 /// How a training run reports and where it saves.
 pub struct RunOptions {

@@ -26,7 +26,7 @@ pub use participation::{participation, participation_by_layer, LayerParticipatio
 
 use crate::config::ModelConfig;
 use crate::model::Params;
-use crate::split::{self, Assignment};
+use crate::assignment::{self as split, Assignment};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
