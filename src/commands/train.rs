@@ -6,6 +6,7 @@ use crate::checkpoint::{self, Progress};
 use crate::config::{Init, InputMode, ModelConfig, Overrides, TrainConfig, TransportNorm, WeightNorm};
 use crate::data::{self, Datasets};
 use crate::model::{Params, TrainState};
+use crate::run_dir::{lock_run_dir, LOCK_FILE};
 use crate::train::{self, Outcome, RunOptions};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -117,7 +118,7 @@ impl TrainArgs {
 }
 
 pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
-    let (model, train_cfg, state, start, out) = if let Some(dir) = &args.resume {
+    let (model, train_cfg, state, start, out, _lock, created) = if let Some(dir) = &args.resume {
         let given = args.fixed_options_given();
         if !given.is_empty() {
             bail!("--resume {}: {} cannot change when resuming (the run keeps its own options; only --epochs, --backend, --data-dir, --adapter, --checkpoint-every may be given)", dir.display(), given.join(", "));
@@ -136,12 +137,15 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         if !dir.is_dir() {
             bail!("--resume {}: no such directory", dir.display());
         }
+        let lock = lock_run_dir(dir, "--resume")?;
         let path = train::checkpoint_path(dir);
         if !path.exists() {
             bail!(
-                "--resume {}: no checkpoint {} in that directory (a run saves one at the end of its first epoch)",
+                "--resume {}: no checkpoint {} in that directory (a run saves one at the end of its first epoch); \
+                 a run that stopped before that has nothing to resume: start it afresh with `spatial-gpu train --out {}`",
                 dir.display(),
-                path.display()
+                path.display(),
+                shell_word(dir)
             );
         }
         let ck = checkpoint::load(&path)?;
@@ -170,7 +174,15 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         // Only this process saves into `dir` now: temporary files of a killed one can go.
         checkpoint::remove_stale_temps(&path);
         // Metrics of a partly finished epoch were never written; those of later epochs are dropped.
-        (ck.model, train_cfg, ck.state, ck.progress, dir.clone())
+        (
+            ck.model,
+            train_cfg,
+            ck.state,
+            ck.progress,
+            dir.clone(),
+            lock,
+            false,
+        )
     } else {
         let (model, train_cfg) = args.overrides().configs()?;
         let out = args.out.clone().unwrap_or_else(|| {
@@ -181,11 +193,22 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
                 train_cfg.seed
             ))
         });
-        prepare_out_dir(&out)?;
+        let created = !out.exists();
+        let lock = prepare_out_dir(&out)?;
         let state = TrainState::new(Params::init(&model, train_cfg.seed));
-        (model, train_cfg, state, Progress::default(), out)
+        (model, train_cfg, state, Progress::default(), out, lock, created)
     };
-    let data = load_data(args.data.data_dir.as_deref())?;
+    let data = match load_data(args.data.data_dir.as_deref()) {
+        Ok(data) => data,
+        Err(e) => {
+            // A run that could not start leaves no directory behind (one it did not create stays).
+            if created {
+                let _ = std::fs::remove_file(out.join(LOCK_FILE));
+                let _ = std::fs::remove_dir(&out);
+            }
+            return Err(e);
+        }
+    };
     check_fits_data(&model, &train_cfg, &data, args)?;
     let mut backend = make_backend(
         args.backend,
