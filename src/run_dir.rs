@@ -3,9 +3,10 @@
 
 use anyhow::{bail, Context, Result};
 use std::fs::{File, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// The lock file of a run directory; its content is meaningless, only its OS lock counts.
+/// Where the lock of a run directory lives where a directory cannot be locked itself (not Unix);
+/// its content is meaningless, only its OS lock counts.
 pub const LOCK_FILE: &str = ".lock";
 
 /// An exclusive lock on a run directory, held until dropped (or the process dies: the OS releases
@@ -13,36 +14,43 @@ pub const LOCK_FILE: &str = ".lock";
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
-    pub path: PathBuf,
 }
 
 /// Takes the lock of the run directory `dir` (which must exist), or fails at once, naming the
 /// directory and `option`, if another process holds it: two processes writing one run would mix
-/// their checkpoints and metrics.
+/// their checkpoints and metrics. On Unix the directory itself is locked, so that a lock leaves no
+/// file behind in a directory it was refused (or a run could not start) in.
 pub fn lock_run_dir(dir: &Path, option: &str) -> Result<RunLock> {
-    let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| {
-            format!(
-                "{option} {}: cannot create the lock file {}",
-                dir.display(),
-                path.display()
-            )
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(RunLock { _file: file, path }),
-        Err(TryLockError::WouldBlock) => bail!(
-            "{option} {}: another spatial-gpu process is writing this run directory (it holds {}); \
-             wait for it to finish, or choose another directory",
+    let target = if cfg!(unix) {
+        dir.to_path_buf()
+    } else {
+        dir.join(LOCK_FILE)
+    };
+    let file = if cfg!(unix) {
+        File::open(&target)
+    } else {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&target)
+    }
+    .with_context(|| {
+        format!(
+            "{option} {}: cannot open {} to lock it",
             dir.display(),
-            path.display()
+            target.display()
+        )
+    })?;
+    match file.try_lock() {
+        Ok(()) => Ok(RunLock { _file: file }),
+        Err(TryLockError::WouldBlock) => bail!(
+            "{option} {}: another spatial-gpu process is writing this run directory (it holds its lock); \
+             wait for it to finish, or choose another directory",
+            dir.display()
         ),
         Err(TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("{option} {}: cannot lock {}", dir.display(), path.display()))
+            Err(e).with_context(|| format!("{option} {}: cannot lock {}", dir.display(), target.display()))
         }
     }
 }

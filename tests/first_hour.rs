@@ -15,18 +15,15 @@ fn a_locked_run_directory_is_refused() {
     let runs = tempfile::tempdir().unwrap();
     let out = runs.path().join("run");
     std::fs::create_dir(&out).unwrap();
-    let lock = File::create(out.join(".lock")).unwrap();
+    // The binary locks the directory itself (flock), as this does.
+    let lock = File::open(&out).unwrap();
     lock.try_lock().expect("the test takes the lock first");
     let o = train_cli(data.path(), &["--epochs", "1", "--out", out.to_str().unwrap()]);
     assert_fails_with(
         &o,
         &["--out", "another spatial-gpu process", out.to_str().unwrap()],
     );
-    assert_eq!(
-        file_names(&out),
-        vec![".lock".to_string()],
-        "nothing written while locked"
-    );
+    assert!(file_names(&out).is_empty(), "nothing written while locked");
 
     // A run finished earlier, now being written by someone else: --resume waits its turn too.
     drop(lock);
@@ -34,7 +31,7 @@ fn a_locked_run_directory_is_refused() {
         &train_cli(data.path(), &["--epochs", "1", "--out", out.to_str().unwrap()]),
         "train",
     );
-    let lock = File::open(out.join(".lock")).unwrap();
+    let lock = File::open(&out).unwrap();
     lock.try_lock().unwrap();
     let o = resume_cli(&out, data.path(), &["--epochs", "2"]);
     assert_fails_with(&o, &["--resume", "another spatial-gpu process"]);
@@ -72,4 +69,58 @@ fn a_first_run_without_data_leaves_no_directory() {
     let o = train_cli(&empty, &["--out", out.to_str().unwrap()]);
     assert_fails_with(&o, &[empty.to_str().unwrap()]);
     assert!(!out.exists(), "{} was left behind", out.display());
+}
+
+/// `--resume` with the run's own options repeated is accepted; an option that differs is refused,
+/// naming the given value and the run's.
+#[test]
+fn resume_accepts_the_runs_own_options_and_names_a_changed_one() {
+    let data = cli_data_dir(3);
+    let runs = tempfile::tempdir().unwrap();
+    let out = runs.path().join("run");
+    let first = [
+        "--epochs", "1", "--alpha", "0.02", "--seed", "4", "--mode", "concat",
+    ];
+    let o = train_cli(
+        data.path(),
+        &[&first[..], &["--out", out.to_str().unwrap()]].concat(),
+    );
+    assert_success(&o, "train");
+    let before = std::fs::read(spatial_gpu::train::checkpoint_path(&out)).unwrap();
+    let resume = |extra: &[&str]| {
+        bin()
+            .arg("train")
+            .args(CLI_OPTS)
+            .args(["--data-dir", data.path().to_str().unwrap()])
+            .args(["--resume", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = resume(&["--alpha", "0.5", "--seed", "4", "--epochs", "2"]);
+    let err = assert_fails_with(&o, &["--alpha 0.5 (the run's is 0.02)"]);
+    assert!(
+        !err.contains("--seed"),
+        "the unchanged --seed is not at fault:\n{err}"
+    );
+    assert_eq!(
+        std::fs::read(spatial_gpu::train::checkpoint_path(&out)).unwrap(),
+        before
+    );
+    let o = resume(&["--hidden", "16,16", "--regular"]);
+    assert_fails_with(
+        &o,
+        &[
+            // Given twice, as here (CLI_OPTS has one), clap appends the lists.
+            "--hidden 16,16,16,16,16 (the run's is 16,16,16)",
+            "--regular (the run's network is spatial)",
+        ],
+    );
+    // The very command line of the run, with more epochs: accepted.
+    let o = resume(&[
+        "--alpha", "0.02", "--seed", "4", "--mode", "concat", "--epochs", "2",
+    ]);
+    assert_success(&o, "resume with the run's own options");
+    let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
 }

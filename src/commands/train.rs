@@ -91,38 +91,57 @@ impl TrainArgs {
         }
     }
 
-    /// Options that define the run and so cannot change on --resume.
-    fn fixed_options_given(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        let pairs: [(&'static str, bool); 12] = [
-            ("--mode", self.mode.is_some()),
-            ("--init", self.init.is_some()),
-            ("--transport-norm", self.transport_norm.is_some()),
-            ("--weight-norm", self.weight_norm.is_some()),
-            ("--alpha", self.alpha.is_some()),
-            ("--beta", self.beta.is_some()),
-            ("--regular", self.regular),
-            ("--hidden", self.hidden.is_some()),
-            ("--seed", self.seed.is_some()),
-            ("--batch-size", self.batch_size.is_some()),
-            ("--lr", self.lr.is_some()),
-            ("--out", self.out.is_some()),
-        ];
-        for (name, given) in pairs {
-            if given {
-                v.push(name);
-            }
+    /// The run-defining options given with --resume whose value differs from the run's, each as
+    /// `--option GIVEN (the run's is RUN)`: options that repeat the run's own values are accepted.
+    fn options_changed(&self, model: &ModelConfig, cfg: &TrainConfig) -> Vec<String> {
+        fn name<T: ValueEnum>(v: &T) -> String {
+            v.to_possible_value()
+                .map(|p| p.get_name().to_string())
+                .unwrap_or_default()
         }
-        v
+        let mut changed = Vec::new();
+        let mut check = |option: &str, given: Option<String>, run: String| {
+            if let Some(given) = given.filter(|g| *g != run) {
+                changed.push(format!("{option} {given} (the run's is {run})"));
+            }
+        };
+        check("--mode", self.mode.as_ref().map(name), name(&cfg.mode));
+        check("--init", self.init.as_ref().map(name), name(&model.init));
+        check(
+            "--transport-norm",
+            self.transport_norm.as_ref().map(name),
+            name(&model.transport_norm),
+        );
+        check(
+            "--weight-norm",
+            self.weight_norm.as_ref().map(name),
+            name(&model.weight_norm),
+        );
+        check(
+            "--alpha",
+            self.alpha.map(|v| v.to_string()),
+            model.alpha.to_string(),
+        );
+        check("--beta", self.beta.map(|v| v.to_string()), model.beta.to_string());
+        let list = |v: &[usize]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+        let hidden = &model.sizes[1..model.sizes.len() - 1];
+        check("--hidden", self.hidden.as_deref().map(list), list(hidden));
+        check("--seed", self.seed.map(|v| v.to_string()), cfg.seed.to_string());
+        check(
+            "--batch-size",
+            self.batch_size.map(|v| v.to_string()),
+            cfg.batch_size.to_string(),
+        );
+        check("--lr", self.lr.map(|v| v.to_string()), cfg.lr.to_string());
+        if self.regular && (model.alpha != 0.0 || model.beta != 0.0) {
+            changed.push("--regular (the run's network is spatial)".to_string());
+        }
+        changed
     }
 }
 
 pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
     let (model, train_cfg, state, start, out, _lock, created) = if let Some(dir) = &args.resume {
-        let given = args.fixed_options_given();
-        if !given.is_empty() {
-            bail!("--resume {}: {} cannot change when resuming (the run keeps its own options; only --epochs, --backend, --data-dir, --adapter, --checkpoint-every may be given)", dir.display(), given.join(", "));
-        }
         if dir.is_file() {
             let parent = dir
                 .parent()
@@ -149,6 +168,15 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             );
         }
         let ck = checkpoint::load(&path)?;
+        let changed = args.options_changed(&ck.model, &ck.train);
+        if !changed.is_empty() {
+            bail!(
+                "--resume {}: a run keeps its own options, and these differ from the run's: {} \
+                 (leave them out, or give the run's values; --epochs may extend the run)",
+                dir.display(),
+                changed.join(", ")
+            );
+        }
         let mut train_cfg = ck.train.clone();
         if let Some(e) = args.epochs {
             if e < ck.progress.epoch {
