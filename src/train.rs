@@ -129,6 +129,8 @@ pub fn train(
     check_start(backend, data, start)?;
     let mut batch = Batch::with_capacity(cfg.batch_size, input_dim);
     let mut saver = Saver::new(checkpoint_path(&opts.out), backend, start);
+    // Recorded in every checkpoint, so that a resume or a split on other data is refused.
+    saver.data_digests = data.digests();
     if start != Progress::default() {
         trim_metrics(
             &metrics_path(&opts.out),
@@ -353,6 +355,8 @@ struct Saver {
     taken_step: u64,
     /// The metrics line saved in the checkpoint the run started from, if it ends an epoch.
     last_metrics: Option<String>,
+    /// The run's data files and their SHA-256, saved with each checkpoint.
+    data_digests: Vec<(String, String)>,
 }
 
 impl Saver {
@@ -378,6 +382,7 @@ impl Saver {
             epoch_losses,
             taken_step: step,
             last_metrics,
+            data_digests: Vec::new(),
         }
     }
 
@@ -459,8 +464,16 @@ impl Saver {
             epoch_metrics: metrics_line,
         };
         let (model, cfg) = (backend.model_config(), backend.train_config());
-        checkpoint::save_with(&self.path, model, cfg, &state, progress, extras)
-            .with_context(|| format!("saving the checkpoint ({place})"))?;
+        checkpoint::save_with_data(
+            &self.path,
+            model,
+            cfg,
+            &state,
+            progress,
+            extras,
+            &self.data_digests,
+        )
+        .with_context(|| format!("saving the checkpoint ({place})"))?;
         self.saved = Some(progress);
         self.checked_step = state.step;
         Ok(())

@@ -124,3 +124,42 @@ fn resume_accepts_the_runs_own_options_and_names_a_changed_one() {
     let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 2, "{lines}");
 }
+
+/// `--resume` and `split` on data other than the run's, with the same counts (the two tasks'
+/// sets swapped), are refused, naming the file and the swap, and change nothing.
+#[test]
+fn resume_and_split_on_swapped_data_are_refused() {
+    let data = cli_data_dir(5);
+    let swapped = tempfile::tempdir().unwrap();
+    std::fs::rename(data.path().join("mnist"), swapped.path().join("fashion-mnist")).unwrap();
+    std::fs::rename(data.path().join("fashion-mnist"), swapped.path().join("mnist")).unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let out = runs.path().join("run");
+    let o = train_cli(swapped.path(), &["--epochs", "1", "--out", out.to_str().unwrap()]);
+    assert_success(&o, "train");
+    let before = std::fs::read(spatial_gpu::train::checkpoint_path(&out)).unwrap();
+    // Put the sets back the right way round: now they are swapped from the run's point of view.
+    std::fs::rename(swapped.path().join("mnist"), data.path().join("fashion-mnist")).unwrap();
+    std::fs::rename(swapped.path().join("fashion-mnist"), data.path().join("mnist")).unwrap();
+    let o = resume_cli(&out, data.path(), &["--epochs", "2"]);
+    let file = format!("{}/fashion-mnist/", data.path().display());
+    assert_fails_with(
+        &o,
+        &[
+            &file,
+            "not the data this run was trained on",
+            "swapped",
+            "--data-dir",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(spatial_gpu::train::checkpoint_path(&out)).unwrap(),
+        before
+    );
+    let o = bin()
+        .args(["split", "--backend", "cpu", "--model", out.to_str().unwrap()])
+        .args(["--data-dir", data.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_fails_with(&o, &[&file, "swapped"]);
+}

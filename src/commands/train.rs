@@ -141,7 +141,7 @@ impl TrainArgs {
 }
 
 pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
-    let (model, train_cfg, state, start, out, _lock, created) = if let Some(dir) = &args.resume {
+    let (model, train_cfg, state, start, out, _lock, created, recorded) = if let Some(dir) = &args.resume {
         if dir.is_file() {
             let parent = dir
                 .parent()
@@ -210,6 +210,7 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             dir.clone(),
             lock,
             false,
+            ck.data,
         )
     } else {
         let (model, train_cfg) = args.overrides().configs()?;
@@ -224,7 +225,16 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         let created = !out.exists();
         let lock = prepare_out_dir(&out)?;
         let state = TrainState::new(Params::init(&model, train_cfg.seed));
-        (model, train_cfg, state, Progress::default(), out, lock, created)
+        (
+            model,
+            train_cfg,
+            state,
+            Progress::default(),
+            out,
+            lock,
+            created,
+            None,
+        )
     };
     let data = match load_data(args.data.data_dir.as_deref()) {
         Ok(data) => data,
@@ -237,6 +247,10 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             return Err(e);
         }
     };
+    if let Some(recorded) = recorded.as_deref() {
+        checkpoint::check_data_digests(recorded, &data)
+            .map_err(|e| data_error(e, args.data.data_dir.as_deref()))?;
+    }
     check_fits_data(&model, &train_cfg, &data, args)?;
     let mut backend = make_backend(
         args.backend,
@@ -301,6 +315,13 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             Ok(130)
         }
     }
+}
+
+/// A data mismatch, with the data directory it was found in.
+pub fn data_error(e: checkpoint::DataMismatch, option: Option<&Path>) -> anyhow::Error {
+    let dir = data::resolve_data_dir(option);
+    // The message starts with the file's path under the data directory.
+    anyhow::anyhow!("{}/{e}", dir.display())
 }
 
 /// Checks the model and batch size against the data before anything is allocated for them.

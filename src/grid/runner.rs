@@ -218,6 +218,8 @@ fn execute(spec: &RunSpec, ctx: &GridContext, tests: &TestSets) -> Result<(RunRe
     let (ck_model, ck_train, ck_state, start) = match state {
         RunState::Done(report) => return Ok((RunRecord::new(spec, &report, train_seconds(&dir)), true)),
         RunState::NeedsSplit(ck) => {
+            checkpoint::check_data(&ck, ctx.data)
+                .map_err(|e| anyhow!("{}: {e}", train::checkpoint_path(&dir).display()))?;
             let mut backend = (ctx.make_backend)(ck.model, ck.train, ck.state)?;
             let report = write_split(&split::analyse(
                 backend.as_mut(),
@@ -228,6 +230,8 @@ fn execute(spec: &RunSpec, ctx: &GridContext, tests: &TestSets) -> Result<(RunRe
             return Ok((RunRecord::new(spec, &report, train_seconds(&dir)), false));
         }
         RunState::Resume(ck) => {
+            checkpoint::check_data(&ck, ctx.data)
+                .map_err(|e| anyhow!("{}: {e}", train::checkpoint_path(&dir).display()))?;
             let mut train_cfg = ck.train.clone();
             train_cfg.epochs = spec.train.epochs;
             (ck.model, train_cfg, ck.state, ck.progress)
