@@ -70,6 +70,9 @@ pub struct EpochLosses {
     pub steps: u64,
     /// The sums (each field of [`Losses`] summed over the steps).
     pub sums: Losses,
+    /// Wall seconds of the epoch's steps so far, so that a resumed epoch's time counts them all.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 impl EpochLosses {

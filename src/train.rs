@@ -49,7 +49,7 @@ pub struct Summary {
     pub epochs: usize,
     pub full_accuracy: f64,
     pub task_accuracy: Vec<f64>,
-    /// Wall seconds of all training steps of this invocation (evaluation excluded).
+    /// Wall seconds of all training steps of the run, across resumes (evaluation excluded).
     pub seconds: f64,
     pub seconds_per_epoch: f64,
     pub samples_per_second: f64,
@@ -144,8 +144,10 @@ pub fn train(
         .open(metrics_path(&opts.out))
         .with_context(|| format!("cannot open {}", metrics_path(&opts.out).display()))?;
 
-    let mut total_seconds = 0.0;
-    let mut total_samples = 0usize;
+    // Time and examples of the epochs finished before `start` count in the run's totals.
+    let mut total_seconds = seconds_in_metrics(&metrics_path(&opts.out), start.epoch);
+    let epoch_examples = epoch_order(mode, data, cfg.seed, 0).len();
+    let mut total_samples = start.epoch * epoch_examples;
     let mut last_metrics: Option<EpochMetrics> = None;
     for epoch in start.epoch..cfg.epochs {
         let order = epoch_order(mode, data, cfg.seed, epoch);
@@ -154,7 +156,13 @@ pub fn train(
         let bar = progress_bar(opts.progress, n_batches, epoch, cfg.epochs);
         bar.set_position(first_batch as u64);
         let t0 = Instant::now();
-        let mut samples = 0;
+        // A resumed epoch carries the time and examples of its steps before the stop.
+        let seconds_before = if epoch == start.epoch {
+            saver.epoch_losses.seconds
+        } else {
+            0.0
+        };
+        let mut samples = first_batch * cfg.batch_size;
         for b in first_batch..n_batches {
             order.fill_batch(data, mode, b, cfg.batch_size, &mut batch);
             if let Err(e) = backend.train_step(&batch) {
@@ -171,6 +179,7 @@ pub fn train(
             let stop_now = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
             let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every as u64);
             if (stop_now || periodic) && b + 1 < n_batches {
+                saver.epoch_losses.seconds = seconds_before + t0.elapsed().as_secs_f64();
                 let progress = Progress { epoch, batch: b + 1 };
                 let place = format!("epoch {}, batch {} of {n_batches}", epoch + 1, b + 1);
                 saver.save(backend, progress, None, &place)?;
@@ -180,7 +189,7 @@ pub fn train(
                 }
             }
         }
-        let seconds = t0.elapsed().as_secs_f64();
+        let seconds = seconds_before + t0.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let losses = saver.finish_epoch(backend)?;
         let mut what = non_finite_losses(&model, &losses);
@@ -239,7 +248,6 @@ pub fn train(
         Some(m) => m.task_accuracy,
         None => evaluate(backend, &test, None)?,
     };
-    let epochs_run = cfg.epochs - start.epoch;
     let summary = Summary {
         mode,
         spatial: model.is_spatial(),
@@ -248,11 +256,7 @@ pub fn train(
         full_accuracy: task_accuracy.iter().sum::<f64>() / task_accuracy.len() as f64,
         task_accuracy,
         seconds: total_seconds,
-        seconds_per_epoch: if epochs_run > 0 {
-            total_seconds / epochs_run as f64
-        } else {
-            0.0
-        },
+        seconds_per_epoch: total_seconds / cfg.epochs.max(1) as f64,
         samples_per_second: total_samples as f64 / total_seconds.max(1e-9),
         backend: backend.name(),
         model,
@@ -298,6 +302,16 @@ fn check_start(backend: &dyn Backend, data: &Datasets, start: Progress) -> Resul
         );
     }
     Ok(())
+}
+
+/// The sum of the `seconds` of the lines of `metrics.jsonl` of epochs `1..=epochs`.
+fn seconds_in_metrics(path: &Path, epochs: usize) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<EpochMetrics>(line).ok())
+        .filter(|m| m.epoch <= epochs)
+        .map(|m| m.seconds)
+        .sum()
 }
 
 /// Keeps the lines of `metrics.jsonl` of epochs `1..=epochs` that parse, dropping later epochs and a

@@ -163,3 +163,38 @@ fn resume_and_split_on_swapped_data_are_refused() {
         .unwrap();
     assert_fails_with(&o, &[&file, "swapped"]);
 }
+
+/// After a resume, `summary.json` counts the time of every epoch of the run, not only those
+/// trained since the resume: its seconds are the sum of the metrics lines' seconds.
+#[test]
+fn a_resumed_runs_summary_counts_all_its_epochs() {
+    let data = cli_data_dir(6);
+    let runs = tempfile::tempdir().unwrap();
+    let out = runs.path().join("run");
+    let o = train_cli(data.path(), &["--epochs", "2", "--out", out.to_str().unwrap()]);
+    assert_success(&o, "train");
+    assert_success(&resume_cli(&out, data.path(), &["--epochs", "3"]), "resume");
+    let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let per_epoch: Vec<f64> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seconds"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(per_epoch.len(), 3);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let total: f64 = per_epoch.iter().sum();
+    let seconds = summary["seconds"].as_f64().unwrap();
+    assert!(
+        (seconds - total).abs() <= 1e-9 * total,
+        "summary {seconds} s, epochs {per_epoch:?}"
+    );
+    let per = summary["seconds_per_epoch"].as_f64().unwrap();
+    assert!(
+        (per - total / 3.0).abs() <= 1e-9 * total,
+        "{per} s/epoch, epochs {per_epoch:?}"
+    );
+}
