@@ -145,6 +145,7 @@ pub fn train(
         .with_context(|| format!("cannot open {}", metrics_path(&opts.out).display()))?;
 
     // Time and examples of the epochs finished before `start` count in the run's totals.
+    let invocation_start = Instant::now();
     let mut total_seconds = seconds_in_metrics(&metrics_path(&opts.out), start.epoch);
     let epoch_examples = epoch_order(mode, data, cfg.seed, 0).len();
     let mut total_samples = start.epoch * epoch_examples;
@@ -231,7 +232,13 @@ pub fn train(
         writeln!(metrics_file, "{line}")
             .with_context(|| format!("cannot write {}", metrics_path(&opts.out).display()))?;
         if opts.verbose {
-            println!("{}", format_epoch(&m, cfg.epochs, &model.spatial_layers));
+            // The epochs still to train take as long as those of this invocation did, evaluation included.
+            let done_here = (epoch + 1 - start.epoch) as f64;
+            let eta = invocation_start.elapsed().as_secs_f64() / done_here * (cfg.epochs - epoch - 1) as f64;
+            println!(
+                "{}",
+                format_epoch(&m, cfg.epochs, &model.spatial_layers, Some(eta))
+            );
         }
         total_seconds += seconds;
         total_samples += samples;
@@ -502,34 +509,80 @@ fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> indic
     let bar = indicatif::ProgressBar::new(len as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}",
+            "epoch {msg} [{bar:24}] batch {pos}/{len}, {rate}, epoch done in {eta}",
         )
         .expect("valid template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1} batches/s", s.per_sec());
+            },
+        )
         .progress_chars("=> "),
     );
     bar.set_message(format!("{}/{}", epoch + 1, epochs));
     bar
 }
 
-/// One human-readable line per epoch.
-pub fn format_epoch(m: &EpochMetrics, epochs: usize, spatial_layers: &[usize]) -> String {
-    let fmt_list = |v: &[f64]| {
-        spatial_layers
-            .iter()
-            .zip(v)
-            .map(|(l, x)| format!("{l}:{x:.4}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    format!(
-        "epoch {:>3}/{epochs}  {:6.2} s  {:8.0} samples/s  task loss {:.4}  T [{}]  V [{}]  acc {}  mean {:.4}",
-        m.epoch,
-        m.seconds,
-        m.samples_per_second,
-        m.task_loss,
-        fmt_list(&m.transport),
-        fmt_list(&m.density),
-        m.task_accuracy.iter().map(|a| format!("{a:.4}")).collect::<Vec<_>>().join(" / "),
-        m.accuracy
-    )
+/// The widest line [`format_epoch`] writes with up to three spatial layers: fits a terminal of 100
+/// columns.
+pub const EPOCH_LINE_WIDTH: usize = 100;
+
+/// Seconds as `42 s`, `3 min 20 s` or `2 h 05 min`.
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// The human-readable lines of an epoch: each task's test accuracy and the run's time left
+/// (`eta_seconds`, when known) first; then the epoch's time, rate and losses; then transport and
+/// density per spatial layer (`L3 0.1234` is layer 3's), on two lines when one would not fit.
+pub fn format_epoch(
+    m: &EpochMetrics,
+    epochs: usize,
+    spatial_layers: &[usize],
+    eta_seconds: Option<f64>,
+) -> String {
+    let tasks = ["mnist", "fashion"];
+    let acc = m
+        .task_accuracy
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{} {a:.4}", tasks.get(i).copied().unwrap_or("task")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut lines = vec![format!(
+        "epoch {:>3}/{epochs}  accuracy: {acc}, mean {:.4}",
+        m.epoch, m.accuracy
+    )];
+    if let Some(eta) = eta_seconds.filter(|_| m.epoch < epochs) {
+        lines[0].push_str(&format!("  run done in {}", format_duration(eta)));
+    }
+    lines.push(format!(
+        "    {:.2} s, {:.0} examples/s; loss: task {:.4}, total {:.4}",
+        m.seconds, m.samples_per_second, m.task_loss, m.total_loss
+    ));
+    if !spatial_layers.is_empty() {
+        let per_layer = |v: &[f64]| {
+            spatial_layers
+                .iter()
+                .zip(v)
+                .map(|(l, x)| format!("L{l} {x:.4}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let t = format!("    transport {}", per_layer(&m.transport));
+        let v = format!("density {}", per_layer(&m.density));
+        if t.len() + 2 + v.len() <= EPOCH_LINE_WIDTH {
+            lines.push(format!("{t}; {v}"));
+        } else {
+            lines.push(t);
+            lines.push(format!("    {v}"));
+        }
+    }
+    lines.join("\n")
 }

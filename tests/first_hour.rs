@@ -198,3 +198,57 @@ fn a_resumed_runs_summary_counts_all_its_epochs() {
         "{per} s/epoch, epochs {per_epoch:?}"
     );
 }
+
+/// What `train` prints fits 100 columns, names the tasks, and gives the run's time left in words.
+#[test]
+fn the_epoch_lines_fit_100_columns() {
+    let data = cli_data_dir(7);
+    let runs = tempfile::tempdir().unwrap();
+    let out = runs.path().join("run");
+    let o = train_cli(data.path(), &["--epochs", "2", "--out", out.to_str().unwrap()]);
+    assert_success(&o, "train");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for line in stdout.lines().filter(|l| !l.contains(out.to_str().unwrap())) {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(stdout.contains("epochs 1 to 2"), "{stdout}");
+    let first = stdout
+        .lines()
+        .find(|l| l.starts_with("epoch   1/2"))
+        .expect("an epoch line");
+    for word in ["accuracy: mnist 0.", "fashion 0.", "run done in"] {
+        assert!(first.contains(word), "{word:?} missing: {first}");
+    }
+    assert!(
+        stdout.contains("transport L") && stdout.contains("examples/s"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_epoch_line_is_at_most_100_columns_with_three_spatial_layers() {
+    let m = spatial_gpu::train::EpochMetrics {
+        epoch: 100,
+        seconds: 12345.678,
+        samples_per_second: 1234567.0,
+        task_loss: 123.4567,
+        total_loss: 1234.5678,
+        transport: vec![1234.5678; 3],
+        density: vec![1234.5678; 3],
+        task_accuracy: vec![0.9999, 0.9999],
+        accuracy: 0.9999,
+    };
+    let text = spatial_gpu::train::format_epoch(&m, 500, &[3, 4, 5], Some(3.0 * 86400.0));
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(text.contains("run done in 72 h 00 min"), "{text}");
+}

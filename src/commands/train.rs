@@ -259,15 +259,17 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         train_cfg.clone(),
         state,
     )?;
+    let epochs = match (start.epoch + 1, train_cfg.epochs) {
+        (first, last) if first == last => format!("epoch {last}"),
+        (first, last) => format!("epochs {first} to {last}"),
+    };
     println!(
-        "training {} {} network, sizes {:?}, alpha {} beta {}, {} epochs from epoch {} on {} -> {}",
+        "training a {} {} network, sizes {:?}, alpha {}, beta {}\n{epochs} on {}, saved in {}",
         train_cfg.mode,
         if model.is_spatial() { "spatial" } else { "regular" },
         model.sizes,
         model.alpha,
         model.beta,
-        train_cfg.epochs,
-        start.epoch,
         backend.name(),
         out.display()
     );
