@@ -63,12 +63,16 @@ fn a_run_that_saved_nothing_starts_afresh() {
 #[test]
 fn a_first_run_without_data_leaves_no_directory() {
     let runs = tempfile::tempdir().unwrap();
-    let out = runs.path().join("run");
+    let out = runs.path().join("runs").join("run");
     let empty = runs.path().join("empty-data");
     std::fs::create_dir(&empty).unwrap();
     let o = train_cli(&empty, &["--out", out.to_str().unwrap()]);
     assert_fails_with(&o, &[empty.to_str().unwrap()]);
-    assert!(!out.exists(), "{} was left behind", out.display());
+    assert!(
+        !runs.path().join("runs").exists(),
+        "{} was left behind",
+        out.display()
+    );
 }
 
 /// `--resume` with the run's own options repeated is accepted; an option that differs is refused,

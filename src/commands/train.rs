@@ -209,7 +209,7 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             ck.progress,
             dir.clone(),
             lock,
-            false,
+            Vec::new(),
             ck.data,
         )
     } else {
@@ -222,7 +222,12 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
                 train_cfg.seed
             ))
         });
-        let created = !out.exists();
+        // The directories this run creates, `out` first: a run that cannot start removes them.
+        let created: Vec<PathBuf> = out
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
         let lock = prepare_out_dir(&out)?;
         let state = TrainState::new(Params::init(&model, train_cfg.seed));
         (
@@ -240,9 +245,14 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         Ok(data) => data,
         Err(e) => {
             // A run that could not start leaves no directory behind (one it did not create stays).
-            if created {
+            if !created.is_empty() {
                 let _ = std::fs::remove_file(out.join(LOCK_FILE));
-                let _ = std::fs::remove_dir(&out);
+                // `out` and the parents created for it (as `runs/`), while empty.
+                for dir in &created {
+                    if std::fs::remove_dir(dir).is_err() {
+                        break;
+                    }
+                }
             }
             return Err(e);
         }
