@@ -70,6 +70,9 @@ pub struct EpochLosses {
     pub steps: u64,
     /// The sums (each field of [`Losses`] summed over the steps).
     pub sums: Losses,
+    /// Wall seconds of the epoch's steps so far, so that a resumed epoch's time counts them all.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 impl EpochLosses {
@@ -467,9 +470,13 @@ pub struct DataMismatch {
 /// (metadata `data`) must have the recorded SHA-256. A checkpoint without the record (written
 /// before it existed, or by another tool) accepts any data. Call it before resuming or evaluating.
 pub fn check_data(ck: &Checkpoint, data: &crate::data::Datasets) -> Result<(), DataMismatch> {
-    let Some(recorded) = &ck.data else {
-        return Ok(());
-    };
+    ck.data
+        .as_deref()
+        .map_or(Ok(()), |recorded| check_data_digests(recorded, data))
+}
+
+/// [`check_data`] against the digests a checkpoint recorded.
+pub fn check_data_digests(recorded: &DataDigests, data: &crate::data::Datasets) -> Result<(), DataMismatch> {
     let given: HashMap<String, String> = data.digests().into_iter().collect();
     for (file, expected) in recorded {
         let actual = given.get(file).cloned().unwrap_or_else(|| "none".into());

@@ -34,8 +34,16 @@ pub enum Command {
     /// Measure training throughput of each backend (and the PyTorch baseline when available).
     Bench(bench::BenchArgs),
     /// Train and split the paper's grid (modes x regular/spatial x seeds) and write Table 1.
+    #[command(
+        mut_arg("seeds", |a| a.help("Seeds of the runs, comma-separated [default: 1,2,3]")),
+        mut_arg("epochs", |a| a.help("Epochs per run [default: 50]"))
+    )]
     Reproduce(reproduce::ReproduceArgs),
     /// Train a grid of settings (transport norm x weight norm x init x alpha x beta) and tabulate them.
+    #[command(
+        mut_arg("seeds", |a| a.help("Seeds of the runs, comma-separated [default: 1,2,3,4,5]")),
+        mut_arg("epochs", |a| a.help("Epochs per run [default: 10]"))
+    )]
     Sweep(sweep::SweepArgs),
 }
 

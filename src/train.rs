@@ -55,7 +55,7 @@ pub struct Summary {
     pub epochs: usize,
     pub full_accuracy: f64,
     pub task_accuracy: Vec<f64>,
-    /// Wall seconds of all training steps of this invocation (evaluation excluded).
+    /// Wall seconds of all training steps of the run, across resumes (evaluation excluded).
     pub seconds: f64,
     pub seconds_per_epoch: f64,
     pub samples_per_second: f64,
@@ -126,6 +126,8 @@ pub fn train(
     check_start(backend, data, start)?;
     let mut batch = Batch::with_capacity(cfg.batch_size, input_dim);
     let mut saver = Saver::new(checkpoint_path(&opts.out), backend, start);
+    // Recorded in every checkpoint, so that a resume or a split on other data is refused.
+    saver.data_digests = data.digests();
     if start != Progress::default() {
         trim_metrics(
             &metrics_path(&opts.out),
@@ -139,8 +141,11 @@ pub fn train(
         .open(metrics_path(&opts.out))
         .with_context(|| format!("cannot open {}", metrics_path(&opts.out).display()))?;
 
-    let mut total_seconds = 0.0;
-    let mut total_samples = 0usize;
+    // Time and examples of the epochs finished before `start` count in the run's totals.
+    let invocation_start = Instant::now();
+    let mut total_seconds = seconds_in_metrics(&metrics_path(&opts.out), start.epoch);
+    let epoch_examples = epoch_order(mode, data, cfg.seed, 0).len();
+    let mut total_samples = start.epoch * epoch_examples;
     let mut last_metrics: Option<EpochMetrics> = None;
     for epoch in start.epoch..cfg.epochs {
         let order = epoch_order(mode, data, cfg.seed, epoch);
@@ -149,7 +154,13 @@ pub fn train(
         let bar = progress_bar(opts.progress, n_batches, epoch, cfg.epochs);
         bar.set_position(first_batch as u64);
         let t0 = Instant::now();
-        let mut samples = 0;
+        // A resumed epoch carries the time and examples of its steps before the stop.
+        let seconds_before = if epoch == start.epoch {
+            saver.epoch_losses.seconds
+        } else {
+            0.0
+        };
+        let mut samples = first_batch * cfg.batch_size;
         for b in first_batch..n_batches {
             order.fill_batch(data, mode, b, cfg.batch_size, &mut batch);
             if let Err(e) = backend.train_step(&batch) {
@@ -166,6 +177,7 @@ pub fn train(
             let stop_now = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
             let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every as u64);
             if (stop_now || periodic) && b + 1 < n_batches {
+                saver.epoch_losses.seconds = seconds_before + t0.elapsed().as_secs_f64();
                 let progress = Progress { epoch, batch: b + 1 };
                 let place = format!("epoch {}, batch {} of {n_batches}", epoch + 1, b + 1);
                 saver.save(backend, progress, None, &place)?;
@@ -175,7 +187,7 @@ pub fn train(
                 }
             }
         }
-        let seconds = t0.elapsed().as_secs_f64();
+        let seconds = seconds_before + t0.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let losses = saver.finish_epoch(backend)?;
         let mut what = non_finite_losses(&model, &losses);
@@ -218,7 +230,13 @@ pub fn train(
         writeln!(metrics_file, "{line}")
             .with_context(|| format!("cannot write {}", metrics_path(&opts.out).display()))?;
         if opts.verbose {
-            println!("{}", format_epoch(&m, cfg.epochs, &model.spatial_layers));
+            // The epochs still to train take as long as those of this invocation did, evaluation included.
+            let done_here = (epoch + 1 - start.epoch) as f64;
+            let eta = invocation_start.elapsed().as_secs_f64() / done_here * (cfg.epochs - epoch - 1) as f64;
+            println!(
+                "{}",
+                format_epoch(&m, cfg.epochs, &model.spatial_layers, Some(eta))
+            );
         }
         total_seconds += seconds;
         total_samples += samples;
@@ -235,7 +253,6 @@ pub fn train(
         Some(m) => m.task_accuracy,
         None => evaluate(backend, &test, None)?,
     };
-    let epochs_run = cfg.epochs - start.epoch;
     let summary = Summary {
         mode,
         spatial: model.is_spatial(),
@@ -244,11 +261,7 @@ pub fn train(
         full_accuracy: task_accuracy.iter().sum::<f64>() / task_accuracy.len() as f64,
         task_accuracy,
         seconds: total_seconds,
-        seconds_per_epoch: if epochs_run > 0 {
-            total_seconds / epochs_run as f64
-        } else {
-            0.0
-        },
+        seconds_per_epoch: total_seconds / cfg.epochs.max(1) as f64,
         samples_per_second: total_samples as f64 / total_seconds.max(1e-9),
         backend: backend.name(),
         model,
@@ -294,6 +307,16 @@ fn check_start(backend: &dyn Backend, data: &Datasets, start: Progress) -> Resul
         );
     }
     Ok(())
+}
+
+/// The sum of the `seconds` of the lines of `metrics.jsonl` of epochs `1..=epochs`.
+fn seconds_in_metrics(path: &Path, epochs: usize) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<EpochMetrics>(line).ok())
+        .filter(|m| m.epoch <= epochs)
+        .map(|m| m.seconds)
+        .sum()
 }
 
 /// Keeps the lines of `metrics.jsonl` of epochs `1..=epochs` that parse, dropping later epochs and a
@@ -351,6 +374,8 @@ struct Saver {
     taken_step: u64,
     /// The metrics line saved in the checkpoint the run started from, if it ends an epoch.
     last_metrics: Option<String>,
+    /// The run's data files and their SHA-256, saved with each checkpoint.
+    data_digests: Vec<(String, String)>,
 }
 
 impl Saver {
@@ -376,6 +401,7 @@ impl Saver {
             epoch_losses,
             taken_step: step,
             last_metrics,
+            data_digests: Vec::new(),
         }
     }
 
@@ -457,8 +483,16 @@ impl Saver {
             epoch_metrics: metrics_line,
         };
         let (model, cfg) = (backend.model_config(), backend.train_config());
-        checkpoint::save_with(&self.path, model, cfg, &state, progress, extras)
-            .with_context(|| format!("saving the checkpoint ({place})"))?;
+        checkpoint::save_with_data(
+            &self.path,
+            model,
+            cfg,
+            &state,
+            progress,
+            extras,
+            &self.data_digests,
+        )
+        .with_context(|| format!("saving the checkpoint ({place})"))?;
         self.saved = Some(progress);
         self.checked_step = state.step;
         Ok(())
@@ -473,34 +507,80 @@ fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> indic
     let bar = indicatif::ProgressBar::new(len as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}",
+            "epoch {msg} [{bar:24}] batch {pos}/{len}, {rate}, epoch done in {eta}",
         )
         .expect("valid template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1} batches/s", s.per_sec());
+            },
+        )
         .progress_chars("=> "),
     );
     bar.set_message(format!("{}/{}", epoch + 1, epochs));
     bar
 }
 
-/// One human-readable line per epoch.
-pub fn format_epoch(m: &EpochMetrics, epochs: usize, spatial_layers: &[usize]) -> String {
-    let fmt_list = |v: &[f64]| {
-        spatial_layers
-            .iter()
-            .zip(v)
-            .map(|(l, x)| format!("{l}:{x:.4}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    format!(
-        "epoch {:>3}/{epochs}  {:6.2} s  {:8.0} samples/s  task loss {:.4}  T [{}]  V [{}]  acc {}  mean {:.4}",
-        m.epoch,
-        m.seconds,
-        m.samples_per_second,
-        m.task_loss,
-        fmt_list(&m.transport),
-        fmt_list(&m.density),
-        m.task_accuracy.iter().map(|a| format!("{a:.4}")).collect::<Vec<_>>().join(" / "),
-        m.accuracy
-    )
+/// The widest line [`format_epoch`] writes with up to three spatial layers: fits a terminal of 100
+/// columns.
+pub const EPOCH_LINE_WIDTH: usize = 100;
+
+/// Seconds as `42 s`, `3 min 20 s` or `2 h 05 min`.
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// The human-readable lines of an epoch: each task's test accuracy and the run's time left
+/// (`eta_seconds`, when known) first; then the epoch's time, rate and losses; then transport and
+/// density per spatial layer (`L3 0.1234` is layer 3's), on two lines when one would not fit.
+pub fn format_epoch(
+    m: &EpochMetrics,
+    epochs: usize,
+    spatial_layers: &[usize],
+    eta_seconds: Option<f64>,
+) -> String {
+    let tasks = ["mnist", "fashion"];
+    let acc = m
+        .task_accuracy
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{} {a:.4}", tasks.get(i).copied().unwrap_or("task")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut lines = vec![format!(
+        "epoch {:>3}/{epochs}  accuracy: {acc}, mean {:.4}",
+        m.epoch, m.accuracy
+    )];
+    if let Some(eta) = eta_seconds.filter(|_| m.epoch < epochs) {
+        lines[0].push_str(&format!("  run done in {}", format_duration(eta)));
+    }
+    lines.push(format!(
+        "    {:.2} s, {:.0} examples/s; loss: task {:.4}, total {:.4}",
+        m.seconds, m.samples_per_second, m.task_loss, m.total_loss
+    ));
+    if !spatial_layers.is_empty() {
+        let per_layer = |v: &[f64]| {
+            spatial_layers
+                .iter()
+                .zip(v)
+                .map(|(l, x)| format!("L{l} {x:.4}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let t = format!("    transport {}", per_layer(&m.transport));
+        let v = format!("density {}", per_layer(&m.density));
+        if t.len() + 2 + v.len() <= EPOCH_LINE_WIDTH {
+            lines.push(format!("{t}; {v}"));
+        } else {
+            lines.push(t);
+            lines.push(format!("    {v}"));
+        }
+    }
+    lines.join("\n")
 }

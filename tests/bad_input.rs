@@ -91,7 +91,7 @@ fn resume_with_fewer_epochs_than_done_is_refused() {
     let o = resume_cli(&run, data.path(), &["--epochs", "0"]);
     assert_fails_with(&o, &["--epochs"]);
     let o = resume_cli(&run, data.path(), &["--seed", "3"]);
-    assert_fails_with(&o, &["--seed", "cannot change when resuming"]);
+    assert_fails_with(&o, &["--seed 3 (the run's is 1)"]);
     assert_eq!(std::fs::read(train::checkpoint_path(&run)).unwrap(), before);
 }
 

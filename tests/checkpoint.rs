@@ -117,6 +117,7 @@ fn saves_every_tensor_and_key_and_loads_back_exactly() {
         "batch",
         "checksum",
         "crate_version",
+        "data",
         "epoch",
         "epoch_metrics",
         "format",

@@ -139,7 +139,7 @@ fn out_dir_holding_another_run_is_refused() {
 }
 
 #[test]
-fn resume_refuses_to_change_the_run() {
+fn resume_of_a_directory_without_a_checkpoint_names_it() {
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_spatial-gpu"))
         .args(["train", "--lr", "0.1", "--resume"])
@@ -149,7 +149,7 @@ fn resume_refuses_to_change_the_run() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("--lr") && stderr.contains("cannot change"),
+        stderr.contains("--resume") && stderr.contains("no checkpoint"),
         "{stderr}"
     );
 }

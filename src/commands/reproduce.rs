@@ -20,19 +20,19 @@ pub struct ReproduceArgs {
     /// Output directory: one sub-directory per run, results.json and table.md
     #[arg(long, value_name = "DIR", default_value = "runs/reproduce")]
     pub out: PathBuf,
-    /// Weight initialisation of every run [default: train's]
+    /// Weight initialisation of every run [default: xavier]
     #[arg(long, value_parser = super::choice::<Init>())]
     pub init: Option<Init>,
-    /// Normalisation of the spatial runs' transport cost [default: train's]
+    /// Normalisation of the spatial runs' transport cost [default: paper]
     #[arg(long, value_parser = super::choice::<TransportNorm>())]
     pub transport_norm: Option<TransportNorm>,
-    /// Weight term of the spatial runs' transport cost [default: train's]
+    /// Weight term of the spatial runs' transport cost [default: l1]
     #[arg(long, value_parser = super::choice::<WeightNorm>())]
     pub weight_norm: Option<WeightNorm>,
-    /// Weight of the spatial runs' transport cost [default: train's]
+    /// Weight of the spatial runs' transport cost [default: 0.01]
     #[arg(long)]
     pub alpha: Option<f32>,
-    /// Weight of the spatial runs' density cost [default: train's]
+    /// Weight of the spatial runs' density cost [default: 3]
     #[arg(long)]
     pub beta: Option<f32>,
 }

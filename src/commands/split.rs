@@ -54,6 +54,8 @@ pub fn cmd_split(args: &SplitArgs) -> Result<i32> {
         );
     }
     let data = load_data(args.data.data_dir.as_deref())?;
+    crate::checkpoint::check_data(&ck, &data)
+        .map_err(|e| super::train::data_error(e, args.data.data_dir.as_deref()))?;
     let test = test_set(ck.train.mode, &data);
     let epochs = ck.progress.epoch;
     let mut backend = make_backend(

@@ -6,6 +6,7 @@ use crate::checkpoint::{self, Progress};
 use crate::config::{Init, InputMode, ModelConfig, Overrides, TrainConfig, TransportNorm, WeightNorm};
 use crate::data::{self, Datasets};
 use crate::model::{Params, TrainState};
+use crate::run_dir::{lock_run_dir, LOCK_FILE};
 use crate::train::{self, Outcome, RunOptions};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -90,38 +91,57 @@ impl TrainArgs {
         }
     }
 
-    /// Options that define the run and so cannot change on --resume.
-    fn fixed_options_given(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        let pairs: [(&'static str, bool); 12] = [
-            ("--mode", self.mode.is_some()),
-            ("--init", self.init.is_some()),
-            ("--transport-norm", self.transport_norm.is_some()),
-            ("--weight-norm", self.weight_norm.is_some()),
-            ("--alpha", self.alpha.is_some()),
-            ("--beta", self.beta.is_some()),
-            ("--regular", self.regular),
-            ("--hidden", self.hidden.is_some()),
-            ("--seed", self.seed.is_some()),
-            ("--batch-size", self.batch_size.is_some()),
-            ("--lr", self.lr.is_some()),
-            ("--out", self.out.is_some()),
-        ];
-        for (name, given) in pairs {
-            if given {
-                v.push(name);
-            }
+    /// The run-defining options given with --resume whose value differs from the run's, each as
+    /// `--option GIVEN (the run's is RUN)`: options that repeat the run's own values are accepted.
+    fn options_changed(&self, model: &ModelConfig, cfg: &TrainConfig) -> Vec<String> {
+        fn name<T: ValueEnum>(v: &T) -> String {
+            v.to_possible_value()
+                .map(|p| p.get_name().to_string())
+                .unwrap_or_default()
         }
-        v
+        let mut changed = Vec::new();
+        let mut check = |option: &str, given: Option<String>, run: String| {
+            if let Some(given) = given.filter(|g| *g != run) {
+                changed.push(format!("{option} {given} (the run's is {run})"));
+            }
+        };
+        check("--mode", self.mode.as_ref().map(name), name(&cfg.mode));
+        check("--init", self.init.as_ref().map(name), name(&model.init));
+        check(
+            "--transport-norm",
+            self.transport_norm.as_ref().map(name),
+            name(&model.transport_norm),
+        );
+        check(
+            "--weight-norm",
+            self.weight_norm.as_ref().map(name),
+            name(&model.weight_norm),
+        );
+        check(
+            "--alpha",
+            self.alpha.map(|v| v.to_string()),
+            model.alpha.to_string(),
+        );
+        check("--beta", self.beta.map(|v| v.to_string()), model.beta.to_string());
+        let list = |v: &[usize]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+        let hidden = &model.sizes[1..model.sizes.len() - 1];
+        check("--hidden", self.hidden.as_deref().map(list), list(hidden));
+        check("--seed", self.seed.map(|v| v.to_string()), cfg.seed.to_string());
+        check(
+            "--batch-size",
+            self.batch_size.map(|v| v.to_string()),
+            cfg.batch_size.to_string(),
+        );
+        check("--lr", self.lr.map(|v| v.to_string()), cfg.lr.to_string());
+        if self.regular && (model.alpha != 0.0 || model.beta != 0.0) {
+            changed.push("--regular (the run's network is spatial)".to_string());
+        }
+        changed
     }
 }
 
 pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
-    let (model, train_cfg, state, start, out) = if let Some(dir) = &args.resume {
-        let given = args.fixed_options_given();
-        if !given.is_empty() {
-            bail!("--resume {}: {} cannot change when resuming (the run keeps its own options; only --epochs, --backend, --data-dir, --adapter, --checkpoint-every may be given)", dir.display(), given.join(", "));
-        }
+    let (model, train_cfg, state, start, out, _lock, created, recorded) = if let Some(dir) = &args.resume {
         if dir.is_file() {
             let parent = dir
                 .parent()
@@ -136,15 +156,27 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         if !dir.is_dir() {
             bail!("--resume {}: no such directory", dir.display());
         }
+        let lock = lock_run_dir(dir, "--resume")?;
         let path = train::checkpoint_path(dir);
         if !path.exists() {
             bail!(
-                "--resume {}: no checkpoint {} in that directory (a run saves one at the end of its first epoch)",
+                "--resume {}: no checkpoint {} in that directory (a run saves one at the end of its first epoch); \
+                 a run that stopped before that has nothing to resume: start it afresh with `spatial-gpu train --out {}`",
                 dir.display(),
-                path.display()
+                path.display(),
+                shell_word(dir)
             );
         }
         let ck = checkpoint::load(&path)?;
+        let changed = args.options_changed(&ck.model, &ck.train);
+        if !changed.is_empty() {
+            bail!(
+                "--resume {}: a run keeps its own options, and these differ from the run's: {} \
+                 (leave them out, or give the run's values; --epochs may extend the run)",
+                dir.display(),
+                changed.join(", ")
+            );
+        }
         let mut train_cfg = ck.train.clone();
         if let Some(e) = args.epochs {
             if e < ck.progress.epoch {
@@ -170,7 +202,16 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         // Only this process saves into `dir` now: temporary files of a killed one can go.
         checkpoint::remove_stale_temps(&path);
         // Metrics of a partly finished epoch were never written; those of later epochs are dropped.
-        (ck.model, train_cfg, ck.state, ck.progress, dir.clone())
+        (
+            ck.model,
+            train_cfg,
+            ck.state,
+            ck.progress,
+            dir.clone(),
+            lock,
+            Vec::new(),
+            ck.data,
+        )
     } else {
         let (model, train_cfg) = args.overrides().configs()?;
         let out = args.out.clone().unwrap_or_else(|| {
@@ -181,11 +222,45 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
                 train_cfg.seed
             ))
         });
-        prepare_out_dir(&out)?;
+        // The directories this run creates, `out` first: a run that cannot start removes them.
+        let created: Vec<PathBuf> = out
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        let lock = prepare_out_dir(&out)?;
         let state = TrainState::new(Params::init(&model, train_cfg.seed));
-        (model, train_cfg, state, Progress::default(), out)
+        (
+            model,
+            train_cfg,
+            state,
+            Progress::default(),
+            out,
+            lock,
+            created,
+            None,
+        )
     };
-    let data = load_data(args.data.data_dir.as_deref())?;
+    let data = match load_data(args.data.data_dir.as_deref()) {
+        Ok(data) => data,
+        Err(e) => {
+            // A run that could not start leaves no directory behind (one it did not create stays).
+            if !created.is_empty() {
+                let _ = std::fs::remove_file(out.join(LOCK_FILE));
+                // `out` and the parents created for it (as `runs/`), while empty.
+                for dir in &created {
+                    if std::fs::remove_dir(dir).is_err() {
+                        break;
+                    }
+                }
+            }
+            return Err(e);
+        }
+    };
+    if let Some(recorded) = recorded.as_deref() {
+        checkpoint::check_data_digests(recorded, &data)
+            .map_err(|e| data_error(e, args.data.data_dir.as_deref()))?;
+    }
     check_fits_data(&model, &train_cfg, &data, args)?;
     let mut backend = make_backend(
         args.backend,
@@ -194,15 +269,17 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         train_cfg.clone(),
         state,
     )?;
+    let epochs = match (start.epoch + 1, train_cfg.epochs) {
+        (first, last) if first == last => format!("epoch {last}"),
+        (first, last) => format!("epochs {first} to {last}"),
+    };
     println!(
-        "training {} {} network, sizes {:?}, alpha {} beta {}, {} epochs from epoch {} on {} -> {}",
+        "training a {} {} network, sizes {:?}, alpha {}, beta {}\n{epochs} on {}, saved in {}",
         train_cfg.mode,
         if model.is_spatial() { "spatial" } else { "regular" },
         model.sizes,
         model.alpha,
         model.beta,
-        train_cfg.epochs,
-        start.epoch,
         backend.name(),
         out.display()
     );
@@ -250,6 +327,13 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             Ok(130)
         }
     }
+}
+
+/// A data mismatch, with the data directory it was found in.
+pub fn data_error(e: checkpoint::DataMismatch, option: Option<&Path>) -> anyhow::Error {
+    let dir = data::resolve_data_dir(option);
+    // The message starts with the file's path under the data directory.
+    anyhow::anyhow!("{}/{e}", dir.display())
 }
 
 /// Checks the model and batch size against the data before anything is allocated for them.

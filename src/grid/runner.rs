@@ -8,7 +8,7 @@ use crate::config::{InputMode, ModelConfig, TrainConfig};
 use crate::data::batches::{test_set, TestSet};
 use crate::data::Datasets;
 use crate::model::{Params, TrainState};
-use crate::run_dir::prepare_out_dir;
+use crate::run_dir::{check_new_run_dir, forget_unsaved_start, lock_run_dir};
 use crate::split::{self, SplitOptions, SplitReport};
 use crate::train::{self, Outcome, RunOptions};
 use anyhow::{anyhow, bail, Context, Result};
@@ -207,6 +207,11 @@ impl TestSets<'_> {
 /// Trains (or resumes) and splits one run; reads a finished one back.
 fn execute(spec: &RunSpec, ctx: &GridContext, tests: &TestSets) -> Result<(RunRecord, bool), RunError> {
     let dir = ctx.out.join(&spec.name);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("--out: cannot create the directory {}", dir.display()))?;
+    // Held until the run is done: another process on the same grid skips nothing, it fails here.
+    let _lock = lock_run_dir(&dir, "--out")?;
+    forget_unsaved_start(&dir);
     let state = run_state(&dir, spec, ctx.split)?;
     let test = tests.get(spec.train.mode);
     // The record is always built from split.json as read back, so that a run finished now and one
@@ -225,6 +230,8 @@ fn execute(spec: &RunSpec, ctx: &GridContext, tests: &TestSets) -> Result<(RunRe
     let (ck_model, ck_train, ck_state, start) = match state {
         RunState::Done(report) => return Ok((RunRecord::new(spec, &report, train_seconds(&dir)), true)),
         RunState::NeedsSplit(ck) => {
+            checkpoint::check_data(&ck, ctx.data)
+                .map_err(|e| anyhow!("{}: {e}", train::checkpoint_path(&dir).display()))?;
             let mut backend = (ctx.make_backend)(ck.model, ck.train, ck.state)?;
             let report = write_split(&split::analyse(
                 backend.as_mut(),
@@ -243,12 +250,14 @@ fn execute(spec: &RunSpec, ctx: &GridContext, tests: &TestSets) -> Result<(RunRe
         }
         RunState::Resume(_) | RunState::Fresh if ctx.tabulate_only => return Err(RunError::Untrained),
         RunState::Resume(ck) => {
+            checkpoint::check_data(&ck, ctx.data)
+                .map_err(|e| anyhow!("{}: {e}", train::checkpoint_path(&dir).display()))?;
             let mut train_cfg = ck.train.clone();
             train_cfg.epochs = spec.train.epochs;
             (ck.model, train_cfg, ck.state, ck.progress)
         }
         RunState::Fresh => {
-            prepare_out_dir(&dir)?;
+            check_new_run_dir(&dir)?;
             let state = TrainState::new(Params::init(&spec.model, spec.train.seed));
             (spec.model.clone(), spec.train.clone(), state, Progress::default())
         }
