@@ -26,12 +26,9 @@ pub use crate::assignment::{assign, cross_share, segregation, split_layers, task
 use crate::backend::Backend;
 use crate::config::{InputMode, ModelConfig};
 use crate::data::batches::TestSet;
-use crate::model::{NeuronMask, Params};
+use crate::model::Params;
 use crate::train;
 use anyhow::{bail, Result};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 

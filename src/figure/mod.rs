@@ -35,7 +35,7 @@ use std::sync::OnceLock;
 /// A 2-D chart in `f64` coordinates.
 type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 /// Registers the embedded font as plotters' `sans-serif` (once per process).
 pub fn register_font() -> Result<()> {
