@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod rng;
+pub mod run_log;
 pub mod run_dir;
 pub mod simd;
 pub mod split;

@@ -115,6 +115,43 @@ pub fn train(
     opts: &RunOptions,
     start: Progress,
 ) -> Result<Outcome> {
+    train_observed(backend, data, opts, start, &mut NoObserver)
+}
+
+/// What a run tells an observer (history, TensorBoard; see `crate::run_log`) as it trains. Each
+/// call may read the backend's state; an error stops the run.
+pub trait TrainObserver {
+    /// Before the first step of this invocation, the state standing at `start`.
+    fn start(&mut self, _backend: &mut dyn Backend, _start: Progress) -> Result<()> {
+        Ok(())
+    }
+    /// After each step; `progress` is where the run stands after it (`{e + 1, 0}` at an epoch's end).
+    fn step(&mut self, _backend: &mut dyn Backend, _progress: Progress) -> Result<()> {
+        Ok(())
+    }
+    /// Just before a checkpoint at `progress` is saved: what the observer keeps in step with the
+    /// checkpoint is saved first, so that a resume never finds it behind.
+    fn saving(&mut self, _progress: Progress) -> Result<()> {
+        Ok(())
+    }
+    /// After an epoch's metrics line is written.
+    fn epoch(&mut self, _metrics: &EpochMetrics) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Observes nothing: plain [`train`].
+pub struct NoObserver;
+impl TrainObserver for NoObserver {}
+
+/// [`train`], telling `observer` about each step, checkpoint and epoch.
+pub fn train_observed(
+    backend: &mut dyn Backend,
+    data: &Datasets,
+    opts: &RunOptions,
+    start: Progress,
+    observer: &mut dyn TrainObserver,
+) -> Result<Outcome> {
     let model = backend.model_config().clone();
     let cfg = backend.train_config().clone();
     let mode = cfg.mode;
@@ -142,6 +179,7 @@ pub fn train(
         .open(metrics_path(&opts.out))
         .with_context(|| format!("cannot open {}", metrics_path(&opts.out).display()))?;
 
+    observer.start(backend, start)?;
     let mut total_seconds = 0.0;
     let mut total_samples = 0usize;
     let mut last_metrics: Option<EpochMetrics> = None;
@@ -165,12 +203,19 @@ pub fn train(
             }
             samples += batch.size;
             bar.inc(1);
+            let after = if b + 1 < n_batches {
+                Progress { epoch, batch: b + 1 }
+            } else {
+                Progress { epoch: epoch + 1, batch: 0 }
+            };
+            observer.step(backend, after)?;
             let step = backend.steps();
             let stop_now = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
             let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every as u64);
             if (stop_now || periodic) && b + 1 < n_batches {
                 let progress = Progress { epoch, batch: b + 1 };
                 let place = format!("epoch {}, batch {} of {n_batches}", epoch + 1, b + 1);
+                observer.saving(progress)?;
                 saver.save(backend, progress, None, &place)?;
                 if stop_now {
                     bar.finish_and_clear();
@@ -208,6 +253,10 @@ pub fn train(
         // The checkpoint first: a metrics line never describes an epoch that was not saved.
         let place = format!("end of epoch {}", epoch + 1);
         let line = serde_json::to_string(&m)?;
+        observer.saving(Progress {
+            epoch: epoch + 1,
+            batch: 0,
+        })?;
         saver.save(
             backend,
             Progress {
@@ -222,6 +271,7 @@ pub fn train(
         if opts.verbose {
             println!("{}", format_epoch(&m, cfg.epochs, &model.spatial_layers));
         }
+        observer.epoch(&m)?;
         total_seconds += seconds;
         total_samples += samples;
         last_metrics = Some(m);
