@@ -73,8 +73,14 @@ impl RunLog {
     }
 
     /// Writes TensorBoard event files into `dir`, starting with `config` as text.
-    pub fn tensorboard<T: serde::Serialize>(&mut self, dir: &Path, spatial_layers: &[usize], config: &T) -> Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("--tensorboard {}: cannot create the directory", dir.display()))?;
+    pub fn tensorboard<T: serde::Serialize>(
+        &mut self,
+        dir: &Path,
+        spatial_layers: &[usize],
+        config: &T,
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--tensorboard {}: cannot create the directory", dir.display()))?;
         let mut w = EventWriter::create(dir).with_context(|| format!("--tensorboard {}", dir.display()))?;
         tensorboard::log_config(&mut w, config)?;
         w.flush()?;

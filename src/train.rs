@@ -206,7 +206,10 @@ pub fn train_observed(
             let after = if b + 1 < n_batches {
                 Progress { epoch, batch: b + 1 }
             } else {
-                Progress { epoch: epoch + 1, batch: 0 }
+                Progress {
+                    epoch: epoch + 1,
+                    batch: 0,
+                }
             };
             observer.step(backend, after)?;
             let step = backend.steps();

@@ -54,7 +54,10 @@ fn history_resumes_exactly(stops: &[u64], checkpoint_every: usize, history_every
         opts.stop = Some(backend.stop.clone());
         let mut log = log_for(dir.path(), &model, history_every, start);
         let outcome = train::train_observed(&mut backend, &data, &opts, start, &mut log).unwrap();
-        assert!(matches!(outcome, Outcome::Interrupted(_)), "{what}: stop after {k}: {outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Interrupted(_)),
+            "{what}: stop after {k}: {outcome:?}"
+        );
         let (inner, progress) = resumed_backend(dir.path(), None);
         backend = Wrapped::new(inner);
         start = progress;
@@ -64,13 +67,21 @@ fn history_resumes_exactly(stops: &[u64], checkpoint_every: usize, history_every
     let outcome = train::train_observed(&mut backend, &data, &opts, start, &mut log).unwrap();
     assert!(matches!(outcome, Outcome::Finished(_)), "{what}: {outcome:?}");
     let resumed = std::fs::read(history_path(dir.path())).unwrap();
-    assert!(resumed == reference, "{what}: the resumed run's history file differs from the straight run's");
+    assert!(
+        resumed == reference,
+        "{what}: the resumed run's history file differs from the straight run's"
+    );
     assert!(backend.steps() == 24, "{what}");
 }
 
 #[test]
 fn stopped_and_resumed_run_writes_the_same_history_every_epoch() {
-    history_resumes_exactly(&[3, 8, 13], 0, 0, "epochs only, stops mid-epoch and at an epoch's end");
+    history_resumes_exactly(
+        &[3, 8, 13],
+        0,
+        0,
+        "epochs only, stops mid-epoch and at an epoch's end",
+    );
 }
 
 #[test]
@@ -91,8 +102,17 @@ fn a_history_of_another_model_is_refused_on_resume() {
         .unwrap();
     let mut log = RunLog::default();
     let err = log
-        .record_history(dir.path(), &model, 0, HistoryOptions::default(), Progress { epoch: 1, batch: 0 })
+        .record_history(
+            dir.path(),
+            &model,
+            0,
+            HistoryOptions::default(),
+            Progress { epoch: 1, batch: 0 },
+        )
         .unwrap_err();
     let msg = format!("{err:#}");
-    assert!(msg.contains("history.safetensors") && msg.contains("another model"), "{msg}");
+    assert!(
+        msg.contains("history.safetensors") && msg.contains("another model"),
+        "{msg}"
+    );
 }

@@ -26,7 +26,10 @@ pub fn cmd_animate(args: &AnimateArgs) -> Result<i32> {
         bail!("--fps {}: must be within 1..=60", args.fps);
     }
     let history = history_of(&args.model)?;
-    let out = args.out.clone().unwrap_or_else(|| args.model.join("training.gif"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.join("training.gif"));
     let name = args
         .model
         .file_name()
@@ -37,7 +40,8 @@ pub fn cmd_animate(args: &AnimateArgs) -> Result<i32> {
         title: format!("top view: {name}"),
         ..AnimateOptions::default()
     };
-    write_gif(&history, &out, &options).with_context(|| format!("--out {}: cannot write the GIF", out.display()))?;
+    write_gif(&history, &out, &options)
+        .with_context(|| format!("--out {}: cannot write the GIF", out.display()))?;
     println!("wrote {}", out.display());
     if !args.no_mp4 && find_ffmpeg().is_some() {
         let mp4 = out.with_extension("mp4");

@@ -150,5 +150,6 @@ pub fn history_of(dir: &Path) -> Result<crate::history::History> {
             path.display()
         );
     }
-    crate::history::History::load(&path).with_context(|| format!("--model {}: cannot load the history", dir.display()))
+    crate::history::History::load(&path)
+        .with_context(|| format!("--model {}: cannot load the history", dir.display()))
 }

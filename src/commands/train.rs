@@ -300,7 +300,13 @@ fn check_fits_data(model: &ModelConfig, cfg: &TrainConfig, data: &Datasets, args
 }
 
 /// The history and TensorBoard logging the options ask for.
-fn run_log(args: &TrainArgs, model: &ModelConfig, cfg: &TrainConfig, out: &Path, start: Progress) -> Result<RunLog> {
+fn run_log(
+    args: &TrainArgs,
+    model: &ModelConfig,
+    cfg: &TrainConfig,
+    out: &Path,
+    start: Progress,
+) -> Result<RunLog> {
     let mut log = RunLog::default();
     let options = HistoryOptions {
         weights: args.history_weights,
@@ -320,6 +326,9 @@ fn plot_curves(out: &Path) {
             let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
             println!("curves: {}", names.join(", "));
         }
-        Err(e) => eprintln!("warning: could not draw the training curves in {}: {e:#}", out.display()),
+        Err(e) => eprintln!(
+            "warning: could not draw the training curves in {}: {e:#}",
+            out.display()
+        ),
     }
 }
