@@ -102,8 +102,12 @@ impl RunLog {
 
 impl TrainObserver for RunLog {
     fn start(&mut self, backend: &mut dyn Backend, start: Progress) -> Result<()> {
-        // On a resume this point is in the file already; recording it again replaces it by itself.
-        self.record(backend, start)
+        // A resumed run's points up to its checkpoint are in the file already; one recorded at a
+        // mid-epoch start would be a point the uninterrupted run does not have.
+        if start == Progress::default() {
+            self.record(backend, start)?;
+        }
+        Ok(())
     }
 
     fn step(&mut self, backend: &mut dyn Backend, progress: Progress) -> Result<()> {
