@@ -1,7 +1,7 @@
 //! The `spatial-gpu` command line: parses the arguments and hands each subcommand to its module in
 //! [`crate::commands`]. `main.rs` only calls [`run`].
 
-use crate::commands::{self, bench, data, figure, reproduce, split, sweep, train};
+use crate::commands::{self, animate, bench, data, figure, plot, reproduce, split, sweep, train, view};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -31,6 +31,12 @@ pub enum Command {
     Split(split::SplitArgs),
     /// Draw Figures 1 and 2 of the paper for a trained model.
     Figure(figure::FigureArgs),
+    /// Draw a run's training curves (curves.png/.svg) and write metrics.csv.
+    Plot(plot::PlotArgs),
+    /// Animate a run's history (top view over training) as a GIF, and an MP4 where ffmpeg exists.
+    Animate(animate::AnimateArgs),
+    /// Write a self-contained HTML viewer of a run's history.
+    View(view::ViewArgs),
     /// Measure training throughput of each backend (and the PyTorch baseline when available).
     Bench(bench::BenchArgs),
     /// Train and split the paper's grid (modes x regular/spatial x seeds) and write Table 1.
@@ -55,6 +61,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Info => commands::info::cmd_info(),
         Command::Split(args) => split::cmd_split(&args),
         Command::Figure(args) => figure::cmd_figure(&args),
+        Command::Plot(args) => plot::cmd_plot(&args),
+        Command::Animate(args) => animate::cmd_animate(&args),
+        Command::View(args) => view::cmd_view(&args),
         Command::Bench(args) => bench::cmd_bench(&args),
         Command::Reproduce(args) => reproduce::cmd_reproduce(&args),
         Command::Sweep(args) => sweep::cmd_sweep(&args),

@@ -89,23 +89,47 @@ pub trait Choice: Copy + 'static {
 
 impl Choice for InputMode {
     const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
-        (InputMode::Concat, "concat", "`[mnist_i, fashion_j]`, 1568 values, both labels"),
-        (InputMode::Mixed, "mixed", "`mnist_i + fashion_j` element-wise, 784 values in [0, 2], both labels"),
-        (InputMode::Sequential, "sequential", "One image per example (784 values), only its own head's label counts"),
+        (
+            InputMode::Concat,
+            "concat",
+            "`[mnist_i, fashion_j]`, 1568 values, both labels",
+        ),
+        (
+            InputMode::Mixed,
+            "mixed",
+            "`mnist_i + fashion_j` element-wise, 784 values in [0, 2], both labels",
+        ),
+        (
+            InputMode::Sequential,
+            "sequential",
+            "One image per example (784 values), only its own head's label counts",
+        ),
     ];
 }
 
 impl Choice for Init {
     const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
-        (Init::Torch, "torch", "PyTorch's `nn.Linear`: weights and biases uniform in `[-1/sqrt(fan_in), 1/sqrt(fan_in)]`"),
-        (Init::Xavier, "xavier", "Glorot/Xavier uniform weights, `[-sqrt(6/(fan_in+fan_out)), +..]`, zero biases"),
+        (
+            Init::Torch,
+            "torch",
+            "PyTorch's `nn.Linear`: weights and biases uniform in `[-1/sqrt(fan_in), 1/sqrt(fan_in)]`",
+        ),
+        (
+            Init::Xavier,
+            "xavier",
+            "Glorot/Xavier uniform weights, `[-sqrt(6/(fan_in+fan_out)), +..]`, zero biases",
+        ),
     ];
 }
 
 impl Choice for TransportNorm {
     const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
         (TransportNorm::Paper, "paper", "The paper's `1/N_l`"),
-        (TransportNorm::Mean, "mean", "The authors' code: a mean over all `N_{l-1} * N_l` connections"),
+        (
+            TransportNorm::Mean,
+            "mean",
+            "The authors' code: a mean over all `N_{l-1} * N_l` connections",
+        ),
     ];
 }
 

@@ -20,4 +20,3 @@ pub fn create_new_file(path: &Path) -> io::Result<File> {
         other => other,
     }
 }
-

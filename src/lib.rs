@@ -35,6 +35,7 @@ pub mod model;
 pub mod ops;
 pub mod rng;
 pub mod run_dir;
+pub mod run_log;
 pub mod simd;
 pub mod split;
 pub mod tensorboard;

@@ -22,7 +22,9 @@
 //!   the task labels shuffled `n` times by a seeded generator.
 
 use crate::analysis::{ablate, modularity_report, ModularityReport, DEFAULT_LOUVAIN_SEED};
-pub use crate::assignment::{assign, cross_share, segregation, split_layers, task_mask, Assignment, Segregation};
+pub use crate::assignment::{
+    assign, cross_share, segregation, split_layers, task_mask, Assignment, Segregation,
+};
 use crate::backend::Backend;
 use crate::config::{InputMode, ModelConfig};
 use crate::data::batches::TestSet;

@@ -286,6 +286,21 @@ pub fn log_epoch(writer: &mut EventWriter, m: &EpochMetrics, spatial_layers: &[u
     writer.add_scalar("accuracy/mean", step, m.accuracy)?;
     writer.add_scalar("time/epoch_seconds", step, m.seconds)?;
     writer.add_scalar("time/samples_per_second", step, m.samples_per_second)?;
+    if let Some(q) = &m.modularity {
+        if let Some(v) = q.task_modularity {
+            writer.add_scalar("modularity/q_tasks", step, v)?;
+        }
+        for (l, share) in q.layers.iter().zip(&q.cross_share) {
+            if let Some(v) = share {
+                writer.add_scalar(&format!("modularity/cross_share_layer{l}"), step, *v)?;
+            }
+        }
+        for (l, seg) in q.layers.iter().zip(&q.segregation) {
+            if let Some(v) = seg {
+                writer.add_scalar(&format!("modularity/segregation_layer{l}"), step, *v)?;
+            }
+        }
+    }
     writer.flush()
 }
 

@@ -4,11 +4,9 @@ use crate::analysis::{cheap_measures, CheapMeasures};
 use crate::backend::{Backend, Losses};
 use crate::checkpoint::{self, EpochLosses, Progress};
 use crate::config::InputMode;
-use crate::data::batches::{epoch_order, test_set, Batch, TestSet};
+use crate::data::batches::{epoch_order, test_set, Batch};
 use crate::data::Datasets;
 use crate::guard::{describe_non_finite, non_finite_losses, non_finite_state, Diverged};
-use crate::metrics::count_correct;
-use crate::model::NeuronMask;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
@@ -112,6 +110,43 @@ pub fn train(
     opts: &RunOptions,
     start: Progress,
 ) -> Result<Outcome> {
+    train_observed(backend, data, opts, start, &mut NoObserver)
+}
+
+/// What a run tells an observer (history, TensorBoard; see `crate::run_log`) as it trains. Each
+/// call may read the backend's state; an error stops the run.
+pub trait TrainObserver {
+    /// Before the first step of this invocation, the state standing at `start`.
+    fn start(&mut self, _backend: &mut dyn Backend, _start: Progress) -> Result<()> {
+        Ok(())
+    }
+    /// After each step; `progress` is where the run stands after it (`{e + 1, 0}` at an epoch's end).
+    fn step(&mut self, _backend: &mut dyn Backend, _progress: Progress) -> Result<()> {
+        Ok(())
+    }
+    /// Just before a checkpoint at `progress` is saved: what the observer keeps in step with the
+    /// checkpoint is saved first, so that a resume never finds it behind.
+    fn saving(&mut self, _progress: Progress) -> Result<()> {
+        Ok(())
+    }
+    /// After an epoch's metrics line is written.
+    fn epoch(&mut self, _metrics: &EpochMetrics) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Observes nothing: plain [`train`].
+pub struct NoObserver;
+impl TrainObserver for NoObserver {}
+
+/// [`train`], telling `observer` about each step, checkpoint and epoch.
+pub fn train_observed(
+    backend: &mut dyn Backend,
+    data: &Datasets,
+    opts: &RunOptions,
+    start: Progress,
+    observer: &mut dyn TrainObserver,
+) -> Result<Outcome> {
     let model = backend.model_config().clone();
     let cfg = backend.train_config().clone();
     let mode = cfg.mode;
@@ -141,6 +176,7 @@ pub fn train(
         .open(metrics_path(&opts.out))
         .with_context(|| format!("cannot open {}", metrics_path(&opts.out).display()))?;
 
+    observer.start(backend, start)?;
     // Time and examples of the epochs finished before `start` count in the run's totals.
     let invocation_start = Instant::now();
     let mut total_seconds = seconds_in_metrics(&metrics_path(&opts.out), start.epoch);
@@ -173,6 +209,15 @@ pub fn train(
             }
             samples += batch.size;
             bar.inc(1);
+            let after = if b + 1 < n_batches {
+                Progress { epoch, batch: b + 1 }
+            } else {
+                Progress {
+                    epoch: epoch + 1,
+                    batch: 0,
+                }
+            };
+            observer.step(backend, after)?;
             let step = backend.steps();
             let stop_now = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
             let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every as u64);
@@ -180,6 +225,7 @@ pub fn train(
                 saver.epoch_losses.seconds = seconds_before + t0.elapsed().as_secs_f64();
                 let progress = Progress { epoch, batch: b + 1 };
                 let place = format!("epoch {}, batch {} of {n_batches}", epoch + 1, b + 1);
+                observer.saving(progress)?;
                 saver.save(backend, progress, None, &place)?;
                 if stop_now {
                     bar.finish_and_clear();
@@ -218,6 +264,10 @@ pub fn train(
         // The checkpoint first: a metrics line never describes an epoch that was not saved.
         let place = format!("end of epoch {}", epoch + 1);
         let line = serde_json::to_string(&m)?;
+        observer.saving(Progress {
+            epoch: epoch + 1,
+            batch: 0,
+        })?;
         saver.save(
             backend,
             Progress {
@@ -238,6 +288,7 @@ pub fn train(
                 format_epoch(&m, cfg.epochs, &model.spatial_layers, Some(eta))
             );
         }
+        observer.epoch(&m)?;
         total_seconds += seconds;
         total_samples += samples;
         last_metrics = Some(m);

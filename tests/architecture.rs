@@ -180,7 +180,12 @@ fn only_the_command_layer_knows_clap() {
         let top = rel
             .components()
             .next()
-            .map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".rs").to_string())
+            .map(|c| {
+                c.as_os_str()
+                    .to_string_lossy()
+                    .trim_end_matches(".rs")
+                    .to_string()
+            })
             .unwrap_or_default();
         if is_core(&top) && names_clap(&std::fs::read_to_string(&f).expect("readable")) {
             bad.push(rel.display().to_string());

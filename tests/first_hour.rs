@@ -245,6 +245,7 @@ fn the_epoch_line_is_at_most_100_columns_with_three_spatial_layers() {
         density: vec![1234.5678; 3],
         task_accuracy: vec![0.9999, 0.9999],
         accuracy: 0.9999,
+        modularity: None,
     };
     let text = spatial_gpu::train::format_epoch(&m, 500, &[3, 4, 5], Some(3.0 * 86400.0));
     for line in text.lines() {

@@ -256,6 +256,7 @@ fn an_epoch_is_logged_under_the_documented_tags() {
         density: vec![0.1, 0.2, 0.3],
         task_accuracy: vec![0.96, 0.85],
         accuracy: 0.905,
+        modularity: None,
     };
     tensorboard::log_epoch(&mut w, &m, &[3, 4, 5]).unwrap();
     tensorboard::log_config(&mut w, &serde_json::json!({"epochs": 50})).unwrap();

@@ -17,15 +17,15 @@
 //! all tasks alike, and 0 when it hurts none (no preferred task). The split's agreement with the
 //! ablation, per layer: of the neurons with a preferred task, the fraction assigned to that task.
 
+use crate::assignment::Assignment;
 use crate::backend::Backend;
 use crate::config::ModelConfig;
 use crate::cpu::linear::linear_forward;
 use crate::cpu::sigmoid::sigmoid_forward;
 use crate::data::batches::TestSet;
 use crate::metrics::count_correct;
-use crate::model::{Layout, NeuronMask, Params};
-use crate::assignment::Assignment;
 use crate::metrics::evaluate;
+use crate::model::{Layout, NeuronMask, Params};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;

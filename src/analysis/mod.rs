@@ -24,9 +24,9 @@ pub use graph::WeightGraph;
 pub use modularity::modularity;
 pub use participation::{participation, participation_by_layer, LayerParticipation};
 
+use crate::assignment::{self as split, Assignment};
 use crate::config::ModelConfig;
 use crate::model::Params;
-use crate::assignment::{self as split, Assignment};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 

@@ -2,15 +2,18 @@
 //! build, where the data is, the run directory checks and the Ctrl-C stop flag. This is the only
 //! layer that knows about clap; the library below it takes plain structs.
 
+pub mod animate;
 pub mod bench;
 pub mod data;
 pub mod figure;
 pub mod grid;
 pub mod info;
+pub mod plot;
 pub mod reproduce;
 pub mod split;
 pub mod sweep;
 pub mod train;
+pub mod view;
 
 use crate::backend::Backend;
 use crate::checkpoint::{self, Checkpoint};
@@ -167,4 +170,21 @@ pub fn choice<T: crate::config::Choice + Send + Sync>() -> impl clap::builder::T
             .map(|(v, _, _)| *v)
             .expect("the parser passes only the names it lists")
     })
+}
+
+/// Loads the training history of a run directory given as `--model DIR`, with errors naming both.
+pub fn history_of(dir: &Path) -> Result<crate::history::History> {
+    if !dir.is_dir() {
+        bail!("--model {}: no such directory", dir.display());
+    }
+    let path = crate::run_log::history_path(dir);
+    if !path.is_file() {
+        bail!(
+            "--model {}: no history {} in that directory (`spatial-gpu train` records one in every run)",
+            dir.display(),
+            path.display()
+        );
+    }
+    crate::history::History::load(&path)
+        .with_context(|| format!("--model {}: cannot load the history", dir.display()))
 }

@@ -5,8 +5,10 @@ use super::{BackendChoice, DataDirArg};
 use crate::checkpoint::{self, Progress};
 use crate::config::{Init, InputMode, ModelConfig, Overrides, TrainConfig, TransportNorm, WeightNorm};
 use crate::data::{self, Datasets};
+use crate::history::HistoryOptions;
 use crate::model::{Params, TrainState};
 use crate::run_dir::{lock_run_dir, LOCK_FILE};
+use crate::run_log::RunLog;
 use crate::train::{self, Outcome, RunOptions};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -70,6 +72,18 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Record the history (history.safetensors) every N steps as well as at every epoch's end (0 = epochs only)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub history_every: usize,
+    /// Store every weight matrix in full in the history (large)
+    #[arg(long)]
+    pub history_weights: bool,
+    /// Also write TensorBoard event files (scalars per epoch, the configuration as text) into DIR
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
+    /// Do not draw the training curves (curves.png/.svg, metrics.csv) at the end
+    #[arg(long)]
+    pub no_plot: bool,
 }
 
 impl TrainArgs {
@@ -94,10 +108,8 @@ impl TrainArgs {
     /// The run-defining options given with --resume whose value differs from the run's, each as
     /// `--option GIVEN (the run's is RUN)`: options that repeat the run's own values are accepted.
     fn options_changed(&self, model: &ModelConfig, cfg: &TrainConfig) -> Vec<String> {
-        fn name<T: ValueEnum>(v: &T) -> String {
-            v.to_possible_value()
-                .map(|p| p.get_name().to_string())
-                .unwrap_or_default()
+        fn name<T: crate::config::Choice + PartialEq>(v: &T) -> String {
+            v.choice_name().to_string()
         }
         let mut changed = Vec::new();
         let mut check = |option: &str, given: Option<String>, run: String| {
@@ -291,8 +303,12 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         checkpoint_every: args.checkpoint_every,
         stop: Some(stop),
     };
-    match train::train(backend.as_mut(), &data, &opts, start)? {
+    let mut log = run_log(args, &model, &train_cfg, &out, start)?;
+    match train::train_observed(backend.as_mut(), &data, &opts, start, &mut log)? {
         Outcome::Finished(s) => {
+            if !args.no_plot {
+                plot_curves(&out);
+            }
             println!(
                 "done: full accuracy {:.4} (mnist {:.4}, fashion {:.4}), {:.2} s/epoch, {:.0} samples/s; saved in {}",
                 s.full_accuracy,
@@ -363,4 +379,38 @@ fn check_fits_data(model: &ModelConfig, cfg: &TrainConfig, data: &Datasets, args
         );
     }
     Ok(())
+}
+
+/// The history and TensorBoard logging the options ask for.
+fn run_log(
+    args: &TrainArgs,
+    model: &ModelConfig,
+    cfg: &TrainConfig,
+    out: &Path,
+    start: Progress,
+) -> Result<RunLog> {
+    let mut log = RunLog::default();
+    let options = HistoryOptions {
+        weights: args.history_weights,
+        ..HistoryOptions::default()
+    };
+    log.record_history(out, model, args.history_every, options, start)?;
+    if let Some(dir) = &args.tensorboard {
+        log.tensorboard(dir, &model.spatial_layers, &(model, cfg))?;
+    }
+    Ok(log)
+}
+
+/// Draws the training curves of a finished run; a failure is reported but does not fail the run.
+fn plot_curves(out: &Path) {
+    match crate::curves::plot_run(out) {
+        Ok(paths) => {
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            println!("curves: {}", names.join(", "));
+        }
+        Err(e) => eprintln!(
+            "warning: could not draw the training curves in {}: {e:#}",
+            out.display()
+        ),
+    }
 }

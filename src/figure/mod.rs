@@ -20,11 +20,11 @@
 use crate::config::ModelConfig;
 mod legend;
 
-pub use legend::Caption;
-use legend::{Marker, Shape, SHAPES};
 use crate::model::Params;
 use crate::split::{self, Assignment};
 use anyhow::{anyhow, bail, Context, Result};
+pub use legend::Caption;
+use legend::{Marker, Shape, SHAPES};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -325,8 +325,7 @@ impl FigureData {
         let ratio = ((y.1 - y.0) / (x.1 - x.0)).clamp(0.5, 1.3);
         let plot_h = (FIG1_PLOT_WIDTH as f64 * ratio).round() as u32;
         let w = FIG1_PLOT_WIDTH + 2 * FIG1_MARGIN + FIG1_Y_LABELS + legend::LEGEND_WIDTH;
-        let h =
-            plot_h + 2 * FIG1_MARGIN + FIG1_X_LABELS + legend::TITLE_HEIGHT + self.caption_height();
+        let h = plot_h + 2 * FIG1_MARGIN + FIG1_X_LABELS + legend::TITLE_HEIGHT + self.caption_height();
         (
             w,
             h.max(legend::legend_height(self) + legend::TITLE_HEIGHT + self.caption_height()),

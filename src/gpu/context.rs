@@ -145,7 +145,11 @@ pub fn adapter_report() -> String {
     for (i, a) in adapters.iter().enumerate() {
         let info = a.get_info();
         let l = a.limits();
-        let mark = if chosen.as_ref().ok() == Some(&i) { "*" } else { " " };
+        let mark = if chosen.as_ref().ok() == Some(&i) {
+            "*"
+        } else {
+            " "
+        };
         out += &format!(
             "{mark} [{i}] {}\n      backend {:?}, type {:?}{}, driver {} {}\n      max storage binding {} MiB, \
              max buffer {} MiB, workgroup memory {} KiB, invocations/workgroup {}, workgroups/dimension {}\n",
@@ -163,7 +167,12 @@ pub fn adapter_report() -> String {
         );
     }
     match &chosen {
-        Ok(i) => out += &format!("* = what --backend gpu uses ({})\n", describe(&adapters[*i].get_info())),
+        Ok(i) => {
+            out += &format!(
+                "* = what --backend gpu uses ({})\n",
+                describe(&adapters[*i].get_info())
+            )
+        }
         Err(e) => out += &format!("--backend gpu would fail: {e:#}\n"),
     }
     let auto = match &chosen {
@@ -200,7 +209,9 @@ fn choose_index(adapters: &[wgpu::Adapter], wanted: Option<&str>) -> Result<usiz
         }
         info.name.to_lowercase().contains(&w)
     };
-    let mut candidates: Vec<usize> = (0..adapters.len()).filter(|&i| matches(i, &adapters[i])).collect();
+    let mut candidates: Vec<usize> = (0..adapters.len())
+        .filter(|&i| matches(i, &adapters[i]))
+        .collect();
     if candidates.is_empty() {
         let names: Vec<String> = adapters
             .iter()
