@@ -166,14 +166,7 @@ fn resume_with_a_checkpoint_that_does_not_fit_the_data() {
     let run = finished_run(data.path(), tmp.path(), "concat", &[]);
     let other = cli_data_dir_sized(64, 32, 1);
     let o = resume_cli(&run, other.path(), &["--epochs", "2"]);
-    assert_fails_with(
-        &o,
-        &[
-            "6 steps",
-            "4 batches of 16 per epoch",
-            "not the data the run was trained on",
-        ],
-    );
+    assert_fails_with(&o, &["not the data this run was trained on", "--data-dir"]);
 }
 
 #[test]
