@@ -1,7 +1,7 @@
 //! `spatial-gpu figure`: Figures 1 and 2 of the paper for a trained model.
 
 use super::load_run;
-use crate::figure::{write_figures, Filters};
+use crate::figure::Filters;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -46,8 +46,17 @@ pub fn cmd_figure(args: &FigureArgs) -> Result<i32> {
         min_input: args.min_input,
         min_weight: args.min_weight,
     };
-    let written = write_figures(&ck.model, &ck.state.params, &title, &out, filters)
-        .with_context(|| format!("--out {}", out.display()))?;
+    // The caption (split drop, segregation p-values) comes from the run's split.json, if any.
+    let caption = crate::figure::Caption::read_run(&args.model)?;
+    let written = crate::figure::write_figures_with_caption(
+        &ck.model,
+        &ck.state.params,
+        &title,
+        caption.as_ref(),
+        &out,
+        filters,
+    )
+    .with_context(|| format!("--out {}", out.display()))?;
     for p in written {
         println!("wrote {}", p.display());
     }
