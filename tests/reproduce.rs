@@ -132,6 +132,23 @@ fn reproduce_trains_the_grid_writes_results_and_resumes() {
         for f in ["model.safetensors", "metrics.jsonl", "summary.json", "split.json"] {
             assert!(out.join(n).join(f).is_file(), "{n}/{f} missing");
         }
+        // Figures 1 and 2 of the first seed of each cell, drawn by the grid itself, with the
+        // split's caption; none for the other seeds.
+        for f in ["figure1.png", "figure1.svg", "figure2.png", "figure2.svg"] {
+            assert_eq!(
+                out.join(n).join(f).is_file(),
+                n.ends_with("seed1"),
+                "{n}/{f}: drawn for seed 1 only"
+            );
+        }
+        if n.ends_with("seed1") {
+            let svg = std::fs::read_to_string(out.join(n).join("figure1.svg")).unwrap();
+            assert!(svg.contains(n.as_str()), "{n}: the title names the run");
+            assert!(
+                svg.contains("accuracy drop"),
+                "{n}: the caption has the split drop"
+            );
+        }
     }
 
     // results.json: the runs in grid order with the promised fields.
@@ -419,9 +436,12 @@ fn sweep_writes_one_row_per_cell() {
         "10",
         "--jobs",
         "2",
+        "--no-figures",
     ];
     let stdout = ok(&args);
     assert!(stdout.contains("4 cells x 1 seeds = 4 runs"), "{stdout}");
+    let run = out.join("concat-xavier-paper-l1-a0.01-b3-seed3");
+    assert!(!run.join("figure1.png").exists(), "--no-figures draws none");
     let sweep: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
     let cells = sweep["cells"].as_array().unwrap();

@@ -95,6 +95,46 @@ fn train_writes_history_tensorboard_and_curves_and_the_viz_commands_draw_them() 
         "{} bytes",
         html.len()
     );
+    let drops = |html: &str| -> String {
+        let at = html
+            .find("\"accuracyDrop\":[")
+            .expect("the viewer's data has accuracyDrop");
+        let rest = &html[at + "\"accuracyDrop\":[".len()..];
+        rest[..rest.find(']').unwrap()].to_string()
+    };
+    assert!(
+        !drops(&html).contains('"'),
+        "no drops without --accuracy-drop: {}",
+        drops(&html)
+    );
+
+    // --accuracy-drop measures each split neuron's drop on the run's own test set.
+    let o = bin()
+        .args(["view", "--accuracy-drop", "--model"])
+        .arg(&run)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_success(&o, "view --accuracy-drop");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("measured the accuracy drop of"), "{stdout}");
+    let html = std::fs::read_to_string(run.join("viewer.html")).unwrap();
+    assert!(
+        drops(&html).contains('"'),
+        "base64 drops for the split layers: {}",
+        drops(&html)
+    );
+    // Other data than the run's is refused by name.
+    let other = cli_data_dir(4);
+    let o = bin()
+        .args(["view", "--accuracy-drop", "--model"])
+        .arg(&run)
+        .arg("--data-dir")
+        .arg(other.path())
+        .output()
+        .unwrap();
+    assert_fails_with(&o, &["--data-dir", "not the data"]);
 }
 
 #[test]

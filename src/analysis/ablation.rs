@@ -421,6 +421,30 @@ pub fn selectivity(ablation: &Ablation, assignment: &Assignment) -> Result<Selec
     })
 }
 
+/// For each ablated layer, each neuron's drop in the test accuracy of the task `assignment` gives
+/// it (`full - ablated`, a fraction): what the viewer shows when a neuron is hovered.
+pub fn own_task_drops(ablation: &Ablation, assignment: &Assignment) -> Result<Vec<(usize, Vec<f64>)>> {
+    ablation
+        .layers
+        .iter()
+        .zip(&ablation.accuracy)
+        .map(|(&l, accuracy)| {
+            let Some(groups) = assignment.of(l) else {
+                bail!(
+                    "layer {l} was ablated but is not a split layer {:?}",
+                    assignment.layers
+                );
+            };
+            let drops = groups
+                .iter()
+                .zip(accuracy)
+                .map(|(&t, acc)| ablation.full_accuracy[t] - acc[t])
+                .collect();
+            Ok((l, drops))
+        })
+        .collect()
+}
+
 /// The preferred task and the selectivity index of a neuron with accuracy drops `drops`.
 pub fn preference(drops: &[f64]) -> (Option<usize>, f64) {
     let pos: Vec<f64> = drops.iter().map(|&d| d.max(0.0)).collect();

@@ -58,9 +58,22 @@ pub struct GridArgs {
     /// modularity measures to an older split.json, where needed) and leave the others
     #[arg(long)]
     pub tabulate_only: bool,
+    /// Draw no figures (by default Figures 1 and 2 of the first seed's run of each cell are drawn
+    /// into that run's directory)
+    #[arg(long)]
+    pub no_figures: bool,
 }
 
 impl GridArgs {
+    /// The seed whose runs get their figures drawn: the first one, unless `--no-figures`.
+    pub(super) fn figure_seed(&self, seeds: &[u64]) -> Option<u64> {
+        if self.no_figures {
+            None
+        } else {
+            seeds.first().copied()
+        }
+    }
+
     pub(super) fn seeds(&self, default: &[u64]) -> Result<Vec<u64>> {
         let seeds = self.seeds.clone().unwrap_or_else(|| default.to_vec());
         if seeds.is_empty() {
@@ -133,6 +146,7 @@ impl GridArgs {
         data: &'a Datasets,
         make_backend: &'a BackendFactory,
         stop: Arc<AtomicBool>,
+        figure_seed: Option<u64>,
     ) -> GridContext<'a> {
         GridContext {
             out,
@@ -147,6 +161,7 @@ impl GridArgs {
             stop,
             verbose: self.jobs == 1,
             tabulate_only: self.tabulate_only,
+            figure_seed,
         }
     }
 }

@@ -92,7 +92,7 @@ fn write_outputs(
 
 pub fn cmd_reproduce(args: &ReproduceArgs) -> Result<i32> {
     args.grid.check()?;
-    args.grid.seeds(&REPRODUCE_SEEDS)?;
+    let figure_seed = args.grid.figure_seed(&args.grid.seeds(&REPRODUCE_SEEDS)?);
     args.grid.modes()?;
     prepare_grid_dir(&args.out)?;
     let data = load_data(args.grid.data.data_dir.as_deref())?;
@@ -114,7 +114,9 @@ pub fn cmd_reproduce(args: &ReproduceArgs) -> Result<i32> {
     )?;
     let make_backend = args.grid.backend_factory();
     let stop = interrupt_flag(INTERRUPT_MESSAGE);
-    let ctx = args.grid.context(args.out.clone(), &data, &make_backend, stop);
+    let ctx = args
+        .grid
+        .context(args.out.clone(), &data, &make_backend, stop, figure_seed);
     let write = |records: &[Option<RunRecord>]| -> Result<()> {
         let finished: Vec<RunRecord> = records.iter().flatten().cloned().collect();
         write_outputs(

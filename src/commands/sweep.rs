@@ -121,7 +121,10 @@ pub fn cmd_sweep(args: &SweepArgs) -> Result<i32> {
     )?;
     let make_backend = args.grid.backend_factory();
     let stop = interrupt_flag(INTERRUPT_MESSAGE);
-    let ctx = args.grid.context(args.out.clone(), &data, &make_backend, stop);
+    let figure_seed = args.grid.figure_seed(&seeds);
+    let ctx = args
+        .grid
+        .context(args.out.clone(), &data, &make_backend, stop, figure_seed);
     let write = |records: &[Option<RunRecord>]| -> Result<()> {
         let cell_stats = sweep_cells(&cells, records, &offsets);
         let results = SweepResults {

@@ -7,6 +7,7 @@ use crate::checkpoint::{self, Checkpoint, Progress};
 use crate::config::{InputMode, ModelConfig, TrainConfig};
 use crate::data::batches::{test_set, TestSet};
 use crate::data::Datasets;
+use crate::figure::{self, Caption, Filters};
 use crate::model::{Params, TrainState};
 use crate::run_dir::{check_new_run_dir, forget_unsaved_start, lock_run_dir};
 use crate::split::{self, SplitOptions, SplitReport};
@@ -37,6 +38,9 @@ pub struct GridContext<'a> {
     /// Train nothing: tabulate the finished runs (splitting or measuring them if needed) and leave
     /// the others as they are.
     pub tabulate_only: bool,
+    /// Draw Figures 1 and 2 (with the split's caption) into the directory of each finished run of
+    /// this seed, one seed per cell: a grid shows its networks without a `figure` call per run.
+    pub figure_seed: Option<u64>,
 }
 
 /// What the runs of a grid came to, in the grid's order.
@@ -204,13 +208,55 @@ impl TestSets<'_> {
     }
 }
 
-/// Trains (or resumes) and splits one run; reads a finished one back.
+/// Trains (or resumes) and splits one run, or reads a finished one back; then draws its figures if
+/// its seed is the grid's figure seed and they are not there yet.
 fn execute(spec: &RunSpec, ctx: &GridContext, tests: &TestSets) -> Result<(RunRecord, bool), RunError> {
     let dir = ctx.out.join(&spec.name);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("--out: cannot create the directory {}", dir.display()))?;
     // Held until the run is done: another process on the same grid skips nothing, it fails here.
     let _lock = lock_run_dir(&dir, "--out")?;
+    let result = execute_locked(&dir, spec, ctx, tests)?;
+    if ctx.figure_seed == Some(spec.train.seed) {
+        // A figure that cannot be drawn is reported, but it does not throw away the run's numbers.
+        if let Err(e) = draw_run_figures(&dir, spec) {
+            eprintln!("{}: figures not drawn: {e:#}", spec.name);
+        }
+    }
+    Ok(result)
+}
+
+/// Figures 1 and 2 of the finished run in `dir` (`figure1.{png,svg}`, `figure2.{png,svg}`), with
+/// the caption of its `split.json`, unless both PNGs are already there.
+fn draw_run_figures(dir: &Path, spec: &RunSpec) -> Result<()> {
+    if ["figure1.png", "figure2.png"]
+        .iter()
+        .all(|f| dir.join(f).is_file())
+    {
+        return Ok(());
+    }
+    let ck = checkpoint::load(&train::checkpoint_path(dir))
+        .with_context(|| format!("cannot read {}", train::checkpoint_path(dir).display()))?;
+    let report: SplitReport = read_json(&dir.join(split::FILE_NAME))?;
+    let title = format!("{}, {} epochs", spec.name, ck.progress.epoch);
+    figure::write_figures_with_caption(
+        &ck.model,
+        &ck.state.params,
+        &title,
+        Some(&Caption::from_report(&report)),
+        dir,
+        Filters::default(),
+    )?;
+    Ok(())
+}
+
+fn execute_locked(
+    dir: &Path,
+    spec: &RunSpec,
+    ctx: &GridContext,
+    tests: &TestSets,
+) -> Result<(RunRecord, bool), RunError> {
+    let dir = dir.to_path_buf();
     forget_unsaved_start(&dir);
     let state = run_state(&dir, spec, ctx.split)?;
     let test = tests.get(spec.train.mode);
