@@ -1,6 +1,7 @@
 //! `--spatial-layers` and `--activation` through the command line: a run with spatial layers
 //! 2,3,4,5 (one more than the default) and the relu trains, splits and draws on those layers; a
-//! resume refuses another activation or other spatial layers, naming both values.
+//! resume refuses another activation or other spatial layers, naming both values; `reproduce`
+//! passes both to every run.
 
 mod support;
 
@@ -153,4 +154,49 @@ fn resume_refuses_another_activation_or_other_spatial_layers() {
     assert_eq!(ck.model.activation.to_string(), "tanh");
     assert_eq!(ck.model.spatial_layers, [2, 3, 4, 5]);
     assert_eq!(ck.progress.epoch, 2);
+}
+
+/// `reproduce` passes both options to every run of its grid, and refuses a bad list by name.
+#[test]
+fn reproduce_trains_every_run_with_the_activation_and_spatial_layers() {
+    let data = cli_data_dir(23);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("grid");
+    let grid = |extra: &[&str]| {
+        bin()
+            .args(["reproduce", "--backend", "cpu", "--epochs", "1", "--seeds", "1"])
+            .args(["--modes", "concat", "--hidden", "8,8,8,8", "--batch-size", "16"])
+            .args(["--permutations", "10", "--data-dir"])
+            .arg(data.path())
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = grid(&["--spatial-layers", "3,4"]);
+    assert_fails_with(&o, &["--spatial-layers", "3,4", "must end at the output layer 5"]);
+    let o = grid(&["--activation", "tanh", "--spatial-layers", "2,3,4,5"]);
+    assert_success(&o, "reproduce --activation tanh --spatial-layers 2,3,4,5");
+    let results = json(&out.join("results.json"));
+    let runs = results.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "regular and spatial");
+    for r in runs {
+        let layers: Vec<u64> = r["split_layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["layer"].as_u64().unwrap())
+            .collect();
+        assert_eq!(layers, [2, 3, 4, 5], "{r}");
+    }
+    for name in ["concat-regular-seed1", "concat-spatial-seed1"] {
+        let summary = json(&out.join(name).join("summary.json"));
+        assert_eq!(summary["model"]["activation"], "tanh", "{name}");
+        assert_eq!(
+            summary["model"]["spatial_layers"],
+            serde_json::json!([2, 3, 4, 5]),
+            "{name}"
+        );
+    }
 }
