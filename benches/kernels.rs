@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spatial_gpu::backend::Backend;
-use spatial_gpu::config::{ModelConfig, TrainConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
 use spatial_gpu::cpu::{self, CpuBackend};
 use spatial_gpu::data::batches::Batch;
 use spatial_gpu::gpu::adam::Adam;
@@ -121,13 +121,13 @@ fn matmul_bench(c: &mut Criterion) {
         let products = [
             (
                 "forward",
-                MatmulArgs::forward(BATCH, cin, oc, 0, 0, true),
+                MatmulArgs::forward(BATCH, cin, oc, 0, 0, Some(Activation::Sigmoid)),
                 [&x, &w, &bias, &bias],
                 BATCH * oc,
             ),
             (
                 "input_grad",
-                MatmulArgs::input_grad(BATCH, cin, oc, 0, true),
+                MatmulArgs::input_grad(BATCH, cin, oc, 0, Some(Activation::Sigmoid)),
                 [&dout, &w, &bias, &x],
                 BATCH * cin,
             ),

@@ -6,8 +6,9 @@
 prints the per-task test accuracy of the run's model, computed here from the checkpoint and the
 test sets (IDX files, gzipped or not), the same numbers `spatial-gpu` reports in the run's
 summary.json. The format is documented in docs/CHECKPOINTS.md; the network (METHOD.md) is a stack
-of linear layers, a sigmoid after every hidden layer, and an output layer split into two heads of
-10 classes (MNIST first, then Fashion-MNIST).
+of linear layers, the run's activation after every hidden layer (the model's "activation": sigmoid,
+relu or tanh; sigmoid in a checkpoint without the field), and an output layer split into two heads
+of 10 classes (MNIST first, then Fashion-MNIST).
 
 As a library:
 
@@ -71,6 +72,22 @@ def load(path):
     return config, tensors
 
 
+def activation_name(config):
+    """The hidden layers' activation of the checkpoint: "sigmoid" (also when the field is absent,
+    as in checkpoints written before the option existed), "relu" or "tanh"."""
+    name = config["model"].get("activation", "sigmoid")
+    if name not in ("sigmoid", "relu", "tanh"):
+        raise ValueError(f"unknown activation {name!r} in the checkpoint's model")
+    return name
+
+
+NUMPY_ACTIVATIONS = {
+    "sigmoid": lambda h: 1.0 / (1.0 + np.exp(-h)),
+    "relu": lambda h: np.maximum(h, 0.0),
+    "tanh": np.tanh,
+}
+
+
 def numpy_forward(config, tensors, inputs, dtype=np.float64):
     """The logits (n, sizes[-1]) of `inputs` (n, sizes[0]).
 
@@ -78,6 +95,7 @@ def numpy_forward(config, tensors, inputs, dtype=np.float64):
     so an argmax differs from it only where two logits are within float32 rounding of each other).
     """
     sizes = config["model"]["sizes"]
+    act = NUMPY_ACTIVATIONS[activation_name(config)]
     h = np.asarray(inputs, dtype=dtype)
     last = len(sizes) - 1
     for layer in range(1, last + 1):
@@ -85,7 +103,7 @@ def numpy_forward(config, tensors, inputs, dtype=np.float64):
         b = tensors[f"layer{layer}.bias"].astype(dtype)
         h = h @ w.T + b
         if layer < last:
-            h = 1.0 / (1.0 + np.exp(-h))
+            h = act(h)
     return h
 
 
@@ -99,6 +117,9 @@ if torch is not None:
             super().__init__()
             sizes = config["model"]["sizes"]
             self.heads = config["model"]["heads"]
+            self.activation = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}[
+                activation_name(config)
+            ]
             self.layers = nn.ModuleList()
             for layer in range(1, len(sizes)):
                 lin = nn.Linear(sizes[layer - 1], sizes[layer])
@@ -113,7 +134,7 @@ if torch is not None:
             for i, lin in enumerate(self.layers):
                 x = lin(x)
                 if i + 1 < len(self.layers):
-                    x = torch.sigmoid(x)
+                    x = self.activation(x)
             return x
 
         def head_logits(self, x):

@@ -1,7 +1,7 @@
 // Bias gradient of a dense layer: dbias (N) = Σ_rows dout (rows, N), written with `=` into the
 // flat gradient buffer at dbias_off. One invocation per column, rows summed in order (the CPU's
-// order, so the result is bit-identical). The bias add itself, the sigmoid and its derivative are
-// fused into the matmul epilogue (matmul.wgsl).
+// order, so the result is bit-identical). The bias add itself, the activation and its derivative
+// are fused into the matmul epilogue (matmul.wgsl).
 
 struct Params {
     rows: u32,

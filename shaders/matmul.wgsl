@@ -8,10 +8,16 @@
 // The output C is row-major with row stride N, starting at c_off.
 //
 // Epilogue flags, applied in this order to each output v = Σ_k A[r,k]·B[k,c]:
-//   BIAS          v += bias[bias_off + c]                  (forward)
-//   SIGMOID       v  = 1 / (1 + exp(-v))                   (forward of a hidden layer)
-//   SIGMOID_GRAD  v *= y · (1 - y), y = aux[aux_off + r·N + c]  (input grad: dz = da · a (1 - a))
-//   ACCUMULATE    C += v instead of C = v
+//   BIAS           v += bias[bias_off + c]                  (forward)
+//   ACTIVATE       v  = f(v)                                (forward of a hidden layer)
+//   ACTIVATE_GRAD  v *= f'(z) from y = aux[aux_off + r·N + c] = f(z)  (input grad: dz = da · f'(z))
+//   ACCUMULATE     C += v instead of C = v
+// The activation f is `act` (src/ops/activation.rs, the CPU twin src/cpu/activation.rs):
+//   SIGMOID  f(z) = 1 / (1 + exp(-z))                      f' = y (1 - y)
+//   RELU     f(z) = max(z, 0) (NaN stays NaN)              f' = 1 if y > 0, else 0
+//   TANH     f(z) = sign(z) (1 - t) / (1 + t), t = exp(-2|z|)   f' = 1 - y²
+// (the tanh from an exponential of a non-positive number: WGSL's `tanh` may be sinh/cosh, which
+// overflows to NaN for large |z|).
 //
 // Variants (entry points), all correct for any M, N, K:
 //   mm_naive     one output per invocation, workgroup 16x16.
@@ -39,15 +45,20 @@ struct Params {
     c_off: u32,
     bias_off: u32,
     aux_off: u32,
-    _pad0: u32,
+    act: u32,
     _pad1: u32,
     _pad2: u32,
 }
 
 const BIAS: u32 = 1u;
-const SIGMOID: u32 = 2u;
-const SIGMOID_GRAD: u32 = 4u;
+const ACTIVATE: u32 = 2u;
+const ACTIVATE_GRAD: u32 = 4u;
 const ACCUMULATE: u32 = 8u;
+
+// Values of `act`.
+const SIGMOID: u32 = 0u;
+const RELU: u32 = 1u;
+const TANH: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -66,6 +77,30 @@ fn b_col(col: u32) -> u32 {
     return p.b_off + min(col, p.n - 1u) * p.b_cs;
 }
 
+// f(z), the activation `act`.
+fn activate(z: f32) -> f32 {
+    if (p.act == RELU) {
+        return select(z, 0.0, z < 0.0);
+    }
+    if (p.act == TANH) {
+        let t = exp(-2.0 * abs(z));
+        let m = (1.0 - t) / (1.0 + t);
+        return select(m, -m, z < 0.0);
+    }
+    return 1.0 / (1.0 + exp(-z));
+}
+
+// f'(z) of the activation `act`, from its output y = f(z).
+fn activate_grad(y: f32) -> f32 {
+    if (p.act == RELU) {
+        return select(0.0, 1.0, y > 0.0);
+    }
+    if (p.act == TANH) {
+        return 1.0 - y * y;
+    }
+    return y * (1.0 - y);
+}
+
 fn store(r: u32, col: u32, acc: f32) {
     if (r >= p.m || col >= p.n) {
         return;
@@ -74,12 +109,12 @@ fn store(r: u32, col: u32, acc: f32) {
     if ((p.flags & BIAS) != 0u) {
         v = v + bias[p.bias_off + col];
     }
-    if ((p.flags & SIGMOID) != 0u) {
-        v = 1.0 / (1.0 + exp(-v));
+    if ((p.flags & ACTIVATE) != 0u) {
+        v = activate(v);
     }
-    if ((p.flags & SIGMOID_GRAD) != 0u) {
+    if ((p.flags & ACTIVATE_GRAD) != 0u) {
         let y = aux[p.aux_off + r * p.n + col];
-        v = v * (y * (1.0 - y));
+        v = v * activate_grad(y);
     }
     let idx = p.c_off + r * p.n + col;
     if ((p.flags & ACCUMULATE) != 0u) {

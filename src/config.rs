@@ -70,6 +70,31 @@ pub enum WeightNorm {
     L2,
 }
 
+/// The activation function of the hidden layers (the output layer is linear: its values are the
+/// logits). Each derivative is written in terms of the output `a`, so the backward pass needs no
+/// pre-activation (METHOD.md, "Activations").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `1 / (1 + e^{-z})`, the paper's; derivative `a (1 - a)`.
+    #[default]
+    Sigmoid,
+    /// `max(z, 0)`; derivative `1` where `a > 0`, else `0`.
+    Relu,
+    /// `tanh z`; derivative `1 - a^2`.
+    Tanh,
+}
+
+impl Activation {
+    pub const ALL: [Activation; 3] = [Activation::Sigmoid, Activation::Relu, Activation::Tanh];
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.choice_name())
+    }
+}
+
 /// The named values of an option's enum: each value, its name on the command line and in files, and
 /// one line of help. The command layer builds its parsers from this, so the core needs no clap.
 pub trait Choice: Copy + 'static {
@@ -133,6 +158,22 @@ impl Choice for TransportNorm {
     ];
 }
 
+impl Choice for Activation {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Activation::Sigmoid,
+            "sigmoid",
+            "`1 / (1 + e^{-z})`, the paper's; derivative `a (1 - a)`",
+        ),
+        (
+            Activation::Relu,
+            "relu",
+            "`max(z, 0)`; derivative `1` where `a > 0`, else `0`",
+        ),
+        (Activation::Tanh, "tanh", "`tanh z`; derivative `1 - a^2`"),
+    ];
+}
+
 impl Choice for WeightNorm {
     const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
         (WeightNorm::L1, "l1", "`|w|`, the paper"),
@@ -161,13 +202,30 @@ pub struct ModelConfig {
     /// Number of output heads; the output layer is split into `heads` contiguous equal blocks.
     pub heads: usize,
     /// Layers (by index, 1-based as in METHOD.md: layer 0 is the input) that carry the spatial costs
-    /// and are split. Default: the third hidden layer on.
+    /// and are split (`--spatial-layers`): strictly increasing, ending at the output layer. Default:
+    /// the third hidden layer on. A checkpoint's model without the field (a file written by hand or
+    /// another tool) reads as the paper's `3,4,5`.
+    #[serde(default = "paper_spatial_layers")]
     pub spatial_layers: Vec<usize>,
     pub alpha: f32,
     pub beta: f32,
     pub transport_norm: TransportNorm,
     pub weight_norm: WeightNorm,
     pub init: Init,
+    /// The hidden layers' activation (`--activation`); a checkpoint written before the option
+    /// existed has no field and was trained with the sigmoid.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+/// The paper's spatial layers, `L = {3, 4, 5}`.
+fn paper_spatial_layers() -> Vec<usize> {
+    vec![3, 4, 5]
+}
+
+/// `3,4,5`: a list of layers as the command line writes it.
+pub fn layer_list(layers: &[usize]) -> String {
+    layers.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",")
 }
 
 impl ModelConfig {
@@ -176,12 +234,13 @@ impl ModelConfig {
         ModelConfig {
             sizes: vec![input_dim, 128, 128, 128, 256, 20],
             heads: 2,
-            spatial_layers: vec![3, 4, 5],
+            spatial_layers: paper_spatial_layers(),
             alpha: 1.0,
             beta: 3.0,
             transport_norm: TransportNorm::Paper,
             weight_norm: WeightNorm::L1,
             init: Init::Torch,
+            activation: Activation::Sigmoid,
         }
     }
 
@@ -277,33 +336,43 @@ impl ModelConfig {
                 ),
             ));
         }
-        for &l in &self.spatial_layers {
-            if l == 0 || l > self.num_layers() {
-                return Err(ConfigError::field(
-                    "model.spatial_layers",
-                    format!("layer {l} is not in 1..={}", self.num_layers()),
-                ));
-            }
-        }
-        if !self.spatial_layers.contains(&self.num_layers()) && !self.spatial_layers.is_empty() {
-            return Err(ConfigError::field(
-                "model.spatial_layers",
-                "the spatial layers must include the output layer (the split starts from the heads)",
-            ));
-        }
-        let mut sorted = self.spatial_layers.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if sorted != self.spatial_layers {
-            return Err(ConfigError::field(
-                "model.spatial_layers",
-                "must be increasing, without repeats",
-            ));
-        }
+        self.validate_spatial_layers()?;
         for (name, v) in [("alpha", self.alpha), ("beta", self.beta)] {
             if !v.is_finite() || v < 0.0 {
                 return Err(ConfigError::new(name, format!("{v} is not a finite number >= 0")));
             }
+        }
+        Ok(())
+    }
+
+    /// `spatial_layers` is a strictly increasing list of layers `1..=L` that ends at the output
+    /// layer `L` (the split starts from the heads). The message names `--spatial-layers` and the
+    /// list (a checkpoint's error adds the file and its `model` field).
+    fn validate_spatial_layers(&self) -> Result<(), ConfigError> {
+        let last = self.num_layers();
+        let list = layer_list(&self.spatial_layers);
+        let err = |problem: String| ConfigError::new("spatial-layers", problem);
+        if self.spatial_layers.is_empty() {
+            return Err(err(format!(
+                "the list is empty: give at least the output layer {last} (a network without spatial \
+                 costs is --regular)"
+            )));
+        }
+        if let Some(&l) = self.spatial_layers.iter().find(|&&l| l == 0 || l > last) {
+            return Err(err(format!(
+                "{list}: layer {l} is not one of the network's layers 1..={last} (layer 0 is the input)"
+            )));
+        }
+        if let Some(w) = self.spatial_layers.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(err(format!(
+                "{list}: not strictly increasing ({} comes after {})",
+                w[1], w[0]
+            )));
+        }
+        if self.spatial_layers.last() != Some(&last) {
+            return Err(err(format!(
+                "{list}: the list must end at the output layer {last} (the split starts from the heads)"
+            )));
         }
         Ok(())
     }
@@ -436,6 +505,9 @@ pub struct Overrides {
     pub init: Option<Init>,
     pub transport_norm: Option<TransportNorm>,
     pub weight_norm: Option<WeightNorm>,
+    pub activation: Option<Activation>,
+    /// The spatial layers (default: the third hidden layer on, clipped to the network's depth).
+    pub spatial_layers: Option<Vec<usize>>,
     pub alpha: Option<f32>,
     pub beta: Option<f32>,
     /// A regular network: alpha = beta = 0, whatever `alpha` and `beta` say.
@@ -486,6 +558,12 @@ impl Overrides {
         if let Some(v) = self.weight_norm {
             model.weight_norm = v;
         }
+        if let Some(v) = self.activation {
+            model.activation = v;
+        }
+        if let Some(v) = &self.spatial_layers {
+            model.spatial_layers = v.clone();
+        }
         if let Some(v) = self.alpha {
             model.alpha = v;
         }
@@ -499,5 +577,71 @@ impl Overrides {
         model.validate()?;
         train.validate()?;
         Ok((model, train))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spatial_error(layers: Vec<usize>) -> String {
+        let o = Overrides {
+            spatial_layers: Some(layers),
+            ..Overrides::default()
+        };
+        o.configs().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn spatial_layers_and_activation_from_the_options() {
+        let (m, _) = Overrides::default().configs().unwrap();
+        assert_eq!(
+            (m.spatial_layers, m.activation),
+            (vec![3, 4, 5], Activation::Sigmoid)
+        );
+        let o = Overrides {
+            spatial_layers: Some(vec![1, 5]),
+            activation: Some(Activation::Tanh),
+            regular: true,
+            ..Overrides::default()
+        };
+        let (m, _) = o.configs().unwrap();
+        assert_eq!(
+            (&m.spatial_layers[..], m.activation),
+            (&[1, 5][..], Activation::Tanh)
+        );
+        assert!(!m.is_spatial(), "--regular keeps meaning no spatial cost");
+        // With --hidden alone: the third hidden layer on, clipped to the depth.
+        let o = Overrides {
+            hidden: Some(vec![8, 8]),
+            ..Overrides::default()
+        };
+        assert_eq!(o.configs().unwrap().0.spatial_layers, vec![3]);
+    }
+
+    #[test]
+    fn bad_spatial_layers_name_the_option_and_the_list() {
+        assert_eq!(
+            spatial_error(vec![]),
+            "invalid --spatial-layers: the list is empty: give at least the output layer 5 \
+             (a network without spatial costs is --regular)"
+        );
+        assert_eq!(
+            spatial_error(vec![2, 4]),
+            "invalid --spatial-layers: 2,4: the list must end at the output layer 5 (the split \
+             starts from the heads)"
+        );
+        assert!(spatial_error(vec![5, 5]).contains("5,5: not strictly increasing"));
+        assert!(spatial_error(vec![0, 5]).contains("0,5: layer 0 is not one of"));
+    }
+
+    #[test]
+    fn fields_missing_from_older_files_read_as_the_paper() {
+        let mut json = serde_json::to_value(ModelConfig::defaults(784)).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        assert_eq!(fields.remove("activation"), Some("sigmoid".into()));
+        fields.remove("spatial_layers");
+        let m: ModelConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(m, ModelConfig::defaults(784));
     }
 }

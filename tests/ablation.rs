@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use spatial_gpu::analysis::ablation::{self, preference, Ablation};
 use spatial_gpu::analysis::{self, ablate, ModularityReport};
 use spatial_gpu::backend::Backend;
-use spatial_gpu::config::{Init, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, Init, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
 use spatial_gpu::cpu::CpuBackend;
 use spatial_gpu::data::batches::TestSet;
 use spatial_gpu::model::{NeuronMask, Params, TrainState};
@@ -23,6 +23,7 @@ fn model(sizes: &[usize], heads: usize, spatial_layers: &[usize]) -> ModelConfig
         transport_norm: TransportNorm::Paper,
         weight_norm: WeightNorm::L1,
         init: Init::Torch,
+        activation: Activation::Sigmoid,
     };
     m.validate().unwrap();
     m

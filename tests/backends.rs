@@ -1,8 +1,9 @@
 //! One test suite for every backend: each body below takes a backend maker and runs once per backend
 //! (`cpu::…` and `gpu::…`, made by `backend_suite!`), as candle's tests do. What must hold on every
-//! backend: training steps lower the loss and stay finite; a state taken out and put into a fresh
-//! backend continues exactly as the original (bit for bit: same kernels, same order); a neuron
-//! mask acts as if the neuron's outgoing weights were zero; and bad input is refused with the *same*
+//! backend, with each activation (sigmoid, relu, tanh): training steps lower the loss and stay
+//! finite; a state taken out and put into a fresh backend continues exactly as the original (bit
+//! for bit: same kernels, same order); a neuron mask acts as if the neuron's outgoing weights were
+//! zero; and bad input is refused with the *same*
 //! error on every backend (the checks live in `backend::check_*`, which both call).
 //!
 //! The GPU half runs on the adapter of `gpu::test_context` (lavapipe in CI, where
@@ -13,7 +14,7 @@
 mod common;
 
 use spatial_gpu::backend::Backend;
-use spatial_gpu::config::{InputMode, ModelConfig, TrainConfig};
+use spatial_gpu::config::{Activation, InputMode, ModelConfig, TrainConfig};
 use spatial_gpu::cpu::CpuBackend;
 use spatial_gpu::data::batches::{epoch_order, Batch};
 use spatial_gpu::data::Datasets;
@@ -59,8 +60,14 @@ backend_suite!(
 
 /// Synthetic 4x4 data, the paper's structure in small (spatial layers 3-5, 2 heads of 10).
 fn setup() -> (Datasets, ModelConfig, TrainConfig) {
+    setup_with(Activation::Sigmoid)
+}
+
+/// [`setup`] with the hidden layers' activation `act`.
+fn setup_with(act: Activation) -> (Datasets, ModelConfig, TrainConfig) {
     let data = Datasets::synthetic(64, 16, 4, 4, 5);
     let mut model = ModelConfig::defaults(data.input_dim(InputMode::Concat));
+    model.activation = act;
     model.sizes = vec![model.sizes[0], 12, 10, 10, 8, 20];
     model.alpha = 0.1;
     let train = TrainConfig {
@@ -95,7 +102,13 @@ fn fresh_state(model: &ModelConfig, train: &TrainConfig) -> TrainState {
 }
 
 fn steps_lower_the_loss(make: Maker) {
-    let (data, model, train) = setup();
+    for act in Activation::ALL {
+        steps_lower_the_loss_with(make, act);
+    }
+}
+
+fn steps_lower_the_loss_with(make: Maker, act: Activation) {
+    let (data, model, train) = setup_with(act);
     let Some(mut b) = make(&model, &train, fresh_state(&model, &train)) else {
         return;
     };
@@ -110,7 +123,7 @@ fn steps_lower_the_loss(make: Maker) {
     let (first, last) = (&losses[0], &losses[19]);
     assert!(
         last.total < 0.95 * first.total && last.task < first.task,
-        "20 steps on one batch: total loss {} -> {}, task loss {} -> {}",
+        "{act}: 20 steps on one batch: total loss {} -> {}, task loss {} -> {}",
         first.total,
         last.total,
         first.task,
@@ -120,7 +133,13 @@ fn steps_lower_the_loss(make: Maker) {
 }
 
 fn a_state_moved_to_a_new_backend_continues_exactly(make: Maker) {
-    let (data, model, train) = setup();
+    for act in Activation::ALL {
+        a_state_moved_continues_exactly_with(make, act);
+    }
+}
+
+fn a_state_moved_continues_exactly_with(make: Maker, act: Activation) {
+    let (data, model, train) = setup_with(act);
     let Some(mut original) = make(&model, &train, fresh_state(&model, &train)) else {
         return;
     };
@@ -149,12 +168,21 @@ fn a_state_moved_to_a_new_backend_continues_exactly(make: Maker) {
             .zip(y.iter())
             .filter(|(p, q)| p.to_bits() != q.to_bits())
             .count();
-        assert_eq!(differ, 0, "{name}: {differ} values differ after the same 3 steps");
+        assert_eq!(
+            differ, 0,
+            "{act}: {name}: {differ} values differ after the same 3 steps"
+        );
     }
 }
 
 fn a_mask_acts_as_zero_outgoing_weights(make: Maker) {
-    let (data, model, train) = setup();
+    for act in Activation::ALL {
+        a_mask_acts_as_zero_outgoing_weights_with(make, act);
+    }
+}
+
+fn a_mask_acts_as_zero_outgoing_weights_with(make: Maker, act: Activation) {
+    let (data, model, train) = setup_with(act);
     let state = fresh_state(&model, &train);
     let Some(mut b) = make(&model, &train, state.clone()) else {
         return;
@@ -192,7 +220,7 @@ fn a_mask_acts_as_zero_outgoing_weights(make: Maker) {
         .fold(0f32, f32::max);
     assert!(
         worst <= 1e-6,
-        "masked vs zeroed outgoing weights: max difference {worst}"
+        "{act}: masked vs zeroed outgoing weights: max difference {worst}"
     );
     assert_ne!(masked, plain, "the mask must change the logits");
 

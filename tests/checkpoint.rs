@@ -9,7 +9,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use spatial_gpu::backend::Backend;
 use spatial_gpu::checkpoint::{self, CheckpointError, Progress};
-use spatial_gpu::config::{InputMode, TrainConfig};
+use spatial_gpu::config::{Activation, InputMode, TrainConfig};
 use spatial_gpu::guard::Diverged;
 use spatial_gpu::train::{self, Outcome};
 use std::collections::HashMap;
@@ -132,6 +132,40 @@ fn saves_every_tensor_and_key_and_loads_back_exactly() {
         load_run(dir.path()).epoch_metrics.as_deref(),
         metrics.lines().last()
     );
+}
+
+/// The model metadata records the activation and the spatial layers; a checkpoint written before
+/// either field existed (a file without them) loads as the sigmoid and layers 3,4,5.
+#[test]
+fn activation_and_spatial_layers_are_recorded_and_default_for_older_files() {
+    let data = small_data();
+    let (mut model, cfg) = small_configs(InputMode::Concat, &data, 1, 2);
+    model.activation = Activation::Tanh;
+    model.spatial_layers = vec![2, 3, 4, 5];
+    let dir = tempfile::tempdir().unwrap();
+    train_through(&model, &cfg, &data, dir.path());
+    let path = train::checkpoint_path(dir.path());
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let recorded: serde_json::Value =
+        serde_json::from_str(&header.metadata().as_ref().unwrap()["model"]).unwrap();
+    assert_eq!(recorded["activation"], "tanh");
+    assert_eq!(recorded["spatial_layers"], serde_json::json!([2, 3, 4, 5]));
+    assert_eq!(load_run(dir.path()).model, model);
+
+    // The same file as an older version wrote it: neither field (and, edited, no checksum).
+    let old = rewrite(&bytes, |_, m| {
+        let mut model: serde_json::Value = serde_json::from_str(&m["model"]).unwrap();
+        let fields = model.as_object_mut().unwrap();
+        fields.remove("activation");
+        fields.remove("spatial_layers");
+        m.insert("model".into(), model.to_string());
+        m.remove("checksum");
+    });
+    let ck = checkpoint::from_bytes(&old, &path).unwrap();
+    assert_eq!(ck.model.activation, Activation::Sigmoid);
+    assert_eq!(ck.model.spatial_layers, [3, 4, 5]);
+    assert_eq!(ck.model.sizes, model.sizes);
 }
 
 // ---------------------------------------------------------------------------------------------

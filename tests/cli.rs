@@ -77,6 +77,56 @@ fn unknown_mode_is_rejected_by_name() {
 }
 
 #[test]
+fn bad_spatial_layers_are_rejected_naming_the_option_and_list() {
+    // The default network has layers 1..=5 (5 is the output layer).
+    for (list, problem) in [
+        ("3,4", "must end at the output layer 5"),
+        ("4,3,5", "not strictly increasing (3 comes after 4)"),
+        ("3,3,5", "not strictly increasing (3 comes after 3)"),
+        ("0,5", "layer 0 is not one of the network's layers 1..=5"),
+        ("3,4,5,6", "layer 6 is not one of the network's layers 1..=5"),
+    ] {
+        assert_fails_naming(
+            &["train", "--spatial-layers", list, "--backend", "cpu"],
+            &["invalid --spatial-layers", &format!("{list}: "), problem],
+        );
+    }
+    // With --hidden the output layer moves: 2 hidden layers, output layer 3.
+    assert_fails_naming(
+        &[
+            "train",
+            "--hidden",
+            "8,8",
+            "--spatial-layers",
+            "3,4,5",
+            "--backend",
+            "cpu",
+        ],
+        &[
+            "--spatial-layers",
+            "3,4,5",
+            "layer 4 is not one of the network's layers 1..=3",
+        ],
+    );
+    assert_fails_naming(
+        &["train", "--spatial-layers", "a,5", "--backend", "cpu"],
+        &["--spatial-layers", "a"],
+    );
+    assert_fails_naming(
+        &["train", "--spatial-layers", "", "--backend", "cpu"],
+        &["--spatial-layers"],
+    );
+}
+
+#[test]
+fn unknown_activation_is_rejected_by_name() {
+    assert_fails_naming(
+        &["train", "--activation", "swish"],
+        &["--activation", "swish", "sigmoid", "relu", "tanh"],
+    );
+}
+
+#[test]
 fn regular_conflicts_with_alpha() {
     assert_fails_naming(&["train", "--regular", "--alpha", "1"], &["--regular", "--alpha"]);
 }

@@ -2,7 +2,7 @@
 //! a legend entry that matches them, axes fitted to the data, and the caption line.
 
 use plotters::prelude::*;
-use spatial_gpu::config::{Init, ModelConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, Init, ModelConfig, TransportNorm, WeightNorm};
 use spatial_gpu::figure::{self, Caption, FigureData, Filters, CROSS_COLOUR};
 use spatial_gpu::model::Params;
 use spatial_gpu::split;
@@ -17,6 +17,7 @@ fn model() -> ModelConfig {
         transport_norm: TransportNorm::Paper,
         weight_norm: WeightNorm::L1,
         init: Init::Torch,
+        activation: Activation::Sigmoid,
     };
     m.validate().unwrap();
     m

@@ -6,7 +6,9 @@
 //! - matmul: both sides sum K products in f32 in different orders (GPU sequential or in tiles,
 //!   `matrixmultiply` in blocks with FMA). With A in [-1, 1) and B scaled by 1/sqrt(K) the outputs
 //!   are O(1) and the rounding error of either sum is about sqrt(K)·2^-24·O(1) ≈ 2.4e-6 at K = 1568
-//!   (typical), so abs 2e-5 (8x headroom) + rel 1e-4.
+//!   (typical), so abs 2e-5 (8x headroom) + rel 1e-4. The fused activations (sigmoid, relu, tanh:
+//!   slope ≤ 1, one exp within 3 ulp on the GPU and 2 ulp on the CPU) and their derivatives (the
+//!   same aux on both sides) add a few ulps and keep that tolerance.
 //! - softmax cross-entropy: per-element exp/log on the GPU is within a few ulp (Vulkan allows
 //!   3 ulp for exp): rel 1e-5 of the probabilities (≈ 1/B in dlogits) and abs 1e-7.
 //! - transport and density: the GPU sums each row/column in a tree of 64 partial sums, the CPU
@@ -20,7 +22,7 @@
 mod common;
 
 use common::{check, context, rng, uniform, Failures};
-use spatial_gpu::config::{TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, TransportNorm, WeightNorm};
 use spatial_gpu::cpu;
 use spatial_gpu::gpu::matmul::{MatmulArgs, Variant};
 use spatial_gpu::gpu::{testing, transport};
@@ -41,27 +43,22 @@ fn check_layer(
     let w = uniform(&mut r, oc * c, -s, s);
     let bias = uniform(&mut r, oc, -s, s);
     let dout = uniform(&mut r, b * oc, -1.0, 1.0);
-    // The sigmoid derivative's aux: activations in (0, 1).
-    let act = uniform(&mut r, b * c, 0.0, 1.0);
+    // Pre-activations of the input layer, for the derivative's aux (the activations f(z)).
+    let z_in = uniform(&mut r, b * c, -3.0, 3.0);
     let tag = |what: &str| format!("{v:?} {what} b={b} c={c} oc={oc}");
 
-    // Forward with bias + sigmoid, and without (logits).
-    for sig in [true, false] {
+    // Forward with bias and each activation, and without (logits).
+    for act in [None].into_iter().chain(Activation::ALL.map(Some)) {
         let mut want = vec![0.0; b * oc];
         cpu::linear::linear_forward(&mut want, &x, &w, &bias, b, c, oc);
-        if sig {
-            cpu::sigmoid::sigmoid_forward(&mut want);
+        if let Some(act) = act {
+            cpu::activation::activation_forward(act, &mut want);
         }
-        let args = MatmulArgs::forward(b, c, oc, 0, 0, sig);
+        let args = MatmulArgs::forward(b, c, oc, 0, 0, act);
         let got =
             testing::matmul(ctx, v, &args, &x, &w, &bias, &[], &vec![0.0; b * oc]).expect("forward runs");
-        fails.add(check(
-            &tag(if sig { "forward+sigmoid" } else { "forward" }),
-            &got,
-            &want,
-            2e-5,
-            1e-4,
-        ));
+        let what = act.map_or("forward".to_string(), |a| format!("forward+{a}"));
+        fails.add(check(&tag(&what), &got, &want, 2e-5, 1e-4));
     }
 
     // Weight and input gradients (the CPU computes both in linear_backward).
@@ -84,7 +81,7 @@ fn check_layer(
     let got = testing::matmul(
         ctx,
         v,
-        &MatmulArgs::input_grad(b, c, oc, 0, false),
+        &MatmulArgs::input_grad(b, c, oc, 0, None),
         &dout,
         &w,
         &[],
@@ -93,21 +90,25 @@ fn check_layer(
     )
     .expect("input grad runs");
     fails.add(check(&tag("input grad"), &got, &dinp, 2e-5, 1e-4));
-    // Input gradient with the sigmoid derivative fused.
-    let mut dz = dinp.clone();
-    cpu::sigmoid::sigmoid_backward(&mut dz, &act);
-    let got = testing::matmul(
-        ctx,
-        v,
-        &MatmulArgs::input_grad(b, c, oc, 0, true),
-        &dout,
-        &w,
-        &[],
-        &act,
-        &vec![0.0; b * c],
-    )
-    .expect("input grad runs");
-    fails.add(check(&tag("input grad+sigmoid'"), &got, &dz, 2e-5, 1e-4));
+    // Input gradient with each activation's derivative fused, at that activation's outputs.
+    for act in Activation::ALL {
+        let mut a_in = z_in.clone();
+        cpu::activation::activation_forward(act, &mut a_in);
+        let mut dz = dinp.clone();
+        cpu::activation::activation_backward(act, &mut dz, &a_in);
+        let got = testing::matmul(
+            ctx,
+            v,
+            &MatmulArgs::input_grad(b, c, oc, 0, Some(act)),
+            &dout,
+            &w,
+            &[],
+            &a_in,
+            &vec![0.0; b * c],
+        )
+        .expect("input grad runs");
+        fails.add(check(&tag(&format!("input grad+{act}'")), &got, &dz, 2e-5, 1e-4));
+    }
 }
 
 /// Every variant, every product, the network's shapes at batch 256 and awkward shapes. One test

@@ -1,13 +1,15 @@
 //! Whole training steps of `GpuBackend` against `CpuBackend` from the same seed and data:
 //! one step (every activation, every gradient, the parameters after Adam, the losses) and ten
 //! consecutive steps (losses each step, state at the end), for spatial configurations with each
-//! TransportNorm × WeightNorm, a regular one (alpha = beta = 0), a sequential-style batch with
-//! masked labels, a smaller last batch, and evaluation with and without a neuron mask.
+//! TransportNorm × WeightNorm, a regular one (alpha = beta = 0), the relu and the tanh (the others
+//! use the default sigmoid), a sequential-style batch with masked labels, a smaller last batch, and
+//! evaluation with and without a neuron mask.
 //!
 //! Tolerances (abs + rel·|ref| per element):
 //! - activations: abs 1e-5 + rel 1e-4. Each layer's pre-activation is a K-term f32 dot product
 //!   summed in another order than `matrixmultiply` (≈ sqrt(K)·2^-24 relative), passed through a
-//!   sigmoid (derivative ≤ 1/4) and fed forward through at most 5 layers.
+//!   sigmoid (derivative ≤ 1/4; the relu's and tanh's ≤ 1) and fed forward through at most 5
+//!   layers.
 //! - gradients: abs 1e-6·max|ref| + rel 1e-3 per tensor. They go back through the same products
 //!   plus the transport/density sums (tree order on the GPU); the relative part covers the
 //!   propagated differences of the activations, the absolute part cancellation in the sums.
@@ -27,7 +29,7 @@ mod common;
 use common::{check, context, rng, uniform, Failures};
 use rand::Rng;
 use spatial_gpu::backend::{Backend, Losses};
-use spatial_gpu::config::{ModelConfig, TrainConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
 use spatial_gpu::cpu::{adam, CpuBackend};
 use spatial_gpu::data::batches::Batch;
 use spatial_gpu::gpu::{GpuBackend, GpuContext, GpuOptions, MatmulChoice, Variant};
@@ -257,6 +259,15 @@ fn spatial_configs(input: usize) -> Vec<(String, ModelConfig)> {
             ..small_model(input)
         },
     ));
+    for act in [Activation::Relu, Activation::Tanh] {
+        out.push((
+            format!("spatial {act}"),
+            ModelConfig {
+                activation: act,
+                ..small_model(input)
+            },
+        ));
+    }
     out
 }
 
@@ -331,6 +342,22 @@ fn ten_steps_match_cpu() {
                 ..small_model(37)
             },
             false,
+        ),
+        (
+            "spatial relu",
+            ModelConfig {
+                activation: Activation::Relu,
+                ..small_model(37)
+            },
+            false,
+        ),
+        (
+            "spatial tanh sequential",
+            ModelConfig {
+                activation: Activation::Tanh,
+                ..small_model(37)
+            },
+            true,
         ),
     ];
     for (tag, model, sequential) in configs {

@@ -108,3 +108,40 @@ fn bindings_are_named_and_distinct() {
         }
     }
 }
+
+/// The activation is a field of matmul's block (`act`, where `_pad0` was): a shader whose `act`
+/// sits elsewhere is reported, and each activation's code is its constant's value in `matmul.wgsl`.
+#[test]
+fn the_matmul_activation_field_and_codes_match_the_shader() {
+    let moved = matmul::SHADER.src.replacen(
+        "    act: u32,\n    _pad1: u32,",
+        "    _pad1: u32,\n    act: u32,",
+        1,
+    );
+    assert_ne!(moved, matmul::SHADER.src, "the edit applies");
+    let shader = Shader {
+        file: "matmul.wgsl (act moved)",
+        src: Box::leak(moved.into_boxed_str()),
+    };
+    let found = check::<matmul::Params>(shader);
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("member 13") && m.contains("`_pad1`") && m.contains("`act`")),
+        "{found:?}"
+    );
+    use spatial_gpu::config::Activation;
+    for (act, name) in [
+        (Activation::Sigmoid, "SIGMOID"),
+        (Activation::Relu, "RELU"),
+        (Activation::Tanh, "TANH"),
+    ] {
+        let decl = format!("const {name}: u32 = {}u;", matmul::activation_code(act));
+        assert!(
+            matmul::SHADER.src.contains(&decl),
+            "matmul.wgsl lacks `{decl}` for {act}"
+        );
+    }
+    // A zeroed block (every field the default) means the sigmoid.
+    assert_eq!(matmul::activation_code(Activation::default()), 0);
+}

@@ -3,7 +3,7 @@
 //! animation and viewer drawn from it.
 
 use spatial_gpu::checkpoint::Progress;
-use spatial_gpu::config::{Init, ModelConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, Init, ModelConfig, TransportNorm, WeightNorm};
 use spatial_gpu::history::{History, HistoryError, HistoryOptions, PAPER_CONNECTION_THRESHOLD};
 use spatial_gpu::model::Params;
 use spatial_gpu::split;
@@ -23,6 +23,7 @@ fn model() -> ModelConfig {
         transport_norm: TransportNorm::Paper,
         weight_norm: WeightNorm::L1,
         init: Init::Xavier,
+        activation: Activation::Sigmoid,
     };
     m.validate().unwrap();
     m

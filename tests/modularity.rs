@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spatial_gpu::analysis::{self, louvain, modularity, participation, WeightGraph};
-use spatial_gpu::config::{Init, ModelConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, Init, ModelConfig, TransportNorm, WeightNorm};
 use spatial_gpu::model::Params;
 use spatial_gpu::split;
 
@@ -265,6 +265,7 @@ fn model(sizes: &[usize], heads: usize, spatial_layers: &[usize]) -> ModelConfig
         transport_norm: TransportNorm::Paper,
         weight_norm: WeightNorm::L1,
         init: Init::Torch,
+        activation: Activation::Sigmoid,
     };
     m.validate().unwrap();
     m

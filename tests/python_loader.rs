@@ -1,7 +1,7 @@
 //! python/spatial_gpu_torch.py, the loader for Python users: its numpy forward pass, run on a model
 //! trained here and the test sets of IDX files written here, gives the test accuracies of the run's
-//! summary.json (spatial-gpu's own evaluation), in every input mode. Runs when python3 with
-//! safetensors and numpy is present; skips (saying why) otherwise, unless
+//! summary.json (spatial-gpu's own evaluation), in every input mode and with each activation. Runs
+//! when python3 with safetensors and numpy is present; skips (saying why) otherwise, unless
 //! SPATIAL_GPU_REQUIRE_PYTHON=1 (set by .ci/run, which installs them), where it fails instead.
 
 mod support;
@@ -83,13 +83,30 @@ fn the_numpy_forward_pass_reproduces_the_runs_test_accuracy() {
     // 200 test examples per set: an accuracy is a count out of 200 (400 in sequential mode's sum).
     let data = cli_data_dir_sized(96, 200, 3);
     let tmp = tempfile::tempdir().unwrap();
-    for mode in ["concat", "mixed", "sequential"] {
-        let run = tmp.path().join(mode);
+    // Every mode with the default sigmoid, and the other activations.
+    for (mode, act) in [
+        ("concat", "sigmoid"),
+        ("mixed", "sigmoid"),
+        ("sequential", "sigmoid"),
+        ("concat", "relu"),
+        ("mixed", "tanh"),
+    ] {
+        let run = tmp.path().join(format!("{mode}-{act}"));
         let o = train_cli(
             data.path(),
-            &["--mode", mode, "--epochs", "2", "--out", run.to_str().unwrap()],
+            &[
+                "--mode",
+                mode,
+                "--activation",
+                act,
+                "--epochs",
+                "2",
+                "--out",
+                run.to_str().unwrap(),
+            ],
         );
-        assert_success(&o, mode);
+        assert_success(&o, &format!("{mode} {act}"));
+        let mode = format!("{mode} {act}");
         let summary: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
         let rust: Vec<f64> = summary["task_accuracy"]

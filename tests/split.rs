@@ -3,7 +3,7 @@
 
 use spatial_gpu::analysis;
 use spatial_gpu::backend::Backend;
-use spatial_gpu::config::{Init, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, Init, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
 use spatial_gpu::cpu::CpuBackend;
 use spatial_gpu::data::batches::TestSet;
 use spatial_gpu::model::{Params, TrainState};
@@ -19,6 +19,7 @@ fn model(sizes: &[usize], heads: usize, spatial_layers: &[usize]) -> ModelConfig
         transport_norm: TransportNorm::Paper,
         weight_norm: WeightNorm::L1,
         init: Init::Torch,
+        activation: Activation::Sigmoid,
     };
     m.validate().unwrap();
     m
@@ -51,8 +52,13 @@ fn split_layers_are_the_spatial_run_ending_at_the_output() {
         split::split_layers(&model(&[2, 3, 3, 3, 4], 2, &[2, 3, 4])),
         vec![2, 3, 4]
     );
-    // No spatial layers: only the output layer (its heads) is split.
-    assert_eq!(split::split_layers(&model(&[2, 3, 3, 4], 2, &[])), vec![3]);
+    // No spatial layers (no valid configuration has none, but the split still works): only the
+    // output layer (its heads) is split.
+    let none = ModelConfig {
+        spatial_layers: vec![],
+        ..model(&[2, 3, 3, 4], 2, &[3])
+    };
+    assert_eq!(split::split_layers(&none), vec![3]);
     // A gap: layers before it stay shared.
     assert_eq!(
         split::split_layers(&model(&[2, 3, 3, 3, 4], 2, &[1, 2, 4])),

@@ -7,7 +7,7 @@
 //! `SPATIAL_GPU_REQUIRE_BROWSER=1` (CI sets it) makes that a failure.
 
 use spatial_gpu::checkpoint::Progress;
-use spatial_gpu::config::{Init, ModelConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, Init, ModelConfig, TransportNorm, WeightNorm};
 use spatial_gpu::history::{History, HistoryOptions};
 use spatial_gpu::model::Params;
 use spatial_gpu::viz::viewer::{self, NeuronInfo, ViewerOptions};
@@ -148,6 +148,7 @@ fn model(sizes: &[usize]) -> ModelConfig {
         transport_norm: TransportNorm::Paper,
         weight_norm: WeightNorm::L1,
         init: Init::Xavier,
+        activation: Activation::Sigmoid,
     };
     m.validate().unwrap();
     m

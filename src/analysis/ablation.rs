@@ -20,8 +20,8 @@
 use crate::assignment::Assignment;
 use crate::backend::Backend;
 use crate::config::ModelConfig;
+use crate::cpu::activation::activation_forward;
 use crate::cpu::linear::linear_forward;
-use crate::cpu::sigmoid::sigmoid_forward;
 use crate::data::batches::TestSet;
 use crate::metrics::count_correct;
 use crate::metrics::evaluate;
@@ -68,7 +68,7 @@ fn check(model: &ModelConfig, params: &Params, layers: &[usize]) -> Result<()> {
 struct Chunk {
     /// `pre[l]`: `z_l`, `(b, N_l)`, for `l = 1..=L`.
     pre: Vec<Vec<f32>>,
-    /// `act[l]`: the sigmoid of `z_l` for hidden layers, the logits for `l = L`.
+    /// `act[l]`: the activation of `z_l` for hidden layers, the logits for `l = L`.
     act: Vec<Vec<f32>>,
     /// `scratch[l]`: layer `l`'s activations in the ablated forward.
     scratch: Vec<Vec<f32>>,
@@ -106,7 +106,7 @@ impl Chunk {
             let out = &mut self.act[l][..b * oc];
             out.copy_from_slice(&self.pre[l][..b * oc]);
             if l < last {
-                sigmoid_forward(out);
+                activation_forward(model.activation, out);
             }
         }
     }
@@ -143,7 +143,7 @@ impl Chunk {
             }
         }
         if next < last {
-            sigmoid_forward(z);
+            activation_forward(model.activation, z);
         }
         for m in next + 1..=last {
             let (c, oc) = (sizes[m - 1], sizes[m]);
@@ -159,7 +159,7 @@ impl Chunk {
                 oc,
             );
             if m < last {
-                sigmoid_forward(out);
+                activation_forward(model.activation, out);
             }
         }
         &self.scratch[last][..b * sizes[last]]

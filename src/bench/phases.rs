@@ -43,11 +43,11 @@ const WHOLE: usize = 11;
 fn slot(phase: StepPhase) -> usize {
     match phase {
         StepPhase::ForwardGemm => 1,
-        StepPhase::Sigmoid => 2,
+        StepPhase::Activation => 2,
         StepPhase::SoftmaxXent => 3,
         StepPhase::ZeroGradient => 4,
         StepPhase::BackwardGemm => 5,
-        StepPhase::SigmoidBackward => 6,
+        StepPhase::ActivationBackward => 6,
         StepPhase::Transport => 7,
         StepPhase::Density => 8,
         StepPhase::Adam => 9,

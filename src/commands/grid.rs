@@ -2,7 +2,7 @@
 
 use super::{check_writable, make_backend, BackendChoice, DataDirArg};
 use crate::backend::Backend;
-use crate::config::{InputMode, ModelConfig, Overrides, TrainConfig};
+use crate::config::{Activation, InputMode, ModelConfig, Overrides, TrainConfig};
 use crate::data::Datasets;
 use crate::grid::runner::{BackendFactory, GridContext, GridOutcome};
 use crate::grid::{run_spec, RunSpec, Setting, ALL_MODES};
@@ -42,6 +42,13 @@ pub struct GridArgs {
     /// Hidden layer sizes, comma-separated [default: 128,128,128,256]
     #[arg(long, value_delimiter = ',', value_name = "N,N,..")]
     pub hidden: Option<Vec<usize>>,
+    /// Activation of the hidden layers of every run [default: sigmoid]
+    #[arg(long, value_parser = super::choice::<Activation>())]
+    pub activation: Option<Activation>,
+    /// Layers with the spatial costs, and split, in every run: strictly increasing, ending at the
+    /// output layer [default: 3,4,5; with --hidden, the third hidden layer on]
+    #[arg(long, value_delimiter = ',', value_name = "L,L,..")]
+    pub spatial_layers: Option<Vec<usize>>,
     /// Examples per batch [default: 256]
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -114,6 +121,8 @@ impl GridArgs {
     pub(super) fn base_overrides(&self) -> Overrides {
         Overrides {
             hidden: self.hidden.clone(),
+            activation: self.activation,
+            spatial_layers: self.spatial_layers.clone(),
             batch_size: self.batch_size,
             lr: self.lr,
             ..Overrides::default()

@@ -3,7 +3,9 @@
 use super::{check_writable, interrupt_flag, load_data, make_backend, prepare_out_dir, shell_word};
 use super::{BackendChoice, DataDirArg};
 use crate::checkpoint::{self, Progress};
-use crate::config::{Init, InputMode, ModelConfig, Overrides, TrainConfig, TransportNorm, WeightNorm};
+use crate::config::{
+    layer_list, Activation, Init, InputMode, ModelConfig, Overrides, TrainConfig, TransportNorm, WeightNorm,
+};
 use crate::data::{self, Datasets};
 use crate::history::HistoryOptions;
 use crate::model::{Params, TrainState};
@@ -30,6 +32,13 @@ pub struct TrainArgs {
     /// Weight term of the transport cost: l1 (|w|, the paper) or l2 (w^2) [default: l1]
     #[arg(long, value_parser = super::choice::<WeightNorm>())]
     pub weight_norm: Option<WeightNorm>,
+    /// Activation of the hidden layers [default: sigmoid]
+    #[arg(long, value_parser = super::choice::<Activation>())]
+    pub activation: Option<Activation>,
+    /// Layers with the spatial costs, and split: strictly increasing, ending at the output layer
+    /// (layer 0 is the input) [default: 3,4,5; with --hidden, the third hidden layer on]
+    #[arg(long, value_delimiter = ',', value_name = "L,L,..")]
+    pub spatial_layers: Option<Vec<usize>>,
     /// Weight of the transport cost [default: 0.01]
     #[arg(long, conflicts_with = "regular")]
     pub alpha: Option<f32>,
@@ -94,6 +103,8 @@ impl TrainArgs {
             init: self.init,
             transport_norm: self.transport_norm,
             weight_norm: self.weight_norm,
+            activation: self.activation,
+            spatial_layers: self.spatial_layers.clone(),
             alpha: self.alpha,
             beta: self.beta,
             regular: self.regular,
@@ -128,6 +139,16 @@ impl TrainArgs {
             "--weight-norm",
             self.weight_norm.as_ref().map(name),
             name(&model.weight_norm),
+        );
+        check(
+            "--activation",
+            self.activation.as_ref().map(name),
+            name(&model.activation),
+        );
+        check(
+            "--spatial-layers",
+            self.spatial_layers.as_deref().map(layer_list),
+            layer_list(&model.spatial_layers),
         );
         check(
             "--alpha",
@@ -286,12 +307,15 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         (first, last) => format!("epochs {first} to {last}"),
     };
     println!(
-        "training a {} {} network, sizes {:?}, alpha {}, beta {}\n{epochs} on {}, saved in {}",
+        "training a {} {} network, sizes {:?}, alpha {}, beta {}\n{} activation, spatial layers {}\n\
+         {epochs} on {}, saved in {}",
         train_cfg.mode,
         if model.is_spatial() { "spatial" } else { "regular" },
         model.sizes,
         model.alpha,
         model.beta,
+        model.activation,
+        layer_list(&model.spatial_layers),
         backend.name(),
         out.display()
     );

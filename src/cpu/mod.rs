@@ -1,13 +1,13 @@
 //! The CPU backend: the readable reference every GPU kernel is judged against.
 //!
-//! One file per op, forward and backward side by side (`linear`, `sigmoid`, `softmax_xent`,
+//! One file per op, forward and backward side by side (`linear`, `activation`, `softmax_xent`,
 //! `transport`, `density`, `adam`); this module chains them into a training step. Matrix products
 //! use `matrixmultiply` (single-threaded, ~100 GFLOP/s here); everything else is plain loops.
 
+pub mod activation;
 pub mod adam;
 pub mod density;
 pub mod linear;
-pub mod sigmoid;
 pub mod softmax_xent;
 pub mod transport;
 
@@ -25,7 +25,7 @@ use std::ops::Range;
 pub struct Workspace {
     pub capacity: usize,
     /// `acts[l]` is `(B, N_l)` for `l = 1..=L` (`acts[0]` is unused: the input is read in place);
-    /// hidden layers hold the sigmoid output, the last layer the logits.
+    /// hidden layers hold the activation's output, the last layer the logits.
     pub acts: Vec<Vec<f32>>,
     /// `deltas[l]` is `dloss/dz_l`, `(B, N_l)`, for `l = 1..=L`.
     pub deltas: Vec<Vec<f32>>,
@@ -74,16 +74,16 @@ impl Workspace {
 pub enum StepPhase {
     /// One layer's matrix product with the bias (forward).
     ForwardGemm,
-    /// One hidden layer's sigmoid.
-    Sigmoid,
+    /// One hidden layer's activation.
+    Activation,
     /// Zeroing the gradient buffer.
     ZeroGradient,
     /// The fused softmax cross-entropy and its gradient.
     SoftmaxXent,
     /// One layer's weight, bias and input gradients.
     BackwardGemm,
-    /// One hidden layer's sigmoid derivative.
-    SigmoidBackward,
+    /// One hidden layer's activation derivative.
+    ActivationBackward,
     /// One spatial layer's transport cost and its gradient.
     Transport,
     /// One spatial layer's density cost and its gradient (or its cached value).
@@ -140,8 +140,8 @@ fn forward_hooked<H: PhaseHook + ?Sized>(
         linear::linear_forward(out, inp, params.weight(l), params.bias(l), b, c, oc);
         hook.phase_done(StepPhase::ForwardGemm);
         if l < last {
-            sigmoid::sigmoid_forward(out);
-            hook.phase_done(StepPhase::Sigmoid);
+            activation::activation_forward(model.activation, out);
+            hook.phase_done(StepPhase::Activation);
         }
         if let Some(keep) = keep {
             for row in out.chunks_exact_mut(oc) {
@@ -248,8 +248,12 @@ fn forward_backward_hooked<H: PhaseHook + ?Sized>(
         linear::linear_backward(dinp, dw, db, dout, inp, params.weight(l), b, c, oc);
         hook.phase_done(StepPhase::BackwardGemm);
         if has_dinp {
-            sigmoid::sigmoid_backward(&mut d_before[l - 1][..b * c], &ws.acts[l - 1][..b * c]);
-            hook.phase_done(StepPhase::SigmoidBackward);
+            activation::activation_backward(
+                model.activation,
+                &mut d_before[l - 1][..b * c],
+                &ws.acts[l - 1][..b * c],
+            );
+            hook.phase_done(StepPhase::ActivationBackward);
         }
     }
 

@@ -1,5 +1,5 @@
 //! Bias gradient of a dense layer (`shaders/bias_grad.wgsl`): `dbias = Σ_rows dout`. The bias add,
-//! the sigmoid and its derivative are fused into the matmul epilogue (`matmul.rs`).
+//! the activation and its derivative are fused into the matmul epilogue (`matmul.rs`).
 
 use super::buffers::groups_for;
 use super::kernel::{GpuOp, Launch};

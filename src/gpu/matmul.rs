@@ -5,6 +5,7 @@ use super::buffers::{self, groups_for};
 use super::context::GpuContext;
 use super::kernel::{GpuOp, Launch};
 use super::shader::Shader;
+use crate::config::Activation;
 use crate::ops::linear::LinearShape;
 use anyhow::Result;
 use bytemuck::{Pod, Zeroable};
@@ -32,18 +33,31 @@ pub struct Params {
     pub c_off: u32,
     pub bias_off: u32,
     pub aux_off: u32,
-    pub _pad0: u32,
+    /// The activation of `ACTIVATE` and `ACTIVATE_GRAD` ([`activation_code`]).
+    pub act: u32,
     pub _pad1: u32,
     pub _pad2: u32,
 }
 crate::uniform!(Params = "Params" {
-    m, n, k, flags, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, bias_off, aux_off, _pad0, _pad1, _pad2
+    m, n, k, flags, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, bias_off, aux_off, act, _pad1, _pad2
 });
 
 pub const BIAS: u32 = 1;
-pub const SIGMOID: u32 = 2;
-pub const SIGMOID_GRAD: u32 = 4;
+/// Apply the activation `act` (forward of a hidden layer).
+pub const ACTIVATE: u32 = 2;
+/// Multiply by the activation's derivative, from the outputs in `aux` (input gradient).
+pub const ACTIVATE_GRAD: u32 = 4;
 pub const ACCUMULATE: u32 = 8;
+
+/// The value of `Params::act` (`SIGMOID`, `RELU`, `TANH` in `matmul.wgsl`) for an activation; the
+/// sigmoid is 0, so a zeroed block means the sigmoid.
+pub fn activation_code(act: Activation) -> u32 {
+    match act {
+        Activation::Sigmoid => 0,
+        Activation::Relu => 1,
+        Activation::Tanh => 2,
+    }
+}
 
 /// A matmul kernel (an entry point of `matmul.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -111,6 +125,8 @@ pub struct MatmulArgs {
     pub bias_off: u32,
     pub aux_off: u32,
     pub flags: u32,
+    /// The activation of the `ACTIVATE` and `ACTIVATE_GRAD` flags.
+    pub act: Activation,
 }
 
 impl MatmulArgs {
@@ -129,6 +145,7 @@ impl MatmulArgs {
             c_off: self.c_off,
             bias_off: self.bias_off,
             aux_off: self.aux_off,
+            act: activation_code(self.act),
             ..Params::default()
         }
     }
@@ -155,14 +172,15 @@ impl MatmulArgs {
         )
     }
 
-    /// Forward of a layer: `out (batch, oc) = inp (batch, c) · W (oc, c)ᵀ + bias`, sigmoid if asked.
+    /// Forward of a layer: `out (batch, oc) = inp (batch, c) · W (oc, c)ᵀ + bias`, followed by the
+    /// activation `act` if given (a hidden layer).
     pub fn forward(
         batch: usize,
         c: usize,
         oc: usize,
         w_off: usize,
         bias_off: usize,
-        sigmoid: bool,
+        act: Option<Activation>,
     ) -> MatmulArgs {
         MatmulArgs {
             m: batch,
@@ -181,13 +199,20 @@ impl MatmulArgs {
             c_off: 0,
             bias_off: bias_off as u32,
             aux_off: 0,
-            flags: BIAS | if sigmoid { SIGMOID } else { 0 },
+            flags: BIAS | if act.is_some() { ACTIVATE } else { 0 },
+            act: act.unwrap_or_default(),
         }
     }
 
-    /// Input gradient: `dinp (batch, c) = dout (batch, oc) · W (oc, c)`, times `a (1 - a)` of the
-    /// input activations when `sigmoid_grad`.
-    pub fn input_grad(batch: usize, c: usize, oc: usize, w_off: usize, sigmoid_grad: bool) -> MatmulArgs {
+    /// Input gradient: `dinp (batch, c) = dout (batch, oc) · W (oc, c)`, times the derivative of the
+    /// activation `act` (if given) at the input activations (`aux`).
+    pub fn input_grad(
+        batch: usize,
+        c: usize,
+        oc: usize,
+        w_off: usize,
+        act: Option<Activation>,
+    ) -> MatmulArgs {
         MatmulArgs {
             m: batch,
             n: c,
@@ -205,7 +230,8 @@ impl MatmulArgs {
             c_off: 0,
             bias_off: 0,
             aux_off: 0,
-            flags: if sigmoid_grad { SIGMOID_GRAD } else { 0 },
+            flags: if act.is_some() { ACTIVATE_GRAD } else { 0 },
+            act: act.unwrap_or_default(),
         }
     }
 
@@ -229,6 +255,7 @@ impl MatmulArgs {
             bias_off: 0,
             aux_off: 0,
             flags: if accumulate { ACCUMULATE } else { 0 },
+            act: Activation::default(),
         }
     }
 }

@@ -117,7 +117,7 @@ pub struct PlanInputs<'a> {
 }
 
 impl<'a> PlanInputs<'a> {
-    /// Layer `l`'s forward: `acts[l] = input · Wᵀ + bias`, the sigmoid fused for hidden layers.
+    /// Layer `l`'s forward: `acts[l] = input · Wᵀ + bias`, the activation fused for hidden layers.
     fn forward(&self, l: usize) -> Dispatch<'a> {
         let (sizes, b) = (&self.model.sizes, self.bufs);
         let hidden = l < self.model.num_layers();
@@ -127,7 +127,7 @@ impl<'a> PlanInputs<'a> {
             sizes[l],
             self.layout.weights[l - 1].start,
             self.layout.biases[l - 1].start,
-            hidden,
+            hidden.then_some(self.model.activation),
         );
         let op = MatmulOp {
             args,
@@ -182,7 +182,8 @@ impl<'a> PlanInputs<'a> {
         Dispatch::new(op, [("dout", &self.bufs.deltas[l]), ("grads", &self.bufs.grads)])
     }
 
-    /// The delta of layer `l - 1`: `deltas[l-1] = (deltas[l] · W) · a (1 − a)` (hidden layers only).
+    /// The delta of layer `l - 1`: `deltas[l-1] = (deltas[l] · W) · f'(z)`, `f'` from the layer's
+    /// outputs `a = f(z)` (hidden layers only).
     fn input_grad(&self, l: usize) -> Dispatch<'a> {
         let (sizes, b) = (&self.model.sizes, self.bufs);
         let args = MatmulArgs::input_grad(
@@ -190,7 +191,7 @@ impl<'a> PlanInputs<'a> {
             sizes[l - 1],
             sizes[l],
             self.layout.weights[l - 1].start,
-            true,
+            Some(self.model.activation),
         );
         let op = MatmulOp {
             args,

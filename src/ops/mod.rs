@@ -5,12 +5,12 @@
 //! The checks return an [`OpError`] naming the op, the input and the sizes at fault; the backends
 //! call them where data enters (one-off kernel runs, evaluation masks), not inside hot loops.
 
+pub mod activation;
 pub mod adam;
 pub mod density;
 pub mod linear;
 pub mod mask;
 pub mod reduce;
-pub mod sigmoid;
 pub mod softmax_xent;
 pub mod transport;
 

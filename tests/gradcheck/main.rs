@@ -9,7 +9,8 @@
 //!   so of layers `l` and `l-1` of each spatial layer `l`) against central differences, for the
 //!   task loss alone (`alpha = beta = 0`), `T` alone (`alpha > 0`, `beta = 0`, every label masked so
 //!   the task loss is exactly 0), `V` alone (likewise with `beta > 0`) and the total; `T` and the
-//!   total under both `TransportNorm`s and both `WeightNorm`s. Entries the term cannot depend on
+//!   total under both `TransportNorm`s and both `WeightNorm`s, the task loss and the total also with
+//!   each activation (`relu`, `tanh` besides the sigmoid). Entries the term cannot depend on
 //!   (e.g. biases for `T`, positions for the task loss) must be exactly 0; in every tensor the term
 //!   does depend on, most entries must exceed ten times the absolute tolerance, so that a missing or
 //!   zeroed gradient fails. Each gradient is compared three ways:
@@ -18,9 +19,9 @@
 //!   3. along random directions `u`: `(L(θ+εu) − L(θ−εu)) / 2ε` against `g·u`, both losses.
 //! - One test per op on its own: `transport_forward_backward`, `density_forward_backward` and
 //!   `softmax_xent_forward_backward` against central differences of their own returned value (and
-//!   `+=` / `=` semantics), the conventions at `w = 0` and at a zero distance, `sigmoid` against its
-//!   derivative, `linear_forward`/`linear_backward` against naive triple loops, and `adam_update`
-//!   against a two-step example computed by hand with `torch.optim.Adam`'s formulas.
+//!   `+=` / `=` semantics), the conventions at `w = 0` and at a zero distance, each activation
+//!   against its derivative, `linear_forward`/`linear_backward` against naive triple loops, and
+//!   `adam_update` against a two-step example computed by hand with `torch.optim.Adam`'s formulas.
 //!
 //! Random networks (`CASES`): five shapes with odd sizes, 1 to 3 heads, batches of 3 to 5, spatial
 //! layers from `[3]` to `[2, 3, 4]` and `[1, 2]` (so `p_0` too), labels complete, one head per
@@ -29,9 +30,12 @@
 //! `CASES` or in the unit test. Kinks are avoided, not skipped: weights with `|w| < 4·H32` are moved
 //! to `±4·H32` (sign kept; the l1 norm's kink at 0 is then four steps away or more), and positions
 //! closer than `MIN_DIST` to a neuron of their own or the previous layer are redrawn (the distance's
-//! kink at 0, and its curvature ~1/d, stay far away). The gradient buffer starts full of NaN (every
-//! element must be written), and one workspace larger than the batch, starting full of NaN, serves
-//! every evaluation of a run (as in training, where it is reused and the last batch is short).
+//! kink at 0, and its curvature ~1/d, stay far away); in a relu network, an example with a hidden
+//! pre-activation closer than `RELU_MARGIN` to the relu's kink gets new inputs, and a neuron off
+//! for the whole batch has its weights and bias negated (`prepare_relu`). The gradient buffer
+//! starts full of NaN (every element must be written), and one workspace larger than the batch,
+//! starting full of NaN, serves every evaluation of a run (as in training, where it is reused and
+//! the last batch is short).
 //!
 //! Each check was seen to fail on deliberately broken copies of the ops (a lost factor 2 in `V`'s
 //! gradient, a flipped sign or `=` for `+=` in `T`'s position gradients, `mean`'s scale, `2w` of
@@ -51,9 +55,9 @@ mod ops;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use spatial_gpu::config::{Init, ModelConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, Init, ModelConfig, TransportNorm, WeightNorm};
 use spatial_gpu::cpu::adam::{adam_update, AdamStep};
-use spatial_gpu::cpu::{self, density, linear, sigmoid, softmax_xent, transport, Workspace};
+use spatial_gpu::cpu::{self, density, linear, softmax_xent, transport, Workspace};
 use spatial_gpu::model::{Layout, Params};
 use std::cell::RefCell;
 use std::ops::Range;
@@ -219,6 +223,13 @@ impl Term {
             Term::Total => (1.0, 3.0),
         }
     }
+    /// The activation only changes the task loss.
+    fn activations(self) -> &'static [Activation] {
+        match self {
+            Term::Task | Term::Total => &Activation::ALL,
+            Term::Transport | Term::Density => &[Activation::Sigmoid],
+        }
+    }
     /// The norms only change `T`.
     fn norms(self) -> &'static [(TransportNorm, WeightNorm)] {
         match self {
@@ -329,8 +340,73 @@ fn dist(p: &[f32], j: usize, q: &[f32], k: usize) -> f32 {
     ((p[2 * j] - q[2 * k]).powi(2) + (p[2 * j + 1] - q[2 * k + 1]).powi(2)).sqrt()
 }
 
+/// The hidden pre-activations of the network `theta` for the input `x`, in f64: `z[l - 1][j]` for
+/// the hidden layers `l = 1..L`.
+fn hidden_preactivations(model: &ModelConfig, layout: &Layout, theta: &[f32], x: &[f32]) -> Vec<Vec<f64>> {
+    let n = &model.sizes;
+    let mut a: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let mut out = Vec::new();
+    for l in 1..n.len() - 1 {
+        let w = &theta[layout.weights[l - 1].clone()];
+        let bias = &theta[layout.biases[l - 1].clone()];
+        let z: Vec<f64> = (0..n[l])
+            .map(|j| {
+                bias[j] as f64
+                    + (0..n[l - 1])
+                        .map(|i| w[j * n[l - 1] + i] as f64 * a[i])
+                        .sum::<f64>()
+            })
+            .collect();
+        a = z.iter().map(|&v| activation64(model.activation, v)).collect();
+        out.push(z);
+    }
+    out
+}
+
+/// Moves a relu network off its kinks and keeps every neuron in use: repeatedly, a hidden neuron
+/// that is off (`z < 0`) for every example of the batch is turned around (its weights and bias
+/// negated: `z → −z`, the same distances from the kink), and an example with a pre-activation closer
+/// than `RELU_MARGIN` to 0 gets new inputs, until neither happens.
+fn prepare_relu(model: &ModelConfig, params: &mut Params, inputs: &mut [f32], rng: &mut ChaCha8Rng) {
+    let n0 = model.sizes[0];
+    for _ in 0..10_000 {
+        let z: Vec<Vec<Vec<f64>>> = inputs
+            .chunks_exact(n0)
+            .map(|x| hidden_preactivations(model, &params.layout, &params.data, x))
+            .collect();
+        let dead = (0..z[0].len()).find_map(|k| {
+            (0..z[0][k].len())
+                .find(|&j| z.iter().all(|zr| zr[k][j] < 0.0))
+                .map(|j| (k + 1, j))
+        });
+        if let Some((l, j)) = dead {
+            let c = model.sizes[l - 1];
+            let w = params.layout.weights[l - 1].start + j * c;
+            params.data[w..w + c].iter_mut().for_each(|v| *v = -*v);
+            let b = params.layout.biases[l - 1].start + j;
+            params.data[b] = -params.data[b];
+            continue;
+        }
+        let near = z
+            .iter()
+            .position(|zr| zr.iter().flatten().any(|v| v.abs() < RELU_MARGIN));
+        match near {
+            Some(r) => inputs[r * n0..(r + 1) * n0]
+                .iter_mut()
+                .for_each(|v| *v = rng.random::<f32>()),
+            None => return,
+        }
+    }
+    panic!("no inputs keep this relu network off its kinks with every neuron in use");
+}
+
+/// A relu network's hidden pre-activations stay at least this far from the kink at 0: a step of
+/// `H32` in one weight or bias moves a pre-activation by about `H32·|a| ≲ 0.02` (inputs in [0, 1),
+/// `Init::Torch` weights), so no difference quotient straddles the kink.
+const RELU_MARGIN: f64 = 0.05;
+
 impl Setup {
-    fn new(case: &Case, term: Term, norm: TransportNorm, weight_norm: WeightNorm) -> Setup {
+    fn new(case: &Case, term: Term, norm: TransportNorm, weight_norm: WeightNorm, act: Activation) -> Setup {
         let (alpha, beta) = term.alpha_beta();
         let model = ModelConfig {
             sizes: case.sizes.to_vec(),
@@ -341,6 +417,7 @@ impl Setup {
             transport_norm: norm,
             weight_norm,
             init: Init::Torch,
+            activation: act,
         };
         model.validate().expect("test configuration is valid");
         let mut params = Params::init(&model, case.init_seed);
@@ -371,7 +448,12 @@ impl Setup {
             }
         }
         let b = case.batch;
-        let inputs: Vec<f32> = (0..b * case.sizes[0]).map(|_| rng.random::<f32>()).collect();
+        let mut inputs: Vec<f32> = (0..b * case.sizes[0]).map(|_| rng.random::<f32>()).collect();
+        // The relu's kink is avoided like the others, and no neuron is off for the whole batch
+        // (its gradients would all be 0, and the check would mean little).
+        if act == Activation::Relu {
+            prepare_relu(&model, &mut params, &mut inputs, &mut rng);
+        }
         let classes = model.head_size() as i32;
         let mut labels: Vec<i32> = (0..b * case.heads)
             .map(|_| rng.random_range(0..classes))
@@ -391,7 +473,7 @@ impl Setup {
             }
         }
         let label = format!(
-            "case {} {:?} sizes {:?} heads {} spatial {:?} B={} {norm:?}/{weight_norm:?}",
+            "case {} {:?} {act} sizes {:?} heads {} spatial {:?} B={} {norm:?}/{weight_norm:?}",
             case.name, term, case.sizes, case.heads, case.spatial, b
         );
         let mut ws = Workspace::new(&model.sizes, b + 3);
@@ -456,7 +538,7 @@ struct NaiveLosses {
 }
 
 /// METHOD.md's losses, written as literally as possible, in f64, from the flat parameters `theta`
-/// (the layout of `layout`): sigmoid hidden layers, linear output; per example the cross-entropy
+/// (the layout of `layout`): hidden layers through the activation (`activation64`), linear output; per example the cross-entropy
 /// `−ln(e^{z_y} / Σ_k e^{z_k})` of each labelled head, summed over heads, averaged over the batch;
 /// `T(l) = c · Σ_{i,j} φ(W_l[j,i]) · ‖p_{l-1}(i) − p_l(j)‖`; `V(l) = 1/N_l² Σ_{j,k} e^{−‖p_l(j) − p_l(k)‖}`;
 /// `total = task + 1/|L| Σ_{l∈L} (α·T(l) + β·V(l))`.
@@ -491,7 +573,7 @@ fn naive_losses(
                 }
             }
             a = if l < last {
-                z.iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect()
+                z.iter().map(|&v| activation64(model.activation, v)).collect()
             } else {
                 z
             };
@@ -546,6 +628,15 @@ fn naive_losses(
         transport,
         density,
         total,
+    }
+}
+
+/// The activation `f(z)` in f64, from its definition (METHOD.md, "Activations").
+fn activation64(act: Activation, z: f64) -> f64 {
+    match act {
+        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        Activation::Relu => z.max(0.0),
+        Activation::Tanh => z.tanh(),
     }
 }
 

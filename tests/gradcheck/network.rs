@@ -7,13 +7,21 @@ use super::*;
 // Whole-network checks
 // ---------------------------------------------------------------------------------------------
 
+/// The norms and activations `term` is checked with: every norm with the sigmoid, and the other
+/// activations with the paper's norms (the activation and the norms touch different terms).
+fn pairs(term: Term) -> Vec<((TransportNorm, WeightNorm), Activation)> {
+    let sigmoid = term.norms().iter().map(|&n| (n, Activation::Sigmoid));
+    let others = term.activations().iter().filter(|&&a| a != Activation::Sigmoid);
+    sigmoid.chain(others.map(|&a| (NORMS[0], a))).collect()
+}
+
 #[test]
 fn losses_equal_naive_formulas() {
     let mut reports = Vec::new();
     for term in [Term::Task, Term::Transport, Term::Density, Term::Total] {
         for case in CASES {
-            for &(norm, weight_norm) in term.norms() {
-                let s = Setup::new(case, term, norm, weight_norm);
+            for ((norm, weight_norm), act) in pairs(term) {
+                let s = Setup::new(case, term, norm, weight_norm, act);
                 let (got, _) = s.reference(&s.params);
                 let want = s.naive(&s.theta64());
                 println!("{}: reference {got:?}\n    naive {want:?}", s.label);
@@ -47,8 +55,8 @@ fn losses_equal_naive_formulas() {
 fn gradcheck(term: Term) {
     let mut reports = Vec::new();
     for case in CASES {
-        for &(norm, weight_norm) in term.norms() {
-            let mut s = Setup::new(case, term, norm, weight_norm);
+        for ((norm, weight_norm), act) in pairs(term) {
+            let mut s = Setup::new(case, term, norm, weight_norm, act);
             let (_, grad) = s.reference(&s.params);
             let layout = s.params.layout.clone();
             let all = tensors(&layout);

@@ -334,34 +334,55 @@ fn softmax_xent_op_matches_finite_differences() {
     assert!(d.iter().all(|&v| v == 0.0));
 }
 
+/// Each activation's forward against its f64 definition and its backward (the derivative from the
+/// output) against central differences of that definition. Inputs are normals of scale 3 (both
+/// tails of the sigmoid and tanh), moved at least 1e-3 from the relu's kink at 0, plus large ones
+/// (±40, ±100: the tanh must not overflow); the relu's derivative at exactly 0 is 0, as PyTorch's.
 #[test]
-fn sigmoid_op_matches_its_derivative() {
-    let mut rng = ChaCha8Rng::seed_from_u64(204);
-    let z = normals(&mut rng, 33, 3.0);
-    let mut a = z.clone();
-    sigmoid::sigmoid_forward(&mut a);
-    let da = normals(&mut rng, 33, 1.0);
-    let mut dz = da.clone();
-    sigmoid::sigmoid_backward(&mut dz, &a);
-    for k in 0..z.len() {
-        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let zk = z[k] as f64;
-        assert!(
-            (a[k] as f64 - s(zk)).abs() < 1e-7,
-            "sigmoid({}) = {}, expected {}",
-            z[k],
-            a[k],
-            s(zk)
-        );
-        let h = 1e-5;
-        let deriv = (s(zk + h) - s(zk - h)) / (2.0 * h);
-        let want = da[k] as f64 * deriv;
-        assert!(
-            (dz[k] as f64 - want).abs() < 1e-6 + 1e-5 * want.abs(),
-            "sigmoid backward [{k}]: {} vs {want}",
-            dz[k]
-        );
+fn activation_ops_match_their_derivatives() {
+    for (seed, act) in (204..).zip(Activation::ALL) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut z = normals(&mut rng, 33, 3.0);
+        for v in &mut z {
+            if v.abs() < 1e-3 {
+                *v = 1e-3f32.copysign(*v);
+            }
+        }
+        z.extend([40.0, -40.0, 100.0, -100.0]);
+        let mut a = z.clone();
+        cpu::activation::activation_forward(act, &mut a);
+        let da = normals(&mut rng, z.len(), 1.0);
+        let mut dz = da.clone();
+        cpu::activation::activation_backward(act, &mut dz, &a);
+        let mut r = Report::new(format!("{act} backward"));
+        for k in 0..z.len() {
+            let zk = z[k] as f64;
+            // f32 evaluation of a function of slope <= 1: a few ulps of max(|f|, 1).
+            let want = activation64(act, zk);
+            assert!(
+                (a[k] as f64 - want).abs() <= 3e-7 * want.abs().max(1.0),
+                "{act}({}) = {}, expected {want}",
+                z[k],
+                a[k]
+            );
+            let h = 1e-5;
+            let deriv = (activation64(act, zk + h) - activation64(act, zk - h)) / (2.0 * h);
+            r.compare(
+                &|| format!("dz[{k}] at z = {}", z[k]),
+                dz[k] as f64,
+                da[k] as f64 * deriv,
+                Tol { abs: 1e-6, rel: 1e-5 },
+            );
+        }
+        finish(vec![r]);
     }
+    // The relu at its kink and a NaN: derivative 0 at z = 0, NaN kept.
+    let mut a = vec![0.0, -0.0, f32::NAN];
+    cpu::activation::activation_forward(Activation::Relu, &mut a);
+    assert!(a[0] == 0.0 && a[1] == 0.0 && a[2].is_nan(), "{a:?}");
+    let mut d = vec![2.0, 2.0];
+    cpu::activation::activation_backward(Activation::Relu, &mut d, &a[..2]);
+    assert_eq!(d, [0.0, 0.0]);
 }
 
 #[test]
