@@ -147,6 +147,10 @@ impl GridArgs {
             stop,
             verbose: self.jobs == 1,
             tabulate_only: self.tabulate_only,
+            invocation: crate::provenance::Invocation::from_env(
+                Some(&crate::data::resolve_data_dir(self.data.data_dir.as_deref())),
+                None,
+            ),
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct GridContext<'a> {
     /// Train nothing: tabulate the finished runs (splitting or measuring them if needed) and leave
     /// the others as they are.
     pub tabulate_only: bool,
+    /// What is running (the grid's command line and data), recorded in each run's checkpoints and
+    /// summary.
+    pub invocation: crate::provenance::Invocation,
 }
 
 /// What the runs of a grid came to, in the grid's order.
@@ -269,6 +272,7 @@ fn execute(spec: &RunSpec, ctx: &GridContext, tests: &TestSets) -> Result<(RunRe
         verbose: ctx.verbose,
         checkpoint_every: ctx.checkpoint_every,
         stop: Some(ctx.stop.clone()),
+        invocation: ctx.invocation.clone(),
     };
     match train::train(backend.as_mut(), ctx.data, &opts, start)? {
         Outcome::Interrupted(_) => Err(RunError::Interrupted),
