@@ -174,7 +174,8 @@ fn train_with_config(file: &Path, args: &[&str]) -> std::process::Output {
 fn bad_config_files_are_refused_naming_the_file_the_key_and_the_value() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&str, &[&str])] = &[
-        ("alhpa = 0.1\n", &["unknown key alhpa", "alpha, beta"]),
+        ("alhpa = 0.1\n", &["unknown key alhpa", "did you mean alpha?", "alpha, beta"]),
+        ("colour = 1\n", &["unknown key colour (the keys are"]),
         (
             "alpha = \"high\"\n",
             &[

@@ -335,8 +335,14 @@ fn words(file: &Path, cmd: &clap::Command, key: &str, value: &Value) -> Result<V
     }
     let Some((example_text, example)) = example(key) else {
         let keys: Vec<&str> = FILE_KEYS.iter().map(|(k, _)| *k).collect();
+        let near = keys
+            .iter()
+            .map(|k| (edit_distance(k, key), k))
+            .min()
+            .filter(|(d, _)| *d <= 2)
+            .map_or(String::new(), |(_, k)| format!("did you mean {k}? "));
         bail!(
-            "{}: unknown key {key} (the keys are `train`'s long option names: {})",
+            "{}: unknown key {key} ({near}the keys are `train`'s long option names: {})",
             file.display(),
             keys.join(", ")
         );
@@ -385,6 +391,22 @@ fn words(file: &Path, cmd: &clap::Command, key: &str, value: &Value) -> Result<V
         bail!("{}: {}", at(), clap_message(&e));
     }
     Ok(out)
+}
+
+/// The Levenshtein distance between two keys.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// A clap error on one line, without its `error: ` prefix, usage and hint to `--help`.
