@@ -66,8 +66,11 @@ pub fn parse_from(argv: impl IntoIterator<Item = impl Into<OsString>>) -> Cli {
     let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
     let matches = Cli::command().get_matches_from(&argv);
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if let Command::Train(args) = &mut cli.command {
-        args.argv = argv;
+    match &mut cli.command {
+        Command::Train(args) => args.argv = argv,
+        Command::Reproduce(args) => args.grid.argv = argv,
+        Command::Sweep(args) => args.grid.argv = argv,
+        _ => {}
     }
     cli
 }

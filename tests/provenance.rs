@@ -4,7 +4,9 @@
 mod support;
 
 use spatial_gpu::cli::{self, Command};
-use spatial_gpu::commands::config_file::{self, FILE_KEYS, NOT_IN_FILE};
+use spatial_gpu::commands::config_file::{self, Configurable, FILE_KEYS, NOT_IN_FILE};
+use spatial_gpu::commands::reproduce::ReproduceArgs;
+use spatial_gpu::commands::sweep::SweepArgs;
 use spatial_gpu::commands::train::TrainArgs;
 use std::path::{Path, PathBuf};
 use support::*;
@@ -18,15 +20,6 @@ fn parse_train(args: &[&str]) -> TrainArgs {
     }
 }
 
-/// The options as `train` uses them after `--config` (the command line and the file's path left
-/// out, so that two ways of giving the same options compare equal).
-fn effective(args: &TrainArgs) -> String {
-    let (mut a, _) = config_file::apply(args).unwrap_or_else(|e| panic!("{e:#}"));
-    a.argv.clear();
-    a.config = None;
-    format!("{a:?}")
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -37,11 +30,32 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Every option of `train` has a config-file key or is listed as not settable in a file (with why):
-/// a new option of `train` fails here until it is given one of the two.
-#[test]
-fn every_train_option_has_a_config_file_key() {
-    let cmd = config_file::train_command();
+/// `spatial-gpu NAME ARGS` parsed as `main` parses it, as `T`.
+fn parse_as<T: Configurable + 'static>(args: &[&str]) -> T {
+    let argv = ["spatial-gpu", T::NAME].iter().chain(args);
+    let cli = cli::parse_from(argv.copied());
+    let any: &dyn std::any::Any = match &cli.command {
+        Command::Train(a) => a,
+        Command::Reproduce(a) => a,
+        Command::Sweep(a) => a,
+        other => panic!("no config files for {other:?}"),
+    };
+    any.downcast_ref::<T>()
+        .expect("the subcommand parsed as itself")
+        .clone()
+}
+
+/// As [`effective`], for any subcommand.
+fn effective_as<T: Configurable + std::fmt::Debug>(args: &T) -> String {
+    let (mut a, _) = config_file::apply(args).unwrap_or_else(|e| panic!("{e:#}"));
+    a.set_argv(Vec::new());
+    format!("{a:?}")
+}
+
+/// Every option of `T` has a config-file key or is listed as not settable in a file (with why): a
+/// new option fails here until it is given one of the two.
+fn every_option_has_a_key<T: Configurable>() {
+    let cmd = T::command();
     let mut options = Vec::new();
     for arg in cmd.get_arguments() {
         let id = arg.get_id().as_str();
@@ -49,34 +63,49 @@ fn every_train_option_has_a_config_file_key() {
             continue;
         }
         let long = arg.get_long().unwrap_or_else(|| {
-            panic!("train's argument {id} has no long name: a config file cannot name it")
+            panic!(
+                "{}'s argument {id} has no long name: a config file cannot name it",
+                T::NAME
+            )
         });
-        let in_file = FILE_KEYS.iter().any(|(k, _)| *k == long);
-        let excluded = NOT_IN_FILE.iter().any(|(k, _)| *k == long);
+        let in_file = config_file::keys_of::<T>().any(|(k, _)| *k == long);
+        let excluded = T::NOT_IN_FILE.iter().any(|(k, _)| *k == long);
         assert!(
             in_file != excluded,
-            "--{long} of `train` {}: add a line for it to FILE_KEYS (or, with the reason, to NOT_IN_FILE) \
-             in src/commands/config_file.rs",
+            "--{long} of `{}` {}: add a line for it to its keys (FILE_KEYS, GRID_KEYS, REPRODUCE_KEYS or \
+             SWEEP_KEYS; or, with the reason, to NOT_IN_FILE) in src/commands/config_file.rs",
+            T::NAME,
             if in_file {
-                "is in both FILE_KEYS and NOT_IN_FILE"
+                "is both a key and not settable"
             } else {
                 "has no config-file key"
             }
         );
         options.push(long.to_string());
     }
-    for (key, _) in FILE_KEYS.iter().chain(NOT_IN_FILE) {
+    for (key, _) in config_file::keys_of::<T>().chain(T::NOT_IN_FILE) {
         assert!(
             options.contains(&key.to_string()),
-            "{key} is no option of `train`"
+            "{key} is no option of `{}`",
+            T::NAME
         );
     }
 }
 
+#[test]
+fn every_option_of_train_reproduce_and_sweep_has_a_config_file_key() {
+    every_option_has_a_key::<TrainArgs>();
+    every_option_has_a_key::<ReproduceArgs>();
+    every_option_has_a_key::<SweepArgs>();
+    // The train lists are the ones the keys of `train` come from.
+    assert_eq!(config_file::keys_of::<TrainArgs>().count(), FILE_KEYS.len());
+    assert_eq!(<TrainArgs as Configurable>::NOT_IN_FILE, NOT_IN_FILE);
+}
+
 /// The command-line words of `key = example` (an independent reading of the TOML value).
-fn cli_words(key: &str, example: &str) -> Vec<String> {
+fn cli_words<T: Configurable>(key: &str, example: &str) -> Vec<String> {
     let table: toml::Table = format!("x = {example}").parse().unwrap();
-    let arg = config_file::train_command()
+    let arg = T::command()
         .get_arguments()
         .find(|a| a.get_long() == Some(key))
         .cloned()
@@ -103,19 +132,36 @@ fn cli_words(key: &str, example: &str) -> Vec<String> {
 
 /// Each key's example, written in a file, sets its option exactly as the command line does, and
 /// changes something.
+fn every_key_sets_its_option<T: Configurable + std::fmt::Debug + 'static>() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    let f = file.to_str().unwrap();
+    for (key, example) in config_file::keys_of::<T>() {
+        // The same file (so that `--config` is the same), empty: the defaults.
+        std::fs::write(&file, "").unwrap();
+        let defaults = effective_as(&parse_as::<T>(&["--config", f]));
+        std::fs::write(&file, format!("{key} = {example}\n")).unwrap();
+        let from_file = effective_as(&parse_as::<T>(&["--config", f]));
+        // The command line's words for it, with the same file (whose value they override).
+        let words = cli_words::<T>(key, example);
+        let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+        args.extend(["--config", f]);
+        let from_cli = effective_as(&parse_as::<T>(&args));
+        assert_eq!(from_file, from_cli, "{}: {key} = {example} vs {words:?}", T::NAME);
+        assert_ne!(
+            from_file,
+            defaults,
+            "{}: {key} = {example} changes nothing",
+            T::NAME
+        );
+    }
+}
+
 #[test]
 fn every_file_key_sets_its_option_as_the_command_line_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let defaults = effective(&parse_train(&[]));
-    for (key, example) in FILE_KEYS {
-        let file = write(dir.path(), "c.toml", &format!("{key} = {example}\n"));
-        let from_file = effective(&parse_train(&["--config", file.to_str().unwrap()]));
-        let words = cli_words(key, example);
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        let from_cli = effective(&parse_train(&words));
-        assert_eq!(from_file, from_cli, "{key} = {example} vs {words:?}");
-        assert_ne!(from_file, defaults, "{key} = {example} changes nothing");
-    }
+    every_key_sets_its_option::<TrainArgs>();
+    every_key_sets_its_option::<ReproduceArgs>();
+    every_key_sets_its_option::<SweepArgs>();
 }
 
 #[test]
@@ -174,7 +220,10 @@ fn train_with_config(file: &Path, args: &[&str]) -> std::process::Output {
 fn bad_config_files_are_refused_naming_the_file_the_key_and_the_value() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&str, &[&str])] = &[
-        ("alhpa = 0.1\n", &["unknown key alhpa", "did you mean alpha?", "alpha, beta"]),
+        (
+            "alhpa = 0.1\n",
+            &["unknown key alhpa", "did you mean alpha?", "alpha, beta"],
+        ),
         ("colour = 1\n", &["unknown key colour (the keys are"]),
         (
             "alpha = \"high\"\n",
@@ -588,4 +637,52 @@ fn the_readme_config_example_is_accepted() {
     let file = write(dir.path(), "example.toml", text);
     let (a, _) = config_file::apply(&parse_train(&["--config", file.to_str().unwrap()])).unwrap();
     a.overrides().configs().unwrap();
+}
+
+/// `reproduce --config` and `sweep --config` read TOML files as `train` does, and refuse a
+/// summary.json (which reruns one run, with `train`).
+#[test]
+fn reproduce_and_sweep_take_config_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "grid.toml",
+        "seeds = [4, 5]\nmodes = [\"mixed\"]\nalpha = 0.2\njobs = 2\n",
+    );
+    let f = file.to_str().unwrap();
+    let (a, _) = config_file::apply(&parse_as::<ReproduceArgs>(&["--config", f, "--jobs", "1"])).unwrap();
+    assert_eq!(a.grid.seeds, Some(vec![4, 5]));
+    assert_eq!(a.grid.modes.as_ref().map(|m| m.len()), Some(1));
+    assert_eq!(a.alpha, Some(0.2));
+    assert_eq!(a.grid.jobs, 1, "the command line wins");
+    // sweep has no alpha: the same file is refused there, naming the key and sweep's keys.
+    let o = bin().args(["sweep", "--config", f]).output().unwrap();
+    assert_fails_with(&o, &[f, "unknown key alpha", "paper-alphas"]);
+    let bad = write(dir.path(), "bad.toml", "betas = [-1.0]\nepochs = 1\n");
+    let tmp = dir.path().join("no-data");
+    let o = bin()
+        .args([
+            "sweep",
+            "--backend",
+            "cpu",
+            "--config",
+            bad.to_str().unwrap(),
+            "--data-dir",
+        ])
+        .arg(&tmp)
+        .arg("--out")
+        .arg(dir.path().join("sweep"))
+        .output()
+        .unwrap();
+    assert_fails_with(
+        &o,
+        &["bad.toml: key betas = [-1]: --betas: -1 is not a finite number"],
+    );
+    let summary = write(dir.path(), "summary.json", "{}");
+    let o = bin()
+        .args(["reproduce", "--config"])
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert_fails_with(&o, &["summary.json reruns that one run", "train --config"]);
 }

@@ -1,6 +1,7 @@
 //! `train --config FILE`: options from a TOML file whose keys are `train`'s long option names
 //! (`alpha = 0.01`, `mode = "concat"`, `hidden = [128, 128]`, `regular = true`), or from a run's
-//! `summary.json`, which runs that run again.
+//! `summary.json`, which runs that run again. `reproduce --config` and `sweep --config` read TOML
+//! files the same way, with their own options as keys.
 //!
 //! Each value is turned into the words of its option (`--alpha 0.01`) and parsed by clap with
 //! `train`'s own parser, so a file's values pass exactly the checks of the command line (and then
@@ -9,8 +10,12 @@
 //! Every fault names the file, the key and the value.
 //!
 //! To let config files set a new option of `train`, add one line to [`FILE_KEYS`] (or, if a file
-//! must not set it, to [`NOT_IN_FILE`]); `tests/provenance.rs` fails for an option in neither.
+//! must not set it, to [`NOT_IN_FILE`]); for `reproduce` and `sweep`, to [`GRID_KEYS`] (the options
+//! both share), [`REPRODUCE_KEYS`] or [`SWEEP_KEYS`]. `tests/provenance.rs` fails for an option of
+//! any of the three in no list.
 
+use super::reproduce::ReproduceArgs;
+use super::sweep::SweepArgs;
 use super::train::TrainArgs;
 use crate::config::{ConfigError, ModelConfig, Overrides, TrainConfig};
 use anyhow::{anyhow, bail, Result};
@@ -57,9 +62,119 @@ pub const NOT_IN_FILE: &[(&str, &str)] = &[
     ),
 ];
 
+/// The options `reproduce` and `sweep` share ([`super::grid::GridArgs`]) a config file may set.
+pub const GRID_KEYS: &[(&str, &str)] = &[
+    ("data-dir", r#""/data/spatial-gpu""#),
+    ("seeds", "[1, 2, 3]"),
+    ("epochs", "20"),
+    ("modes", r#"["concat", "mixed"]"#),
+    ("backend", r#""cpu""#),
+    ("adapter", r#""NVIDIA""#),
+    ("jobs", "2"),
+    ("hidden", "[128, 128, 128, 256]"),
+    ("batch-size", "128"),
+    ("lr", "0.005"),
+    ("permutations", "100"),
+    ("checkpoint-every", "100"),
+    ("tabulate-only", "true"),
+];
+
+/// The options of `reproduce` alone a config file may set.
+pub const REPRODUCE_KEYS: &[(&str, &str)] = &[
+    ("out", r#""runs/reproduce-2""#),
+    ("init", r#""torch""#),
+    ("transport-norm", r#""mean""#),
+    ("weight-norm", r#""l2""#),
+    ("alpha", "0.05"),
+    ("beta", "2.0"),
+];
+
+/// The options of `sweep` alone a config file may set.
+pub const SWEEP_KEYS: &[(&str, &str)] = &[
+    ("out", r#""runs/sweep-2""#),
+    ("inits", r#"["xavier"]"#),
+    ("transport-norms", r#"["paper"]"#),
+    ("weight-norms", r#"["l1"]"#),
+    ("paper-alphas", "[0.01, 0.1]"),
+    ("mean-alphas", "[0.5]"),
+    ("betas", "[1.0, 3.0]"),
+    ("no-regular", "true"),
+];
+
+/// The options of `reproduce` and `sweep` a config file cannot set, and why.
+pub const GRID_NOT_IN_FILE: &[(&str, &str)] = &[("config", "a config file does not name another one")];
+
+/// A subcommand whose options a config file can set.
+pub trait Configurable: Args + FromArgMatches + Clone {
+    /// The subcommand's name.
+    const NAME: &'static str;
+    /// The keys a file may set, with an example value (see [`FILE_KEYS`]), in one or more lists.
+    const KEYS: &'static [&'static [(&'static str, &'static str)]];
+    /// The options a file cannot set, and why.
+    const NOT_IN_FILE: &'static [(&'static str, &'static str)];
+    /// Whether the file may be a run's summary.json (to run it again).
+    const RERUNS: bool;
+    /// `--config`.
+    fn config(&self) -> Option<&Path>;
+    /// The command line, program first (empty: this process's).
+    fn argv(&self) -> &[OsString];
+    fn set_argv(&mut self, argv: Vec<OsString>);
+
+    /// The subcommand's clap command, on its own.
+    fn command() -> clap::Command {
+        Self::augment_args(clap::Command::new(Self::NAME))
+    }
+}
+
+type KeyList = &'static [&'static [(&'static str, &'static str)]];
+
+impl Configurable for TrainArgs {
+    const NAME: &'static str = "train";
+    const KEYS: KeyList = &[FILE_KEYS];
+    const NOT_IN_FILE: &'static [(&'static str, &'static str)] = NOT_IN_FILE;
+    const RERUNS: bool = true;
+    fn config(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+    fn argv(&self) -> &[OsString] {
+        &self.argv
+    }
+    fn set_argv(&mut self, argv: Vec<OsString>) {
+        self.argv = argv;
+    }
+}
+
+/// `reproduce` and `sweep`: their shared options hold `--config` and the command line.
+macro_rules! grid_configurable {
+    ($args:ty, $name:literal, $keys:expr) => {
+        impl Configurable for $args {
+            const NAME: &'static str = $name;
+            const KEYS: KeyList = &[GRID_KEYS, $keys];
+            const NOT_IN_FILE: &'static [(&'static str, &'static str)] = GRID_NOT_IN_FILE;
+            const RERUNS: bool = false;
+            fn config(&self) -> Option<&Path> {
+                self.grid.config.as_deref()
+            }
+            fn argv(&self) -> &[OsString] {
+                &self.grid.argv
+            }
+            fn set_argv(&mut self, argv: Vec<OsString>) {
+                self.grid.argv = argv;
+            }
+        }
+    };
+}
+grid_configurable!(ReproduceArgs, "reproduce", REPRODUCE_KEYS);
+grid_configurable!(SweepArgs, "sweep", SWEEP_KEYS);
+
 /// `train`'s clap command, on its own.
 pub fn train_command() -> clap::Command {
-    TrainArgs::augment_args(clap::Command::new("train"))
+    TrainArgs::command()
+}
+
+/// Every key of `T`'s config files, with its example.
+pub fn keys_of<T: Configurable>() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    T::KEYS.iter().flat_map(|k| k.iter())
 }
 
 /// What `--config` contributed to the options.
@@ -90,6 +205,26 @@ impl Applied {
         match self.used.iter().find(|(k, _)| k == key) {
             Some((k, v)) => anyhow!("{}: key {k} = {v}: {e}", self.path.display()),
             None => e.into(),
+        }
+    }
+
+    /// An error of a command that took options from the file: a [`ConfigError`], or a message
+    /// that starts with an option (`--betas: ...`, `invalid --lr: ...`), about an option whose value
+    /// came from the file, gets the file, the key and the value in front.
+    pub fn explain_any(&self, e: anyhow::Error) -> anyhow::Error {
+        let e = match e.downcast::<ConfigError>() {
+            Ok(c) => return self.explain(c),
+            Err(e) => e,
+        };
+        let text = e.to_string();
+        let about = |k: &str| {
+            let rest = text.strip_prefix("invalid ").unwrap_or(&text);
+            rest.strip_prefix(&format!("--{k}"))
+                .is_some_and(|r| r.starts_with([':', ' ', '=']))
+        };
+        match self.used.iter().find(|(k, _)| about(k)) {
+            Some((k, v)) => anyhow!("{}: key {k} = {v}: {e:#}", self.path.display()),
+            None => e,
         }
     }
 }
@@ -193,9 +328,9 @@ impl Value {
     }
 }
 
-/// The example of a key of [`FILE_KEYS`], parsed.
-fn example(key: &str) -> Option<(&'static str, Value)> {
-    let &(_, text) = FILE_KEYS.iter().find(|(k, _)| *k == key)?;
+/// The example of a key of `T`'s files, parsed.
+fn example<T: Configurable>(key: &str) -> Option<(&'static str, Value)> {
+    let &(_, text) = keys_of::<T>().find(|(k, _)| *k == key)?;
     let table: toml::Table = format!("x = {text}")
         .parse()
         .expect("the examples are valid TOML");
@@ -209,13 +344,20 @@ enum Loaded {
 }
 
 /// Reads a config file: a summary.json (by its extension, or a first character `{`) or TOML.
-fn load(path: &Path) -> Result<Loaded> {
+fn load<T: Configurable>(path: &Path) -> Result<Loaded> {
     let text =
         std::fs::read(path).map_err(|e| anyhow!("--config {}: cannot read it: {e}", path.display()))?;
     let text = String::from_utf8(text)
         .map_err(|_| anyhow!("--config {}: not a text file (not UTF-8)", path.display()))?;
     let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
         || text.trim_start().starts_with('{');
+    if json && !T::RERUNS {
+        bail!(
+            "--config {}: a run's summary.json reruns that one run, with `spatial-gpu train --config`; `{}` reads TOML files",
+            path.display(),
+            T::NAME
+        );
+    }
     if json {
         return load_summary(path, &text);
     }
@@ -325,16 +467,16 @@ fn as_text<T: serde::Serialize>(v: &T) -> serde_json::Value {
 
 /// The command-line words of `key = value`, checked: a known key, a value of its type, and one
 /// `train`'s parser accepts.
-fn words(file: &Path, cmd: &clap::Command, key: &str, value: &Value) -> Result<Vec<String>> {
+fn words<T: Configurable>(file: &Path, cmd: &clap::Command, key: &str, value: &Value) -> Result<Vec<String>> {
     let at = || format!("{}: key {key} = {}", file.display(), value.shown());
-    if let Some((_, why)) = NOT_IN_FILE.iter().find(|(k, _)| *k == key) {
+    if let Some((_, why)) = T::NOT_IN_FILE.iter().find(|(k, _)| *k == key) {
         bail!(
             "{}: key {key} cannot be set in a config file: {why}",
             file.display()
         );
     }
-    let Some((example_text, example)) = example(key) else {
-        let keys: Vec<&str> = FILE_KEYS.iter().map(|(k, _)| *k).collect();
+    let Some((example_text, example)) = example::<T>(key) else {
+        let keys: Vec<&str> = keys_of::<T>().map(|(k, _)| *k).collect();
         let near = keys
             .iter()
             .map(|k| (edit_distance(k, key), k))
@@ -342,8 +484,9 @@ fn words(file: &Path, cmd: &clap::Command, key: &str, value: &Value) -> Result<V
             .filter(|(d, _)| *d <= 2)
             .map_or(String::new(), |(_, k)| format!("did you mean {k}? "));
         bail!(
-            "{}: unknown key {key} ({near}the keys are `train`'s long option names: {})",
+            "{}: unknown key {key} ({near}the keys are `{}`'s long option names: {})",
             file.display(),
+            T::NAME,
             keys.join(", ")
         );
     };
@@ -364,8 +507,9 @@ fn words(file: &Path, cmd: &clap::Command, key: &str, value: &Value) -> Result<V
         .find(|a| a.get_long() == Some(key))
         .ok_or_else(|| {
             anyhow!(
-                "{}: key {key} names no option of this build's `train`",
-                file.display()
+                "{}: key {key} names no option of this build's `{}`",
+                file.display(),
+                T::NAME
             )
         })?;
     // `--alpha=-1`, one word: a value starting with `-` must not read as an option.
@@ -384,8 +528,8 @@ fn words(file: &Path, cmd: &clap::Command, key: &str, value: &Value) -> Result<V
         }
         (v, _) => out.push(with(v.word())),
     }
-    // The value alone through `train`'s parser: its error names the option and the value.
-    let mut argv = vec!["train".to_string()];
+    // The value alone through the subcommand's parser: its error names the option and the value.
+    let mut argv = vec![T::NAME.to_string()];
     argv.extend(out.iter().cloned());
     if let Err(e) = cmd.clone().try_get_matches_from(&argv) {
         bail!("{}: {}", at(), clap_message(&e));
@@ -401,7 +545,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut prev = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             prev = row[j + 1];
             row[j + 1] = next;
         }
@@ -424,38 +570,39 @@ fn clap_message(e: &clap::Error) -> String {
 
 /// The options `args` gives, with those of its `--config` file under the ones given on the
 /// command line (`args.argv`, or this process's when empty), and what the file contributed.
-pub fn apply(args: &TrainArgs) -> Result<(TrainArgs, Option<Applied>)> {
-    let Some(path) = &args.config else {
+pub fn apply<T: Configurable>(args: &T) -> Result<(T, Option<Applied>)> {
+    let Some(path) = args.config() else {
         return Ok((args.clone(), None));
     };
-    let argv: Vec<OsString> = if args.argv.is_empty() {
+    let path = &path.to_path_buf();
+    let argv: Vec<OsString> = if args.argv().is_empty() {
         std::env::args_os().collect()
     } else {
-        args.argv.clone()
+        args.argv().to_vec()
     };
-    let (values, rerun) = match load(path)? {
+    let (values, rerun) = match load::<T>(path)? {
         Loaded::Toml(v) => (v, None),
         Loaded::Summary(v, r) => (v, Some(r)),
     };
-    let cmd = train_command();
+    let cmd = T::command();
     let mut file_words = Vec::new();
     for (key, value) in &values {
-        file_words.push((key.clone(), value.shown(), words(path, &cmd, key, value)?));
+        file_words.push((key.clone(), value.shown(), words::<T>(path, &cmd, key, value)?));
     }
     // The file on its own: keys that cannot go together (alpha and regular).
-    let mut alone = vec!["train".to_string()];
+    let mut alone = vec![T::NAME.to_string()];
     alone.extend(file_words.iter().flat_map(|(_, _, w)| w.iter().cloned()));
     if let Err(e) = cmd.clone().try_get_matches_from(&alone) {
         bail!("{}: {}", path.display(), clap_message(&e));
     }
     // What the command line gave explicitly: everything after the subcommand's name.
-    let rest: Vec<OsString> = match argv.iter().skip(1).position(|a| a == "train") {
+    let rest: Vec<OsString> = match argv.iter().skip(1).position(|a| a == T::NAME) {
         Some(i) => argv[i + 2..].to_vec(),
-        None => bail!("--config: cannot find `train` in the command line {argv:?}"),
+        None => bail!("--config: cannot find `{}` in the command line {argv:?}", T::NAME),
     };
     let given_matches = cmd
         .clone()
-        .try_get_matches_from(std::iter::once(OsString::from("train")).chain(rest.iter().cloned()))
+        .try_get_matches_from(std::iter::once(OsString::from(T::NAME)).chain(rest.iter().cloned()))
         .map_err(|e| anyhow!("{}", clap_message(&e)))?;
     let given: BTreeSet<String> = cmd
         .get_arguments()
@@ -471,7 +618,7 @@ pub fn apply(args: &TrainArgs) -> Result<(TrainArgs, Option<Applied>)> {
                 .iter()
                 .any(|c| c.get_id() == a.get_id())
     };
-    let mut merged: Vec<OsString> = vec!["train".into()];
+    let mut merged: Vec<OsString> = vec![T::NAME.into()];
     let mut used = Vec::new();
     for (key, shown, w) in file_words {
         let arg = cmd
@@ -491,8 +638,8 @@ pub fn apply(args: &TrainArgs) -> Result<(TrainArgs, Option<Applied>)> {
     let matches = cmd
         .try_get_matches_from(&merged)
         .map_err(|e| anyhow!("{}: {}", path.display(), clap_message(&e)))?;
-    let mut out = TrainArgs::from_arg_matches(&matches).map_err(|e| anyhow!("{}", clap_message(&e)))?;
-    out.argv = argv;
+    let mut out = T::from_arg_matches(&matches).map_err(|e| anyhow!("{}", clap_message(&e)))?;
+    out.set_argv(argv);
     let applied = Applied {
         path: path.clone(),
         used,

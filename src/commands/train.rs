@@ -1,6 +1,6 @@
 //! `spatial-gpu train`: one run, new (`--out`) or continued (`--resume`).
 
-use super::config_file;
+use super::config_file::{self, Applied};
 use super::{check_writable, interrupt_flag, load_data, make_backend, prepare_out_dir, shell_word};
 use super::{BackendChoice, DataDirArg};
 use crate::checkpoint::{self, Progress};
@@ -165,10 +165,14 @@ impl TrainArgs {
 
 pub fn cmd_train(given: &TrainArgs) -> Result<i32> {
     let (args, applied) = config_file::apply(given)?;
-    let args = &args;
     let applied = applied.unwrap_or_default();
+    train_with(&args, &applied).map_err(|e| applied.explain_any(e))
+}
+
+/// `train` with these options, `applied` from `--config`.
+fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
     let (model, train_cfg, state, start, out, _lock, created, recorded) = if let Some(dir) = &args.resume {
-        config_file::check_rerun_out(&applied, dir, true)?;
+        config_file::check_rerun_out(applied, dir, true)?;
         if dir.is_file() {
             let parent = dir
                 .parent()
@@ -240,7 +244,7 @@ pub fn cmd_train(given: &TrainArgs) -> Result<i32> {
             ck.data,
         )
     } else {
-        let (model, train_cfg) = args.overrides().configs().map_err(|e| applied.explain(e))?;
+        let (model, train_cfg) = args.overrides().configs()?;
         let out = args.out.clone().unwrap_or_else(|| {
             PathBuf::from("runs").join(format!(
                 "{}-{}-seed{}",
@@ -249,7 +253,7 @@ pub fn cmd_train(given: &TrainArgs) -> Result<i32> {
                 train_cfg.seed
             ))
         });
-        config_file::check_rerun_out(&applied, &out, false)?;
+        config_file::check_rerun_out(applied, &out, false)?;
         // The directories this run creates, `out` first: a run that cannot start removes them.
         let created: Vec<PathBuf> = out
             .ancestors()
@@ -272,7 +276,7 @@ pub fn cmd_train(given: &TrainArgs) -> Result<i32> {
     let data_dir = data::resolve_data_dir(args.data.data_dir.as_deref());
     // A rerun's data must be its run's (checked here, so that a refused run leaves no directory).
     let loaded = load_data(args.data.data_dir.as_deref())
-        .and_then(|d| config_file::check_rerun_data(&applied, &d, &data_dir).map(|()| d));
+        .and_then(|d| config_file::check_rerun_data(applied, &d, &data_dir).map(|()| d));
     let data = match loaded {
         Ok(data) => data,
         Err(e) => {
