@@ -43,13 +43,9 @@ fn main() {
         }
     };
     watch(&dir.join(".cargo_vcs_info.json"));
-    // Only a repository whose top level is this crate's directory describes this build (not, say,
-    // a repository that happens to contain cargo's registry).
-    let top = git(&dir, &["rev-parse", "--show-toplevel"]);
-    let ours = top.is_some_and(|t| {
-        let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-        canon(Path::new(&t)) == canon(&dir)
-    });
+    // Only a repository that tracks this crate's Cargo.toml describes this build (not, say, a
+    // repository that happens to contain cargo's registry, where a crates.io download lives).
+    let ours = git(&dir, &["ls-files", "--error-unmatch", "Cargo.toml"]).is_some();
     let head = if ours {
         git(&dir, &["rev-parse", "HEAD"]).filter(|c| is_commit(c))
     } else {
