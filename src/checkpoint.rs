@@ -16,6 +16,8 @@
 //! A checkpoint written with the data's digests has `data`: for each of the eight data files, its
 //! name under the data directory and the SHA-256 of its content (JSON object), checked by
 //! [`check_data`] so that a run is not resumed or evaluated on other data of the same shape.
+//! `provenance` (JSON, written by `train`) lists the invocations that trained the run so far
+//! (`crate::provenance::Segments`); it is read back, not checked, by a resume.
 //! `checksum` is a SHA-256 of all the rest (metadata and tensors), verified on loading when present.
 //!
 //! Saving writes a temporary file in the same directory, syncs it, renames it over the old file and
@@ -50,6 +52,8 @@ pub const EPOCH_LOSSES_KEY: &str = "epoch_losses";
 pub const EPOCH_METRICS_KEY: &str = "epoch_metrics";
 /// The optional metadata key of the digests of the run's data files (see [`check_data`]).
 pub const DATA_KEY: &str = "data";
+/// The optional metadata key of the run's invocations so far (see [`Extras`]).
+pub const PROVENANCE_KEY: &str = "provenance";
 /// The metadata key of the content checksum (see `content_checksum`).
 pub const CHECKSUM_KEY: &str = "checksum";
 /// safetensors refuses headers larger than this (100 MB).
@@ -129,6 +133,8 @@ pub struct Checkpoint {
     /// The run's data files and their SHA-256 (metadata `data`, sorted by file; only in a
     /// checkpoint whose writer passed them, see [`save_with_data`]).
     pub data: Option<Vec<(String, String)>>,
+    /// The invocations that trained the run so far (metadata `provenance`, JSON). Not parsed here.
+    pub provenance: Option<String>,
 }
 
 /// Every way loading or saving a checkpoint can fail. Each message starts with the file.
@@ -214,6 +220,8 @@ pub struct Extras<'a> {
     /// Saved at an epoch's end: that epoch's `metrics.jsonl` line (metadata `epoch_metrics`), which
     /// a resume appends if a crash came between the save and the line.
     pub epoch_metrics: Option<&'a str>,
+    /// The invocations that trained the run so far, as JSON (metadata `provenance`).
+    pub provenance: Option<&'a str>,
 }
 
 /// The data files a checkpoint's run trained on, as [`crate::data::Datasets::digests`] gives them:
@@ -288,6 +296,9 @@ pub fn to_bytes_with_data(
     }
     if let Some(m) = extras.epoch_metrics {
         meta.insert(EPOCH_METRICS_KEY.to_string(), m.to_string());
+    }
+    if let Some(p) = extras.provenance {
+        meta.insert(PROVENANCE_KEY.to_string(), p.to_string());
     }
     if let Some(d) = data {
         let map: serde_json::Map<String, serde_json::Value> = d
@@ -759,6 +770,7 @@ pub fn from_bytes(bytes: &[u8], file: &Path) -> Result<Checkpoint, CheckpointErr
         epoch_losses,
         epoch_metrics: meta.get(EPOCH_METRICS_KEY).cloned(),
         data,
+        provenance: meta.get(PROVENANCE_KEY).cloned(),
     })
 }
 

@@ -3,7 +3,8 @@
 
 use crate::commands::{self, animate, bench, data, figure, plot, reproduce, split, sweep, train, view};
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::ffi::OsString;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,6 +52,27 @@ pub enum Command {
         mut_arg("epochs", |a| a.help("Epochs per run [default: 10]"))
     )]
     Sweep(sweep::SweepArgs),
+}
+
+/// Parses this process's command line (exiting with clap's message on an error, as
+/// [`Parser::parse`] does).
+pub fn parse() -> Cli {
+    parse_from(std::env::args_os())
+}
+
+/// Parses `argv` (program name first) and keeps it where a command records it: `train` writes it
+/// into the run's provenance and learns from it which options `--config` must not override.
+pub fn parse_from(argv: impl IntoIterator<Item = impl Into<OsString>>) -> Cli {
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    let matches = Cli::command().get_matches_from(&argv);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match &mut cli.command {
+        Command::Train(args) => args.argv = argv,
+        Command::Reproduce(args) => args.grid.argv = argv,
+        Command::Sweep(args) => args.grid.argv = argv,
+        _ => {}
+    }
+    cli
 }
 
 /// Runs the command line; returns the process exit code.

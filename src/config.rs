@@ -499,7 +499,11 @@ pub const IMAGE_PIXELS: usize = 28 * 28;
 /// Changes to the default configuration, one field per option of `spatial-gpu train` (`None`: the
 /// default). The command line converts its options into this, and the grids of `reproduce` and
 /// `sweep` build their runs with it, so every run gets exactly `train`'s defaults.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Serialised, each field is named as its option (`batch-size`): `train --config summary.json`
+/// reads a run's options back this way (see [`Overrides::from_configs`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Overrides {
     pub mode: Option<InputMode>,
     pub init: Option<Init>,
@@ -521,6 +525,29 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// The options that give `model` and `train`, every one set: what `train --config summary.json`
+    /// reruns a run with. [`Overrides::configs`] of the result gives them back when options can
+    /// express them (not, say, Adam's constants of a hand-edited checkpoint): compare to be sure.
+    pub fn from_configs(model: &ModelConfig, train: &TrainConfig) -> Overrides {
+        let hidden = model.sizes.get(1..model.sizes.len().saturating_sub(1));
+        Overrides {
+            mode: Some(train.mode),
+            init: Some(model.init),
+            transport_norm: Some(model.transport_norm),
+            weight_norm: Some(model.weight_norm),
+            alpha: Some(model.alpha),
+            beta: Some(model.beta),
+            regular: false,
+            hidden: Some(hidden.unwrap_or_default().to_vec()),
+            epochs: Some(train.epochs),
+            seed: Some(train.seed),
+            batch_size: Some(train.batch_size),
+            lr: Some(train.lr),
+            activation: Some(model.activation),
+            spatial_layers: Some(model.spatial_layers.clone()),
+        }
+    }
+
     /// The configuration these changes describe, for 28x28 images, validated.
     pub fn configs(&self) -> Result<(ModelConfig, TrainConfig), ConfigError> {
         let mut train = TrainConfig::default();

@@ -33,6 +33,7 @@ pub mod history;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod provenance;
 pub mod rng;
 pub mod run_dir;
 pub mod run_log;

@@ -7,6 +7,7 @@ use crate::config::InputMode;
 use crate::data::batches::{epoch_order, test_set, Batch};
 use crate::data::Datasets;
 use crate::guard::{describe_non_finite, non_finite_losses, non_finite_state, Diverged};
+use crate::provenance::{At, Invocation, Provenance, Segments};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
@@ -60,6 +61,10 @@ pub struct Summary {
     pub backend: String,
     pub model: crate::config::ModelConfig,
     pub train: crate::config::TrainConfig,
+    /// The program, command line, data and times of the run (absent in summaries written before
+    /// they were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 pub use crate::metrics::evaluate;
@@ -75,6 +80,8 @@ pub struct RunOptions {
     pub checkpoint_every: usize,
     /// Set (e.g. by a SIGINT handler) to stop at the next step boundary after saving.
     pub stop: Option<Arc<AtomicBool>>,
+    /// What is running: recorded in each checkpoint and in the summary (see `crate::provenance`).
+    pub invocation: Invocation,
 }
 
 /// Why `train` returned.
@@ -163,6 +170,9 @@ pub fn train_observed(
     let mut saver = Saver::new(checkpoint_path(&opts.out), backend, start);
     // Recorded in every checkpoint, so that a resume or a split on other data is refused.
     saver.data_digests = data.digests();
+    saver
+        .segments
+        .start(opts.invocation.clone(), backend.name(), start);
     if start != Progress::default() {
         trim_metrics(
             &metrics_path(&opts.out),
@@ -304,6 +314,21 @@ pub fn train_observed(
         Some(m) => m.task_accuracy,
         None => evaluate(backend, &test, None)?,
     };
+    // The segment ends with the checkpoint of the run's last epoch (a run resumed after it, which
+    // trains nothing, ends now).
+    let end = Progress {
+        epoch: cfg.epochs,
+        batch: 0,
+    };
+    if saver
+        .segments
+        .segments
+        .last()
+        .is_none_or(|s| s.to != At::from(end) || s.from == s.to)
+    {
+        saver.segments.reach(end);
+    }
+    let provenance = Provenance::new(saver.segments.clone(), &saver.data_digests);
     let summary = Summary {
         mode,
         spatial: model.is_spatial(),
@@ -317,6 +342,7 @@ pub fn train_observed(
         backend: backend.name(),
         model,
         train: cfg,
+        provenance: Some(provenance),
     };
     checkpoint::write_atomic(
         &summary_path(&opts.out),
@@ -427,6 +453,8 @@ struct Saver {
     last_metrics: Option<String>,
     /// The run's data files and their SHA-256, saved with each checkpoint.
     data_digests: Vec<(String, String)>,
+    /// The invocations that trained the run, this one last, saved with each checkpoint.
+    segments: Segments,
 }
 
 impl Saver {
@@ -436,11 +464,13 @@ impl Saver {
         let saved = path.exists().then_some(start);
         let mut epoch_losses = EpochLosses::default();
         let mut last_metrics = None;
+        let mut segments = Segments::default();
         if start != Progress::default() {
             if let Ok(ck) = checkpoint::load(&path) {
                 if ck.progress == start && ck.state.step == backend.steps() {
                     epoch_losses = ck.epoch_losses.unwrap_or_default();
                     last_metrics = ck.epoch_metrics;
+                    segments = Segments::from_metadata(ck.provenance.as_deref());
                 }
             }
         }
@@ -453,6 +483,7 @@ impl Saver {
             taken_step: step,
             last_metrics,
             data_digests: Vec::new(),
+            segments,
         }
     }
 
@@ -529,9 +560,12 @@ impl Saver {
                 .explain(d, format!("found when saving the checkpoint, {place}"))
                 .into());
         }
+        self.segments.reach(progress);
+        let segments = self.segments.to_json();
         let extras = checkpoint::Extras {
             epoch_losses: (progress.batch > 0).then_some(&self.epoch_losses),
             epoch_metrics: metrics_line,
+            provenance: Some(&segments),
         };
         let (model, cfg) = (backend.model_config(), backend.train_config());
         checkpoint::save_with_data(

@@ -123,6 +123,7 @@ fn saves_every_tensor_and_key_and_loads_back_exactly() {
         "format",
         "format_version",
         "model",
+        "provenance",
         "train",
     ];
     assert_eq!(keys, documented);

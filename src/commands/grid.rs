@@ -69,6 +69,14 @@ pub struct GridArgs {
     /// into that run's directory)
     #[arg(long)]
     pub no_figures: bool,
+    /// Take options from FILE: TOML whose keys are these long option names (seeds = [1, 2]);
+    /// options given here override the file's
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The command line, program first (set by `cli::parse`; empty: this process's). Recorded in
+    /// each run's provenance; `--config` learns from it which options were given explicitly.
+    #[arg(skip)]
+    pub argv: Vec<std::ffi::OsString>,
 }
 
 impl GridArgs {
@@ -171,7 +179,25 @@ impl GridArgs {
             verbose: self.jobs == 1,
             tabulate_only: self.tabulate_only,
             figure_seed,
+            invocation: self.invocation(),
         }
+    }
+}
+
+impl GridArgs {
+    /// What is running, for each run's provenance.
+    fn invocation(&self) -> crate::provenance::Invocation {
+        let data_dir = crate::data::resolve_data_dir(self.data.data_dir.as_deref());
+        let config = self.config.as_deref();
+        if self.argv.is_empty() {
+            return crate::provenance::Invocation::from_env(Some(&data_dir), config);
+        }
+        let argv = self
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        crate::provenance::Invocation::new(argv, Some(&data_dir), config)
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod animate;
 pub mod bench;
+pub mod config_file;
 pub mod data;
 pub mod figure;
 pub mod grid;
@@ -144,15 +145,7 @@ pub fn interrupt_flag(message: &'static str) -> Arc<AtomicBool> {
 /// A path as one shell word: as it is when it has nothing a shell would split or expand, else in
 /// single quotes.
 pub fn shell_word(path: &Path) -> String {
-    let s = path.display().to_string();
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c))
-    {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
+    crate::provenance::shell_quote(&path.display().to_string())
 }
 
 /// A clap parser for an option whose values are a core enum ([`crate::config::Choice`]): its names

@@ -90,7 +90,12 @@ fn write_outputs(
     Ok(())
 }
 
-pub fn cmd_reproduce(args: &ReproduceArgs) -> Result<i32> {
+pub fn cmd_reproduce(given: &ReproduceArgs) -> Result<i32> {
+    let (args, applied) = super::config_file::apply(given)?;
+    reproduce(&args).map_err(|e| applied.unwrap_or_default().explain_any(e))
+}
+
+fn reproduce(args: &ReproduceArgs) -> Result<i32> {
     args.grid.check()?;
     let figure_seed = args.grid.figure_seed(&args.grid.seeds(&REPRODUCE_SEEDS)?);
     args.grid.modes()?;

@@ -79,7 +79,12 @@ impl SweepArgs {
 pub const SWEEP_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
 pub const SWEEP_EPOCHS: usize = 10;
 
-pub fn cmd_sweep(args: &SweepArgs) -> Result<i32> {
+pub fn cmd_sweep(given: &SweepArgs) -> Result<i32> {
+    let (args, applied) = super::config_file::apply(given)?;
+    sweep(&args).map_err(|e| applied.unwrap_or_default().explain_any(e))
+}
+
+fn sweep(args: &SweepArgs) -> Result<i32> {
     args.grid.check()?;
     let seeds = args.grid.seeds(&SWEEP_SEEDS)?;
     let epochs = args.grid.epochs.unwrap_or(SWEEP_EPOCHS);

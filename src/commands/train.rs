@@ -1,5 +1,6 @@
 //! `spatial-gpu train`: one run, new (`--out`) or continued (`--resume`).
 
+use super::config_file::{self, Applied};
 use super::{check_writable, interrupt_flag, load_data, make_backend, prepare_out_dir, shell_word};
 use super::{BackendChoice, DataDirArg};
 use crate::checkpoint::{self, Progress};
@@ -9,11 +10,13 @@ use crate::config::{
 use crate::data::{self, Datasets};
 use crate::history::HistoryOptions;
 use crate::model::{Params, TrainState};
+use crate::provenance::Invocation;
 use crate::run_dir::{lock_run_dir, LOCK_FILE};
 use crate::run_log::RunLog;
 use crate::train::{self, Outcome, RunOptions};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug, Clone)]
@@ -93,6 +96,14 @@ pub struct TrainArgs {
     /// Do not draw the training curves (curves.png/.svg, metrics.csv) at the end
     #[arg(long)]
     pub no_plot: bool,
+    /// Take options from FILE: TOML whose keys are these long option names (alpha = 0.01), or a
+    /// run's summary.json to run that run again; options given here override the file's
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The command line, program first (set by `cli::parse`; empty: this process's). Recorded in
+    /// the run's provenance; `--config` learns from it which options were given explicitly.
+    #[arg(skip)]
+    pub argv: Vec<OsString>,
 }
 
 impl TrainArgs {
@@ -173,8 +184,16 @@ impl TrainArgs {
     }
 }
 
-pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
+pub fn cmd_train(given: &TrainArgs) -> Result<i32> {
+    let (args, applied) = config_file::apply(given)?;
+    let applied = applied.unwrap_or_default();
+    train_with(&args, &applied).map_err(|e| applied.explain_any(e))
+}
+
+/// `train` with these options, `applied` from `--config`.
+fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
     let (model, train_cfg, state, start, out, _lock, created, recorded) = if let Some(dir) = &args.resume {
+        config_file::check_rerun_out(applied, dir, true)?;
         if dir.is_file() {
             let parent = dir
                 .parent()
@@ -255,6 +274,7 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
                 train_cfg.seed
             ))
         });
+        config_file::check_rerun_out(applied, &out, false)?;
         // The directories this run creates, `out` first: a run that cannot start removes them.
         let created: Vec<PathBuf> = out
             .ancestors()
@@ -274,7 +294,11 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             None,
         )
     };
-    let data = match load_data(args.data.data_dir.as_deref()) {
+    let data_dir = data::resolve_data_dir(args.data.data_dir.as_deref());
+    // A rerun's data must be its run's (checked here, so that a refused run leaves no directory).
+    let loaded = load_data(args.data.data_dir.as_deref())
+        .and_then(|d| config_file::check_rerun_data(applied, &d, &data_dir).map(|()| d));
+    let data = match loaded {
         Ok(data) => data,
         Err(e) => {
             // A run that could not start leaves no directory behind (one it did not create stays).
@@ -326,6 +350,7 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         verbose: true,
         checkpoint_every: args.checkpoint_every,
         stop: Some(stop),
+        invocation: invocation(args, &data_dir),
     };
     let mut log = run_log(args, &model, &train_cfg, &out, start)?;
     match train::train_observed(backend.as_mut(), &data, &opts, start, &mut log)? {
@@ -367,6 +392,20 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             Ok(130)
         }
     }
+}
+
+/// What is running, for the run's provenance.
+fn invocation(args: &TrainArgs, data_dir: &Path) -> Invocation {
+    let config = args.config.as_deref();
+    if args.argv.is_empty() {
+        return Invocation::from_env(Some(data_dir), config);
+    }
+    let argv = args
+        .argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    Invocation::new(argv, Some(data_dir), config)
 }
 
 /// A data mismatch, with the data directory it was found in.

@@ -41,6 +41,9 @@ pub struct GridContext<'a> {
     /// Draw Figures 1 and 2 (with the split's caption) into the directory of each finished run of
     /// this seed, one seed per cell: a grid shows its networks without a `figure` call per run.
     pub figure_seed: Option<u64>,
+    /// What is running (the grid's command line and data), recorded in each run's checkpoints and
+    /// summary.
+    pub invocation: crate::provenance::Invocation,
 }
 
 /// What the runs of a grid came to, in the grid's order.
@@ -315,6 +318,7 @@ fn execute_locked(
         verbose: ctx.verbose,
         checkpoint_every: ctx.checkpoint_every,
         stop: Some(ctx.stop.clone()),
+        invocation: ctx.invocation.clone(),
     };
     match train::train(backend.as_mut(), ctx.data, &opts, start)? {
         Outcome::Interrupted(_) => Err(RunError::Interrupted),

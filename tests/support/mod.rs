@@ -175,6 +175,7 @@ pub fn quiet_options(out: &Path) -> RunOptions {
         verbose: false,
         checkpoint_every: 0,
         stop: None,
+        invocation: spatial_gpu::provenance::Invocation::from_env(None, None),
     }
 }
 
