@@ -3,12 +3,39 @@
 //! segregation score with its permutation test. Definitions: the module docs of `split`, which
 //! re-exports everything here (this module sits below `split` and `analysis`, which both use it).
 
-use crate::config::ModelConfig;
+use crate::config::{Choice, ModelConfig};
 use crate::model::{NeuronMask, Params};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+/// How the neurons of the split layers are given to tasks (METHOD.md, "The split").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitMethod {
+    /// The greedy backward assignment by |w| mass ([`assign`]).
+    #[default]
+    Weights,
+    /// Each neuron to the task whose class explains most of its activation on the test set
+    /// (`analysis::drive::assign_by_activations`).
+    Activations,
+}
+
+impl Choice for SplitMethod {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            SplitMethod::Weights,
+            "weights",
+            "Greedy, backwards from the heads: a neuron goes to the task its outgoing |w| feeds most",
+        ),
+        (
+            SplitMethod::Activations,
+            "activations",
+            "A neuron goes to the task whose class explains most of its activation on the test set (eta squared)",
+        ),
+    ];
+}
 
 /// The split layers of a model: the run of consecutive spatial layers that ends at the output layer
 /// (the output layer alone if there are no spatial layers), in increasing order.

@@ -7,7 +7,9 @@
 //!   split (its neurons belong to their heads); the layers before the first split layer stay shared.
 //! - **Assignment**: output neuron `j` belongs to task `j / head_size`. Going backward, neuron `i` of a
 //!   split layer `l < L` goes to the task `t` that maximises `sum_{j in l+1, g(j) = t} |W_{l+1}[j, i]|`;
-//!   a tie goes to the lower task.
+//!   a tie goes to the lower task. That is `--method weights`, the default; `--method activations`
+//!   gives each hidden split neuron to the task whose class explains most of its activation on the
+//!   test set instead (`analysis::drive`), the heads staying with their tasks.
 //! - **Subnetwork of task `t`**: the neurons of the split layers assigned to another task are switched
 //!   off ([`NeuronMask`] entry 0: their activation is 0, so they pass nothing on). It is evaluated on
 //!   task `t` alone: the accuracy of head `t` on task `t`'s test examples.
@@ -23,10 +25,10 @@
 
 use crate::analysis::{ablate, modularity_report, ModularityReport, DEFAULT_LOUVAIN_SEED};
 pub use crate::assignment::{
-    assign, cross_share, segregation, split_layers, task_mask, Assignment, Segregation,
+    assign, cross_share, segregation, split_layers, task_mask, Assignment, Segregation, SplitMethod,
 };
 use crate::backend::Backend;
-use crate::config::{InputMode, ModelConfig};
+use crate::config::{Choice, InputMode, ModelConfig};
 use crate::data::batches::TestSet;
 use crate::model::Params;
 use crate::train;
@@ -40,6 +42,8 @@ pub const DEFAULT_PERMUTATIONS: usize = 1000;
 pub const DEFAULT_PERMUTATION_SEED: u64 = 0;
 /// The report's file name inside a run directory.
 pub const FILE_NAME: &str = "split.json";
+/// The report of `split --method activations` inside a run directory.
+pub const ACTIVATIONS_FILE_NAME: &str = "split-activations.json";
 
 /// Per-task accuracies of the full network and of each task's subnetwork on its own task:
 /// `(full[t], split[t])`.
@@ -86,6 +90,10 @@ pub struct SplitReport {
     /// Epochs the evaluated parameters were trained for.
     pub epochs: usize,
     pub tasks: usize,
+    /// How the neurons were given to tasks (absent in reports written before there was a choice:
+    /// those used the weights).
+    #[serde(default)]
+    pub method: SplitMethod,
     pub split_layers: Vec<usize>,
     /// Mean over tasks of `task_accuracy`.
     pub full_accuracy: f64,
@@ -114,6 +122,8 @@ pub struct SplitReport {
 /// How [`analyse`] tests segregation.
 #[derive(Clone, Copy, Debug)]
 pub struct SplitOptions {
+    /// How neurons are given to tasks.
+    pub method: SplitMethod,
     /// Label permutations of each layer's test.
     pub permutations: usize,
     /// Seed of the permutations; layer `l` uses `seed ^ l`, so each layer has its own stream.
@@ -123,6 +133,7 @@ pub struct SplitOptions {
 impl Default for SplitOptions {
     fn default() -> Self {
         SplitOptions {
+            method: SplitMethod::Weights,
             permutations: DEFAULT_PERMUTATIONS,
             seed: DEFAULT_PERMUTATION_SEED,
         }
@@ -148,7 +159,10 @@ pub fn analyse(
         );
     }
     let params = backend.state()?.params;
-    let assignment = assign(&model, &params);
+    let assignment = match opts.method {
+        SplitMethod::Weights => assign(&model, &params),
+        SplitMethod::Activations => crate::analysis::drive::assign_by_activations(&model, &params, test)?,
+    };
     let (full, split) = evaluate_split(backend, test, &assignment)?;
     let layers = assignment
         .layers
@@ -170,6 +184,7 @@ pub fn analyse(
         seed: train_cfg.seed,
         epochs,
         tasks: assignment.tasks,
+        method: opts.method,
         split_layers: assignment.layers.clone(),
         full_accuracy,
         split_accuracy,
@@ -212,13 +227,14 @@ pub fn task_name(t: usize, m: usize) -> String {
 pub fn format_report(r: &SplitReport) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "{} {} network, seed {}, {} epochs; split layers {:?} into {} tasks (backend {})\n\n",
+        "{} {} network, seed {}, {} epochs; split layers {:?} into {} tasks by {} (backend {})\n\n",
         r.mode,
         if r.spatial { "spatial" } else { "regular" },
         r.seed,
         r.epochs,
         r.split_layers,
         r.tasks,
+        r.method.choice_name(),
         r.backend
     ));
     s.push_str(&format!(

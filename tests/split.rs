@@ -319,6 +319,7 @@ fn a_block_diagonal_network_splits_without_loss() {
         SplitOptions {
             permutations: 50,
             seed: 3,
+            ..SplitOptions::default()
         },
     )
     .unwrap();
@@ -501,4 +502,79 @@ fn figure_data_applies_the_papers_filters() {
             f.display()
         );
     }
+}
+
+/// `--method activations` on a network where the two methods must disagree: hidden neuron 0 reads
+/// task 0's input feature and hidden neuron 1 task 1's, but their outgoing |w| feeds the *other*
+/// task's head. The weights give neuron 0 to task 1; its activation is a function of task 0's class
+/// (eta squared 1) and independent of task 1's (eta squared 0, every class pair occurs equally
+/// often), so the activations give it to task 0.
+#[test]
+fn split_by_activations_follows_the_class_that_drives_each_neuron() {
+    use spatial_gpu::analysis::drive;
+    // Input 2 (one feature per task), hidden 2, output 4 (two heads of two classes).
+    let m = model(&[2, 2, 4], 2, &[1, 2]);
+    let p = params_with(
+        &[2, 2, 4],
+        &[
+            (1, vec![4.0, 0.0, 0.0, 4.0]),
+            // Output rows 0-1 are task 0's head, 2-3 task 1's: neuron 0 feeds task 1 strongly.
+            (2, vec![0.0, 3.0, 0.0, -3.0, 3.0, 0.1, -3.0, 0.1]),
+        ],
+    );
+    // All four (class 0, class 1) pairs, 5 times each; the feature of a task is its class.
+    let pairs: Vec<(i32, i32)> = (0..20).map(|r| ((r % 2) as i32, ((r / 2) % 2) as i32)).collect();
+    let x: Vec<f32> = pairs.iter().flat_map(|&(a, b)| [a as f32, b as f32]).collect();
+    let test = TestSet {
+        inputs: x,
+        labels: pairs.iter().flat_map(|&(a, b)| [a, b]).collect(),
+        len: pairs.len(),
+        input_dim: 2,
+    };
+    let d = drive::drive(&m, &p, &test).unwrap();
+    assert_eq!(d.layers, vec![1]);
+    let eta = &d.eta2[0];
+    assert!(
+        (eta[0][0] - 1.0).abs() < 1e-9 && eta[0][1].abs() < 1e-9,
+        "{eta:?}"
+    );
+    assert!(
+        eta[1][0].abs() < 1e-9 && (eta[1][1] - 1.0).abs() < 1e-9,
+        "{eta:?}"
+    );
+
+    let by_weights = split::assign(&m, &p);
+    assert_eq!(by_weights.groups[0], vec![1, 0]);
+    let by_activations = drive::assign_by_activations(&m, &p, &test).unwrap();
+    assert_eq!(by_activations.groups[0], vec![0, 1]);
+    assert_eq!(by_activations.groups[1], by_weights.groups[1], "the heads stay");
+
+    // Through `analyse`: the report records the method and splits as the activations say.
+    let mut be = backend(&m, p.clone());
+    let report = split::analyse(
+        &mut be,
+        &test,
+        1,
+        SplitOptions {
+            method: split::SplitMethod::Activations,
+            permutations: 10,
+            ..SplitOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(report.method, split::SplitMethod::Activations);
+    assert_eq!(report.assignment.groups[0], vec![0, 1]);
+    assert!(split::format_report(&report).contains("by activations"));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["method"], "activations");
+    // A neuron whose activation never varies has no drive: task 0, no NaN.
+    let dead = params_with(&[2, 2, 4], &[(2, vec![0.0, 3.0, 0.0, -3.0, 3.0, 0.1, -3.0, 0.1])]);
+    let d = drive::drive(&m, &dead, &test).unwrap();
+    assert_eq!(d.eta2[0], vec![vec![0.0, 0.0], vec![0.0, 0.0]]);
+    // A test set that does not fit the model is refused, not read out of bounds.
+    let bad = TestSet {
+        input_dim: 3,
+        ..test.clone()
+    };
+    assert!(drive::drive(&m, &p, &bad).is_err());
 }

@@ -8,12 +8,15 @@
 //! - [`communities`]: Louvain, deterministic given a seed.
 //! - [`participation`]: Guimerà-Amaral participation, per neuron and per layer.
 //! - [`ablation`]: every task's accuracy with one neuron switched off, and the selectivity it shows.
+//! - [`drive`]: the split by activations (each neuron to the task whose class explains most of its
+//!   activation), the alternative to the greedy split by weights.
 //!
 //! [`modularity_report`] bundles them for one model; [`cheap_measures`] is the part cheap enough to
 //! compute after every epoch.
 
 pub mod ablation;
 pub mod communities;
+pub mod drive;
 pub mod graph;
 pub mod modularity;
 pub mod participation;

@@ -4,7 +4,8 @@ use super::{load_data, load_run, make_backend, BackendChoice, DataDirArg};
 use crate::checkpoint;
 use crate::data::test_set;
 use crate::split::{
-    analyse, format_report, SplitOptions, DEFAULT_PERMUTATIONS, DEFAULT_PERMUTATION_SEED, FILE_NAME,
+    analyse, format_report, SplitMethod, SplitOptions, ACTIVATIONS_FILE_NAME, DEFAULT_PERMUTATIONS,
+    DEFAULT_PERMUTATION_SEED, FILE_NAME,
 };
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -22,7 +23,11 @@ pub struct SplitArgs {
     /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Where to write the report as JSON [default: DIR/split.json]
+    /// How neurons are given to tasks
+    #[arg(long, value_parser = super::choice::<SplitMethod>(), default_value = "weights")]
+    pub method: SplitMethod,
+    /// Where to write the report as JSON [default: DIR/split.json; DIR/split-activations.json with
+    /// --method activations, so that the grid's split.json stays the weights']
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Label permutations of the segregation test
@@ -35,7 +40,12 @@ pub struct SplitArgs {
 
 pub fn cmd_split(args: &SplitArgs) -> Result<i32> {
     let ck = load_run(&args.model, "model")?;
-    let json = args.json.clone().unwrap_or_else(|| args.model.join(FILE_NAME));
+    let json = args.json.clone().unwrap_or_else(|| {
+        args.model.join(match args.method {
+            SplitMethod::Weights => FILE_NAME,
+            SplitMethod::Activations => ACTIVATIONS_FILE_NAME,
+        })
+    });
     if let Some(parent) = json.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
             bail!(
@@ -66,6 +76,7 @@ pub fn cmd_split(args: &SplitArgs) -> Result<i32> {
         ck.state,
     )?;
     let opts = SplitOptions {
+        method: args.method,
         permutations: args.permutations,
         seed: args.permutation_seed,
     };
