@@ -523,7 +523,7 @@ fn split_by_activations_follows_the_class_that_drives_each_neuron() {
         ],
     );
     // All four (class 0, class 1) pairs, 5 times each; the feature of a task is its class.
-    let pairs: Vec<(i32, i32)> = (0..20).map(|r| ((r % 2) as i32, ((r / 2) % 2) as i32)).collect();
+    let pairs: Vec<(i32, i32)> = (0..20).map(|r| (r % 2, (r / 2) % 2)).collect();
     let x: Vec<f32> = pairs.iter().flat_map(|&(a, b)| [a as f32, b as f32]).collect();
     let test = TestSet {
         inputs: x,
