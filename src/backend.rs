@@ -135,10 +135,10 @@ pub fn check_batch(model: &ModelConfig, capacity: usize, batch: &Batch) -> Resul
     }
     ops::expect_at_least("batch", "the inputs", batch.inputs.len(), b * batch.input_dim)?;
     ops::expect_at_least("batch", "the labels", batch.labels.len(), b * model.heads)?;
+    let offsets = model.head_offsets();
     let shape = SoftmaxXentShape {
         batch: b,
-        heads: model.heads,
-        classes: model.head_size(),
+        offsets: &offsets,
     };
     shape.check(b * shape.width(), &batch.labels[..b * model.heads])
 }

@@ -416,9 +416,10 @@ impl History {
                 found: version.clone(),
             });
         }
-        let model: ModelConfig =
+        let mut model: ModelConfig =
             serde_json::from_str(get("model")?).map_err(|e| bad("model", e.to_string()))?;
         model.validate().map_err(|e| bad("model", e.to_string()))?;
+        model.fill_tasks();
         if model.heads > u8::MAX as usize + 1 {
             return Err(bad(
                 "model",

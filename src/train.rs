@@ -33,8 +33,12 @@ pub struct EpochMetrics {
     pub transport: Vec<f64>,
     /// Mean `V(l)` per spatial layer.
     pub density: Vec<f64>,
-    /// Test accuracy per task (MNIST, Fashion-MNIST).
+    /// Test accuracy per task, in the order of `tasks`.
     pub task_accuracy: Vec<f64>,
+    /// The tasks' names (`mnist`, `fashion-mnist`, ...), in head order. Absent in lines written
+    /// before tasks could be chosen, whose two tasks are MNIST and Fashion-MNIST.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
     /// Mean of the tasks' test accuracies.
     pub accuracy: f64,
     /// The modularity measures cheap enough for every epoch (METHOD.md, "Modularity measures"):
@@ -52,7 +56,11 @@ pub struct Summary {
     pub seed: u64,
     pub epochs: usize,
     pub full_accuracy: f64,
+    /// Test accuracy per task, in the order of `tasks`.
     pub task_accuracy: Vec<f64>,
+    /// The tasks' names, in head order (absent in summaries written before tasks could be chosen).
+    #[serde(default)]
+    pub tasks: Vec<String>,
     /// Wall seconds of all training steps of the run, across resumes (evaluation excluded).
     pub seconds: f64,
     pub seconds_per_epoch: f64,
@@ -158,6 +166,7 @@ pub fn train_observed(
             test.input_dim
         );
     }
+    checkpoint::check_tasks(&model, data)?;
     check_start(backend, data, start)?;
     let mut batch = Batch::with_capacity(cfg.batch_size, input_dim);
     let mut saver = Saver::new(checkpoint_path(&opts.out), backend, start);
@@ -258,6 +267,7 @@ pub fn train_observed(
             transport: losses.transport.clone(),
             density: losses.density.clone(),
             task_accuracy,
+            tasks: model.task_names(),
             accuracy,
             modularity: Some(cheap_measures(&model, &backend.state()?.params)?),
         };
@@ -311,6 +321,7 @@ pub fn train_observed(
         epochs: cfg.epochs,
         full_accuracy: task_accuracy.iter().sum::<f64>() / task_accuracy.len() as f64,
         task_accuracy,
+        tasks: model.task_names(),
         seconds: total_seconds,
         seconds_per_epoch: total_seconds / cfg.epochs.max(1) as f64,
         samples_per_second: total_samples as f64 / total_seconds.max(1e-9),
@@ -596,12 +607,15 @@ pub fn format_epoch(
     spatial_layers: &[usize],
     eta_seconds: Option<f64>,
 ) -> String {
-    let tasks = ["mnist", "fashion"];
+    let tasks = crate::config::task_names_or_legacy(&m.tasks, m.task_accuracy.len());
     let acc = m
         .task_accuracy
         .iter()
         .enumerate()
-        .map(|(i, a)| format!("{} {a:.4}", tasks.get(i).copied().unwrap_or("task")))
+        .map(|(i, a)| match tasks.get(i) {
+            Some(name) => format!("{name} {a:.4}"),
+            None => format!("task{i} {a:.4}"),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let mut lines = vec![format!(

@@ -224,7 +224,7 @@ fn the_epoch_lines_fit_100_columns() {
         .lines()
         .find(|l| l.starts_with("epoch   1/2"))
         .expect("an epoch line");
-    for word in ["accuracy: mnist 0.", "fashion 0.", "run done in"] {
+    for word in ["accuracy: mnist 0.", "fashion-mnist 0.", "run done in"] {
         assert!(first.contains(word), "{word:?} missing: {first}");
     }
     assert!(
@@ -244,6 +244,7 @@ fn the_epoch_line_is_at_most_100_columns_with_three_spatial_layers() {
         transport: vec![1234.5678; 3],
         density: vec![1234.5678; 3],
         task_accuracy: vec![0.9999, 0.9999],
+        tasks: Vec::new(),
         accuracy: 0.9999,
         modularity: None,
     };

@@ -27,7 +27,7 @@ mod common;
 use common::{check, context, rng, uniform, Failures};
 use rand::Rng;
 use spatial_gpu::backend::{Backend, Losses};
-use spatial_gpu::config::{ModelConfig, TrainConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{ModelConfig, TaskHead, TrainConfig, TransportNorm, WeightNorm};
 use spatial_gpu::cpu::{adam, CpuBackend};
 use spatial_gpu::data::batches::Batch;
 use spatial_gpu::gpu::{GpuBackend, GpuContext, GpuOptions, MatmulChoice, Variant};
@@ -43,14 +43,15 @@ fn small_model(input: usize) -> ModelConfig {
 }
 
 /// Random inputs in [0, 1) and labels; with `sequential`, each example has one head's label only.
-fn batch(seed: u64, size: usize, input_dim: usize, heads: usize, classes: usize, sequential: bool) -> Batch {
+fn batch(seed: u64, size: usize, input_dim: usize, classes: &[usize], sequential: bool) -> Batch {
+    let heads = classes.len();
     let mut r = rng(seed);
     let inputs = uniform(&mut r, size * input_dim, 0.0, 1.0);
     let mut labels = Vec::new();
     for _ in 0..size {
         let own = r.random_range(0..heads);
         for h in 0..heads {
-            let l = r.random_range(0..classes as i32);
+            let l = r.random_range(0..classes[h] as i32);
             labels.push(if sequential && h != own { -1 } else { l });
         }
     }
@@ -134,7 +135,13 @@ fn one_step(
     };
     let (mut cpu, mut gpu) = backends(ctx, &model, &train, v);
     let before = cpu.state().unwrap();
-    let bt = batch(11, b, model.sizes[0], model.heads, model.head_size(), sequential);
+    let bt = batch(
+        11,
+        b,
+        model.sizes[0],
+        &model.head_sizes(),
+        sequential,
+    );
     cpu.train_step(&bt).unwrap();
     gpu.train_step(&bt).unwrap();
     let snap = gpu.debug_snapshot().unwrap();
@@ -277,6 +284,14 @@ fn one_step_matches_cpu() {
         v,
         &mut fails,
     );
+    // Heads of different sizes (3 and 17 classes, 20 outputs as the paper's): per-head offsets in
+    // the loss, sequential masking included.
+    let mut unequal = small_model(37);
+    unequal.tasks = vec![TaskHead::new("small", 3), TaskHead::new("large", 17)];
+    unequal.validate().unwrap();
+    for sequential in [false, true] {
+        one_step(&ctx, "heads of 3 and 17", unequal.clone(), 13, sequential, v, &mut fails);
+    }
     // Batch of 1, smaller than any tile, with the register-blocked kernel.
     one_step(
         &ctx,
@@ -347,8 +362,7 @@ fn ten_steps_match_cpu() {
                 100 + s,
                 b,
                 model.sizes[0],
-                model.heads,
-                model.head_size(),
+                &model.head_sizes(),
                 sequential,
             );
             cpu.train_step(&bt).unwrap();
@@ -386,8 +400,7 @@ fn ten_steps_match_cpu() {
             500,
             12,
             model.sizes[0],
-            model.heads,
-            model.head_size(),
+            &model.head_sizes(),
             sequential,
         );
         for _ in 0..2 {

@@ -1,7 +1,7 @@
 //! `spatial-gpu train`: one run, new (`--out`) or continued (`--resume`).
 
-use super::{check_writable, interrupt_flag, load_data, make_backend, prepare_out_dir, shell_word};
-use super::{BackendChoice, DataDirArg};
+use super::{check_writable, interrupt_flag, make_backend, prepare_out_dir, shell_word};
+use super::{BackendChoice, DataDirArg, TasksArg};
 use crate::checkpoint::{self, Progress};
 use crate::config::{Init, InputMode, ModelConfig, Overrides, TrainConfig, TransportNorm, WeightNorm};
 use crate::data::{self, Datasets};
@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataDirArg,
+    #[command(flatten)]
+    pub tasks: TasksArg,
     /// Input mode [default: concat]
     #[arg(long, value_parser = super::choice::<InputMode>())]
     pub mode: Option<InputMode>,
@@ -145,6 +147,11 @@ impl TrainArgs {
             cfg.batch_size.to_string(),
         );
         check("--lr", self.lr.map(|v| v.to_string()), cfg.lr.to_string());
+        check(
+            "--tasks",
+            self.tasks.tasks.as_ref().map(|t| t.join(",")),
+            model.task_names().join(","),
+        );
         if self.regular && (model.alpha != 0.0 || model.beta != 0.0) {
             changed.push("--regular (the run's network is spatial)".to_string());
         }
@@ -217,7 +224,7 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         (
             ck.model,
             train_cfg,
-            ck.state,
+            Some(ck.state),
             ck.progress,
             dir.clone(),
             lock,
@@ -225,6 +232,7 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             ck.data,
         )
     } else {
+        // Checked before anything is created; the tasks' heads and input width come with the data.
         let (model, train_cfg) = args.overrides().configs()?;
         let out = args.out.clone().unwrap_or_else(|| {
             PathBuf::from("runs").join(format!(
@@ -241,11 +249,10 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             .map(Path::to_path_buf)
             .collect();
         let lock = prepare_out_dir(&out)?;
-        let state = TrainState::new(Params::init(&model, train_cfg.seed));
         (
             model,
             train_cfg,
-            state,
+            None,
             Progress::default(),
             out,
             lock,
@@ -253,8 +260,24 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             None,
         )
     };
-    let data = match load_data(args.data.data_dir.as_deref()) {
-        Ok(data) => data,
+    let new_run = args.resume.is_none();
+    let loaded = (|| -> Result<_> {
+        let names = if new_run {
+            args.data.task_names(args.tasks.tasks.as_deref())?
+        } else {
+            model.task_names()
+        };
+        let data = args.data.load(&names)?;
+        if let Some(state) = state {
+            return Ok((data, model, train_cfg, state));
+        }
+        // A new run: one head per task with its class count, the input width of the tasks' images.
+        let (model, train_cfg) = args.overrides().configs_for(&data.shape())?;
+        let state = TrainState::new(Params::init(&model, train_cfg.seed));
+        Ok((data, model, train_cfg, state))
+    })();
+    let (data, model, train_cfg, state) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
             // A run that could not start leaves no directory behind (one it did not create stays).
             if !created.is_empty() {
@@ -286,9 +309,10 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         (first, last) => format!("epochs {first} to {last}"),
     };
     println!(
-        "training a {} {} network, sizes {:?}, alpha {}, beta {}\n{epochs} on {}, saved in {}",
+        "training a {} {} network on {}, sizes {:?}, alpha {}, beta {}\n{epochs} on {}, saved in {}",
         train_cfg.mode,
         if model.is_spatial() { "spatial" } else { "regular" },
+        model.task_names().join(","),
         model.sizes,
         model.alpha,
         model.beta,
@@ -309,11 +333,16 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
             if !args.no_plot {
                 plot_curves(&out);
             }
+            let per_task: Vec<String> = s
+                .tasks
+                .iter()
+                .zip(&s.task_accuracy)
+                .map(|(name, a)| format!("{name} {a:.4}"))
+                .collect();
             println!(
-                "done: full accuracy {:.4} (mnist {:.4}, fashion {:.4}), {:.2} s/epoch, {:.0} samples/s; saved in {}",
+                "done: full accuracy {:.4} ({}), {:.2} s/epoch, {:.0} samples/s; saved in {}",
                 s.full_accuracy,
-                s.task_accuracy[0],
-                s.task_accuracy.get(1).copied().unwrap_or(f64::NAN),
+                per_task.join(", "),
                 s.seconds_per_epoch,
                 s.samples_per_second,
                 out.display()

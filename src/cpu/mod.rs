@@ -227,8 +227,7 @@ fn forward_backward_hooked<H: PhaseHook + ?Sized>(
         &ws.acts[last][..b * sizes[last]],
         labels,
         b,
-        model.heads,
-        model.head_size(),
+        &model.head_offsets(),
     );
     hook.phase_done(StepPhase::SoftmaxXent);
 
