@@ -135,13 +135,7 @@ fn one_step(
     };
     let (mut cpu, mut gpu) = backends(ctx, &model, &train, v);
     let before = cpu.state().unwrap();
-    let bt = batch(
-        11,
-        b,
-        model.sizes[0],
-        &model.head_sizes(),
-        sequential,
-    );
+    let bt = batch(11, b, model.sizes[0], &model.head_sizes(), sequential);
     cpu.train_step(&bt).unwrap();
     gpu.train_step(&bt).unwrap();
     let snap = gpu.debug_snapshot().unwrap();
@@ -290,7 +284,15 @@ fn one_step_matches_cpu() {
     unequal.tasks = vec![TaskHead::new("small", 3), TaskHead::new("large", 17)];
     unequal.validate().unwrap();
     for sequential in [false, true] {
-        one_step(&ctx, "heads of 3 and 17", unequal.clone(), 13, sequential, v, &mut fails);
+        one_step(
+            &ctx,
+            "heads of 3 and 17",
+            unequal.clone(),
+            13,
+            sequential,
+            v,
+            &mut fails,
+        );
     }
     // Batch of 1, smaller than any tile, with the register-blocked kernel.
     one_step(
@@ -358,13 +360,7 @@ fn ten_steps_match_cpu() {
         for s in 0..10 {
             // The last batch of an "epoch" is smaller.
             let b = if s == 9 { 5 } else { 12 };
-            let bt = batch(
-                100 + s,
-                b,
-                model.sizes[0],
-                &model.head_sizes(),
-                sequential,
-            );
+            let bt = batch(100 + s, b, model.sizes[0], &model.head_sizes(), sequential);
             cpu.train_step(&bt).unwrap();
             gpu.train_step(&bt).unwrap();
             let (gl, cl) = (
@@ -396,13 +392,7 @@ fn ten_steps_match_cpu() {
             )));
         }
         // Accumulated losses: the mean over two steps equals the CPU's mean.
-        let bt = batch(
-            500,
-            12,
-            model.sizes[0],
-            &model.head_sizes(),
-            sequential,
-        );
+        let bt = batch(500, 12, model.sizes[0], &model.head_sizes(), sequential);
         for _ in 0..2 {
             cpu.train_step(&bt).unwrap();
             gpu.train_step(&bt).unwrap();
@@ -461,10 +451,10 @@ fn logits_state_and_errors() {
     let back = gpu.state().unwrap();
     assert_eq!(back, st, "state read back differs from the state set");
     // Errors, not panics.
-    let too_big = batch(1, 9, 37, 2, 10, false);
+    let too_big = batch(1, 9, 37, &[10, 10], false);
     let e = gpu.train_step(&too_big).unwrap_err().to_string();
     assert!(e.contains("built for batches of 1 to 8"), "{e}");
-    let wrong_dim = batch(1, 4, 36, 2, 10, false);
+    let wrong_dim = batch(1, 4, 36, &[10, 10], false);
     assert!(gpu.train_step(&wrong_dim).is_err());
     assert!(gpu.logits(&inputs[..10], count, None).is_err());
     let other = TrainState::new(Params::init(&small_model(36), 1));
