@@ -185,6 +185,13 @@ pub const DEFAULT_TASKS: [&str; 2] = ["mnist", "fashion-mnist"];
 /// built-in sets (`MNIST`, `Fashion-MNIST`, `Animal-MNIST`, `KMNIST`, `EMNIST-balanced`), else the
 /// name itself.
 pub fn display_name(name: &str) -> String {
+    // The names of configurations without task names: `task0` is shown as `task 0`.
+    if let Some(n) = name
+        .strip_prefix("task")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return format!("task {n}");
+    }
     match name {
         "mnist" => "MNIST".into(),
         "fashion-mnist" => "Fashion-MNIST".into(),
@@ -329,11 +336,27 @@ impl ModelConfig {
     }
     /// The number of classes of each head, in task order.
     pub fn head_sizes(&self) -> Vec<usize> {
-        if self.tasks.is_empty() {
-            let n = self.output_dim() / self.heads.max(1);
-            return vec![n; self.heads];
+        (0..self.heads).map(|h| self.head_classes(h)).collect()
+    }
+    /// The number of classes of head `h`.
+    pub fn head_classes(&self, h: usize) -> usize {
+        match self.tasks.get(h) {
+            Some(t) => t.classes,
+            None => self.output_dim() / self.heads.max(1),
         }
-        self.tasks.iter().map(|t| t.classes).collect()
+    }
+    /// `f(&self.head_offsets())` without allocating for up to 32 heads (the training step calls it
+    /// every step, and a step allocates nothing).
+    pub fn with_head_offsets<R>(&self, f: impl FnOnce(&[usize]) -> R) -> R {
+        const ON_STACK: usize = 32;
+        if self.heads > ON_STACK {
+            return f(&self.head_offsets());
+        }
+        let mut offsets = [0usize; ON_STACK + 1];
+        for h in 0..self.heads {
+            offsets[h + 1] = offsets[h] + self.head_classes(h);
+        }
+        f(&offsets[..=self.heads])
     }
     /// Where each head starts in the output layer, and the output layer's width last
     /// (`heads + 1` values: head `t` owns outputs `offsets[t]..offsets[t + 1]`).
@@ -361,6 +384,14 @@ impl ModelConfig {
             return DEFAULT_TASKS.iter().map(|n| n.to_string()).collect();
         }
         (0..self.heads).map(|t| format!("task{t}")).collect()
+    }
+    /// Whether `self` and `other` are the same model, a configuration without task names counting as
+    /// the one with its implied tasks ([`ModelConfig::fill_tasks`]).
+    pub fn same_model(&self, other: &ModelConfig) -> bool {
+        let (mut a, mut b) = (self.clone(), other.clone());
+        a.fill_tasks();
+        b.fill_tasks();
+        a == b
     }
     /// Makes the tasks explicit in a configuration written before they could be chosen (see the
     /// field `tasks`); a configuration that has them is left alone.

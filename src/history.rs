@@ -191,7 +191,7 @@ impl History {
         model: &ModelConfig,
         params: &Params,
     ) -> Result<(), HistoryError> {
-        if model != &self.model {
+        if !model.same_model(&self.model) {
             return Err(HistoryError::Record(format!(
                 "the model {:?} is not this history's model {:?}",
                 model.sizes, self.model.sizes
@@ -416,10 +416,9 @@ impl History {
                 found: version.clone(),
             });
         }
-        let mut model: ModelConfig =
+        let model: ModelConfig =
             serde_json::from_str(get("model")?).map_err(|e| bad("model", e.to_string()))?;
         model.validate().map_err(|e| bad("model", e.to_string()))?;
-        model.fill_tasks();
         if model.heads > u8::MAX as usize + 1 {
             return Err(bad(
                 "model",

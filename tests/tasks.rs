@@ -54,7 +54,10 @@ fn tasks_of_different_sizes_train_split_and_draw() {
     );
     assert_success(&out, "train on two --task tasks");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("network on dots,digits"), "{stdout}");
+    assert!(
+        stdout.contains("tasks dots, digits; epochs 1 to 2 on cpu"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("accuracy: dots 0.") && stdout.contains(", digits 0."),
         "{stdout}"

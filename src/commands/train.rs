@@ -309,13 +309,13 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         (first, last) => format!("epochs {first} to {last}"),
     };
     println!(
-        "training a {} {} network on {}, sizes {:?}, alpha {}, beta {}\n{epochs} on {}, saved in {}",
+        "training a {} {} network, sizes {:?}, alpha {}, beta {}\ntasks {}; {epochs} on {}, saved in {}",
         train_cfg.mode,
         if model.is_spatial() { "spatial" } else { "regular" },
-        model.task_names().join(","),
         model.sizes,
         model.alpha,
         model.beta,
+        model.task_names().join(", "),
         backend.name(),
         out.display()
     );

@@ -141,7 +141,7 @@ fn run_state(dir: &Path, spec: &RunSpec, opts: SplitOptions) -> Result<RunState>
     }
     let ck =
         checkpoint::load(&ckpt).with_context(|| format!("cannot resume the run in {}", dir.display()))?;
-    if ck.model != spec.model || without_epochs(&ck.train) != without_epochs(&spec.train) {
+    if !ck.model.same_model(&spec.model) || without_epochs(&ck.train) != without_epochs(&spec.train) {
         return Err(describe_mismatch(dir, spec, &ck.model, &ck.train));
     }
     let wanted = spec.train.epochs;

@@ -87,7 +87,7 @@ mod tests {
         let e = unequal.check(12, &[1, 3, 2, 0]).unwrap_err();
         assert!(
             e.to_string()
-                .contains("label 2 (example 1, head 0) is not one of the head's 2 classes"),
+                .contains("label 2 (example 1, head 0) is not one of the 2 classes"),
             "{e}"
         );
         let bad = softmax_xent::SoftmaxXentShape {

@@ -56,7 +56,7 @@ impl SoftmaxXentShape<'_> {
             Some(i) => Err(OpError::new(
                 "softmax_xent",
                 format!(
-                    "label {} (example {}, head {}) is not one of the head's {} classes",
+                    "label {} (example {}, head {}) is not one of the {} classes",
                     labels[i],
                     i / heads,
                     i % heads,
