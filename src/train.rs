@@ -584,8 +584,8 @@ fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> indic
     bar
 }
 
-/// The widest line [`format_epoch`] writes with up to three spatial layers: fits a terminal of 100
-/// columns.
+/// The widest line [`format_epoch`] writes (with up to three spatial layers, and any number of
+/// tasks: their accuracies wrap): fits a terminal of 100 columns.
 pub const EPOCH_LINE_WIDTH: usize = 100;
 
 /// Seconds as `42 s`, `3 min 20 s` or `2 h 05 min`.
@@ -608,7 +608,7 @@ pub fn format_epoch(
     eta_seconds: Option<f64>,
 ) -> String {
     let tasks = crate::config::task_names_or_legacy(&m.tasks, m.task_accuracy.len());
-    let acc = m
+    let per_task: Vec<String> = m
         .task_accuracy
         .iter()
         .enumerate()
@@ -616,14 +616,37 @@ pub fn format_epoch(
             Some(name) => format!("{name} {a:.4}"),
             None => format!("task{i} {a:.4}"),
         })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut lines = vec![format!(
-        "epoch {:>3}/{epochs}  accuracy: {acc}, mean {:.4}",
-        m.epoch, m.accuracy
-    )];
-    if let Some(eta) = eta_seconds.filter(|_| m.epoch < epochs) {
-        lines[0].push_str(&format!("  run done in {}", format_duration(eta)));
+        .collect();
+    let eta = eta_seconds
+        .filter(|_| m.epoch < epochs)
+        .map(|eta| format!("  run done in {}", format_duration(eta)))
+        .unwrap_or_default();
+    let one_line = format!(
+        "epoch {:>3}/{epochs}  accuracy: {}, mean {:.4}{eta}",
+        m.epoch,
+        per_task.join(", "),
+        m.accuracy
+    );
+    let mut lines = Vec::new();
+    if one_line.chars().count() <= EPOCH_LINE_WIDTH {
+        lines.push(one_line);
+    } else {
+        // Many tasks: the mean first, then the tasks' accuracies on lines of their own.
+        lines.push(format!(
+            "epoch {:>3}/{epochs}  mean accuracy {:.4}{eta}",
+            m.epoch, m.accuracy
+        ));
+        let mut line = String::from("    accuracy:");
+        for (k, item) in per_task.iter().enumerate() {
+            let sep = if k + 1 < per_task.len() { "," } else { "" };
+            if line.len() + 1 + item.len() + sep.len() > EPOCH_LINE_WIDTH && line.len() > 4 {
+                lines.push(std::mem::replace(&mut line, "     ".into()));
+            }
+            line.push(' ');
+            line.push_str(item);
+            line.push_str(sep);
+        }
+        lines.push(line);
     }
     lines.push(format!(
         "    {:.2} s, {:.0} examples/s; loss: task {:.4}, total {:.4}",

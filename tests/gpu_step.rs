@@ -50,8 +50,8 @@ fn batch(seed: u64, size: usize, input_dim: usize, classes: &[usize], sequential
     let mut labels = Vec::new();
     for _ in 0..size {
         let own = r.random_range(0..heads);
-        for h in 0..heads {
-            let l = r.random_range(0..classes[h] as i32);
+        for (h, &n) in classes.iter().enumerate() {
+            let l = r.random_range(0..n as i32);
             labels.push(if sequential && h != own { -1 } else { l });
         }
     }

@@ -99,7 +99,13 @@ pub struct TaskResult {
 impl RunRecord {
     /// The tasks' names (those records written before tasks could be chosen imply, when absent).
     pub fn task_names(&self) -> Vec<String> {
-        crate::split::task_names_or_legacy(&self.tasks, self.task_accuracy.len())
+        let n = self.task_accuracy.len();
+        let names = crate::split::task_names_or_legacy(&self.tasks, n);
+        if names.len() == n {
+            names
+        } else {
+            (0..n).map(|t| format!("task{t}")).collect()
+        }
     }
 
     fn new(spec: &RunSpec, report: &SplitReport, train_seconds: f64) -> RunRecord {

@@ -358,9 +358,10 @@ pub fn run_grid(
                     record.split_accuracy,
                     record.drop,
                     record
-                        .task_accuracy
+                        .task_names()
                         .iter()
-                        .map(|a| format!("{a:.4}"))
+                        .zip(&record.task_accuracy)
+                        .map(|(name, a)| format!("{name} {a:.4}"))
                         .collect::<Vec<_>>()
                         .join(" / "),
                     record.train_seconds

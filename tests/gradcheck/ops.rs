@@ -299,7 +299,7 @@ fn softmax_xent_case(seed: u64, offsets: &[usize]) {
             }
         }
     }
-    let mut r = Report::new(&format!("softmax_xent op, heads at {offsets:?}"));
+    let mut r = Report::new(format!("softmax_xent op, heads at {offsets:?}"));
     r.compare(
         &|| "loss".into(),
         loss,
