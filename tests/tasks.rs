@@ -55,7 +55,7 @@ fn tasks_of_different_sizes_train_split_and_draw() {
     assert_success(&out, "train on two --task tasks");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("tasks dots, digits; epochs 1 to 2 on cpu"),
+        stdout.contains("\ntasks: dots (3 classes), digits (10 classes)\n"),
         "{stdout}"
     );
     assert!(

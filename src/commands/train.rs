@@ -309,15 +309,21 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
         (first, last) => format!("epochs {first} to {last}"),
     };
     println!(
-        "training a {} {} network, sizes {:?}, alpha {}, beta {}\ntasks {}; {epochs} on {}, saved in {}",
+        "training a {} {} network, sizes {:?}, alpha {}, beta {}\n{epochs} on {}, saved in {}\ntasks: {}",
         train_cfg.mode,
         if model.is_spatial() { "spatial" } else { "regular" },
         model.sizes,
         model.alpha,
         model.beta,
-        model.task_names().join(", "),
         backend.name(),
-        out.display()
+        out.display(),
+        model
+            .task_names()
+            .iter()
+            .zip(model.head_sizes())
+            .map(|(name, n)| format!("{name} ({n} classes)"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let stop = interrupt_flag("saving a checkpoint at the next step boundary");
     let opts = RunOptions {

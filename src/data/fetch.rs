@@ -7,7 +7,7 @@
 //! bytes as served. A mismatch moves on to the next mirror.
 //!
 //! Animal-MNIST and EMNIST-balanced are not downloaded: the first has no published IDX files, the
-//! second is published only inside one 562 MB zip archive ([`EMNIST_ZIP_URL`]); `data fetch` says
+//! second is published only inside one zip archive of over 500 MB ([`EMNIST_ZIP_URL`]); `data fetch` says
 //! how to install them by hand (`super::no_mirror_note`). Only a verified download is written: to a temporary file in the same directory, synced,
 //! then renamed over the final name, so a failed or interrupted fetch never leaves a partial file
 //! under a name [`super::load`] would read.
@@ -124,7 +124,7 @@ pub const KMNIST_FILES: [FileSpec; 4] = [
     },
 ];
 
-/// EMNIST's only published form: one zip archive of every split (562 MB), and its MD5 as
+/// EMNIST's only published form: one zip archive of every split (over 500 MB), and its MD5 as
 /// torchvision's `datasets/mnist.py` (class `EMNIST`) lists it. Not downloaded (module docs).
 pub const EMNIST_ZIP_URL: &str = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip";
 pub const EMNIST_ZIP_MD5: &str = "58c8d27c78d21e728a6bc7b3cc06412e";

@@ -614,7 +614,7 @@ pub fn no_mirror_note(name: &str) -> Option<String> {
                 .into(),
         ),
         EMNIST_BALANCED => Some(format!(
-            "emnist-balanced is published only inside one 562 MB archive, {} (MD5 {}): unzip it and copy the four \
+            "emnist-balanced is published only inside one archive of over 500 MB, {} (MD5 {}): unzip it and copy the four \
              emnist-balanced-*-idx?-ubyte.gz files into the emnist-balanced/ folder (spatial-gpu data fetch does not download it).",
             fetch::EMNIST_ZIP_URL,
             fetch::EMNIST_ZIP_MD5
