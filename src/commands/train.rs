@@ -234,6 +234,8 @@ pub fn cmd_train(args: &TrainArgs) -> Result<i32> {
     } else {
         // Checked before anything is created; the tasks' heads and input width come with the data.
         let (model, train_cfg) = args.overrides().configs()?;
+        let names = args.data.task_names(args.tasks.tasks.as_deref())?;
+        data::resolve_tasks(&names, &args.data.custom_tasks()?)?;
         let out = args.out.clone().unwrap_or_else(|| {
             PathBuf::from("runs").join(format!(
                 "{}-{}-seed{}",
