@@ -78,6 +78,12 @@ fn tasks_of_different_sizes_train_split_and_draw() {
         assert_eq!(m["tasks"], serde_json::json!(["dots", "digits"]));
         assert_eq!(m["task_accuracy"].as_array().unwrap().len(), 2);
     }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with(",accuracy_dots,accuracy_digits,accuracy_mean"),
+        "{header}"
+    );
     let summary = json(&run.join("summary.json"));
     assert_eq!(summary["tasks"], serde_json::json!(["dots", "digits"]));
     assert_eq!(
