@@ -287,11 +287,18 @@ fn other_kernels(c: &mut Criterion) {
     let label_f: Vec<f32> = labels.iter().map(|&l| f32::from_bits(l as u32)).collect();
     let op = SoftmaxXent {
         heads: 2,
-        classes: 10,
+        width: 20,
         loss_off: 0,
     };
-    let data = [logits.clone(), label_f, vec![0.0; BATCH * 20], vec![0.0; BATCH]];
-    let names = ["logits", "labels", "dlogits", "row_loss"];
+    let offsets: Vec<f32> = [0u32, 10, 20].iter().map(|&o| f32::from_bits(o)).collect();
+    let data = [
+        logits.clone(),
+        label_f,
+        vec![0.0; BATCH * 20],
+        vec![0.0; BATCH],
+        offsets,
+    ];
+    let names = ["logits", "labels", "dlogits", "row_loss", "head_offsets"];
     let k = bind(ctx, &op, &names, &data, &at);
     bench_gpu(
         &mut g,
@@ -301,7 +308,9 @@ fn other_kernels(c: &mut Criterion) {
     );
     let mut dl = vec![0.0; BATCH * 20];
     g.bench_function(BenchmarkId::new("cpu softmax_xent", "256 examples"), |b| {
-        b.iter(|| cpu::softmax_xent::softmax_xent_forward_backward(&mut dl, &logits, &labels, BATCH, 2, 10))
+        b.iter(|| {
+            cpu::softmax_xent::softmax_xent_forward_backward(&mut dl, &logits, &labels, BATCH, &[0, 10, 20])
+        })
     });
     // Adam over the concat network's parameter buffer.
     let np = Params::zeros(&ModelConfig::paper(1568).sizes).data.len();

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Load a spatial-gpu checkpoint (model.safetensors) in Python: numpy, and PyTorch if installed.
 
-    python3 python/spatial_gpu_torch.py RUN_DIR --data-dir DATA [--torch]
+    python3 python/spatial_gpu_torch.py RUN_DIR --data-dir DATA [--task NAME=DIR ...] [--torch]
 
 prints the per-task test accuracy of the run's model, computed here from the checkpoint and the
 test sets (IDX files, gzipped or not), the same numbers `spatial-gpu` reports in the run's
 summary.json. The format is documented in docs/CHECKPOINTS.md; the network (METHOD.md) is a stack
 of linear layers, the run's activation after every hidden layer (the model's "activation": sigmoid,
-relu or tanh; sigmoid in a checkpoint without the field), and an output layer split into two heads
-of 10 classes (MNIST first, then Fashion-MNIST).
+relu or tanh; sigmoid in a checkpoint without the field), and an output layer split into one head per
+task (the checkpoint's `model.tasks`, in order, each with its class count; MNIST and Fashion-MNIST,
+10 classes each, in checkpoints that list no tasks). A built-in task is read from DATA/NAME/, a task
+trained with `--task NAME=DIR` from the DIR given again here.
 
 As a library:
 
@@ -110,13 +112,13 @@ def numpy_forward(config, tensors, inputs, dtype=np.float64):
 if torch is not None:
 
     class SpatialNet(nn.Module):
-        """The checkpoint's network as a torch module: `forward(x)` gives the logits of both heads,
+        """The checkpoint's network as a torch module: `forward(x)` gives the logits of every head,
         (n, 20) for the paper's network. Neuron positions are kept as buffers `position{l}`."""
 
         def __init__(self, config, tensors):
             super().__init__()
             sizes = config["model"]["sizes"]
-            self.heads = config["model"]["heads"]
+            self.head_sizes = [n for _, n in tasks_of(config["model"])]
             self.activation = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}[
                 activation_name(config)
             ]
@@ -138,8 +140,8 @@ if torch is not None:
             return x
 
         def head_logits(self, x):
-            """The logits split per head: a list of (n, classes) tensors, MNIST first."""
-            return list(self.forward(x).chunk(self.heads, dim=1))
+            """The logits split per head: a list of (n, classes) tensors, in task order."""
+            return list(self.forward(x).split(self.head_sizes, dim=1))
 
 
 def read_idx(path):
@@ -158,48 +160,75 @@ def read_idx(path):
     return data.reshape(dims)
 
 
-def locate(data_dir, set_name, name):
-    """DATA/set/name or DATA/set/name.gz, as spatial-gpu finds them (Fashion-MNIST also from Debian)."""
-    dirs = [os.path.join(data_dir, set_name)]
-    if set_name == FASHION:
-        dirs.append(DEBIAN_FASHION_DIR)
+def tasks_of(model):
+    """The model's tasks as (name, classes), in head order; a checkpoint written before tasks could
+    be chosen lists none: `heads` equal heads, MNIST and Fashion-MNIST when there are two."""
+    if model.get("tasks"):
+        return [(t["name"], t["classes"]) for t in model["tasks"]]
+    heads = model["heads"]
+    n = model["sizes"][-1] // heads
+    names = [MNIST, FASHION] if heads == 2 else [f"task{t}" for t in range(heads)]
+    return [(name, n) for name in names]
+
+
+def locate(data_dir, set_name, name, custom=None):
+    """The file `name` (or name.gz) of task `set_name`: in custom[set_name] if given (--task), else
+    DATA/set_name/ as spatial-gpu finds it (Fashion-MNIST also from Debian)."""
+    if custom and set_name in custom:
+        dirs = [custom[set_name]]
+    else:
+        dirs = [os.path.join(data_dir, set_name)]
+        if set_name == FASHION:
+            dirs.append(DEBIAN_FASHION_DIR)
     for d in dirs:
         for candidate in (os.path.join(d, name), os.path.join(d, name + ".gz")):
             if os.path.isfile(candidate):
                 return candidate
-    raise FileNotFoundError(f"{os.path.join(data_dir, set_name, name)} (or .gz) not found")
+    raise FileNotFoundError(f"task {set_name}: {os.path.join(dirs[0], name)} (or .gz) not found")
 
 
-def test_set(mode, data_dir):
-    """The test inputs (n, input width) float32 and labels (n, 2) int (-1: no label for that head),
-    as spatial-gpu builds them: concat and mixed pair MNIST test image i with Fashion-MNIST test
-    image i; sequential has the MNIST images (head 0) then the Fashion-MNIST ones (head 1)."""
-    sets = {}
-    for s in (MNIST, FASHION):
-        images = read_idx(locate(data_dir, s, TEST_FILES[0]))
-        labels = read_idx(locate(data_dir, s, TEST_FILES[1]))
+def test_set(mode, data_dir, names=(MNIST, FASHION), custom=None):
+    """The test inputs (n, input width) float32 and labels (n, M) int (-1: no label for that head),
+    as spatial-gpu builds them for the tasks `names`: concat and mixed show test image i of every
+    task in row i, for i below the largest test count, a smaller task's image i mod len filling in,
+    unlabelled; sequential has each task's images in turn, each labelled on its own head."""
+    sets = []
+    for s in names:
+        images = read_idx(locate(data_dir, s, TEST_FILES[0], custom))
+        labels = read_idx(locate(data_dir, s, TEST_FILES[1], custom))
         # Scaled exactly as spatial-gpu scales them: value / 255 in float32.
-        sets[s] = (images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0), labels.astype(np.int64))
-    (mx, my), (fx, fy) = sets[MNIST], sets[FASHION]
+        sets.append((images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0), labels.astype(np.int64)))
+    m = len(sets)
     if mode in ("concat", "mixed"):
-        n = min(len(mx), len(fx))
-        x = np.concatenate([mx[:n], fx[:n]], axis=1) if mode == "concat" else mx[:n] + fx[:n]
-        y = np.stack([my[:n], fy[:n]], axis=1)
+        n = max(len(x) for x, _ in sets)
+        rows = [np.arange(n) % len(x) for x, _ in sets]
+        parts = [x[r] for (x, _), r in zip(sets, rows)]
+        if mode == "concat":
+            x = np.concatenate(parts, axis=1)
+        else:
+            x = parts[0].copy()
+            for p in parts[1:]:
+                x += p
+        y = np.stack([np.where(np.arange(n) < len(lab), lab[r], -1) for (_, lab), r in zip(sets, rows)], axis=1)
     elif mode == "sequential":
-        x = np.concatenate([mx, fx], axis=0)
-        none = np.full(len(mx) + len(fx), -1)
-        y = np.stack([np.concatenate([my, none[len(my) :]]), np.concatenate([none[: len(mx)], fy])], axis=1)
+        x = np.concatenate([x for x, _ in sets], axis=0)
+        cols = []
+        for t in range(m):
+            cols.append(np.concatenate([lab if u == t else np.full(len(lab), -1) for u, (_, lab) in enumerate(sets)]))
+        y = np.stack(cols, axis=1)
     else:
         raise ValueError(f"unknown input mode {mode!r}")
     return x, y
 
 
-def count_correct(logits, labels, heads):
-    """(correct, labelled) per head; argmax ties go to the lower class, as in spatial-gpu."""
-    classes = logits.shape[1] // heads
+def count_correct(logits, labels, head_sizes):
+    """(correct, labelled) per head (head h: the next head_sizes[h] logits); argmax ties go to the
+    lower class, as in spatial-gpu."""
     out = []
-    for h in range(heads):
-        z = logits[:, h * classes : (h + 1) * classes]
+    start = 0
+    for h, n in enumerate(head_sizes):
+        z = logits[:, start : start + n]
+        start += n
         labelled = labels[:, h] >= 0
         correct = int(np.sum(np.argmax(z[labelled], axis=1) == labels[labelled, h]))
         out.append((correct, int(np.sum(labelled))))
@@ -209,14 +238,22 @@ def count_correct(logits, labels, heads):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="run directory (or its model.safetensors)")
-    p.add_argument("--data-dir", default=os.environ.get("SPATIAL_GPU_DATA"), help="holds mnist/ and fashion-mnist/")
+    p.add_argument("--data-dir", default=os.environ.get("SPATIAL_GPU_DATA"), help="holds mnist/, fashion-mnist/, ...")
+    p.add_argument("--task", action="append", default=[], metavar="NAME=DIR", help="where a --task task of the run is")
     p.add_argument("--torch", action="store_true", help="evaluate with the torch module instead of numpy")
     args = p.parse_args(argv)
     if not args.data_dir:
         p.error("give --data-dir (or set SPATIAL_GPU_DATA)")
     config, tensors = load(args.run)
     model = config["model"]
-    x, y = test_set(config["train"]["mode"], args.data_dir)
+    custom = {}
+    for spec in args.task:
+        name, sep, d = spec.partition("=")
+        if not sep or not name or not d:
+            p.error(f"--task {spec}: expected NAME=DIR")
+        custom[name] = d
+    tasks = tasks_of(model)
+    x, y = test_set(config["train"]["mode"], args.data_dir, [t for t, _ in tasks], custom)
     if x.shape[1] != model["sizes"][0]:
         sys.exit(f"the model's input width is {model['sizes'][0]}, the data gives {x.shape[1]}")
     if args.torch:
@@ -226,7 +263,7 @@ def main(argv=None):
             logits = SpatialNet(config, tensors).double()(torch.from_numpy(x).double()).numpy()
     else:
         logits = numpy_forward(config, tensors, x)
-    for name, (correct, total) in zip((MNIST, FASHION), count_correct(logits, y, model["heads"])):
+    for (name, _), (correct, total) in zip(tasks, count_correct(logits, y, [n for _, n in tasks])):
         acc = correct / total if total else 0.0
         print(f"{name} test accuracy: {acc!r} ({correct}/{total})")
 

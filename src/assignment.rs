@@ -86,12 +86,14 @@ impl Assignment {
 /// The greedy backward assignment (module docs) of a model with parameters `params`.
 pub fn assign(model: &ModelConfig, params: &Params) -> Assignment {
     let layers = split_layers(model);
-    let last = model.num_layers();
     let tasks = model.heads;
-    let head_size = model.head_size();
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
     let k_last = layers.len() - 1;
-    groups[k_last] = (0..model.sizes[last]).map(|j| j / head_size).collect();
+    // Output neuron j belongs to the task whose head holds it (heads may differ in size).
+    let offsets = model.head_offsets();
+    groups[k_last] = (0..offsets.len() - 1)
+        .flat_map(|t| std::iter::repeat_n(t, offsets[t + 1] - offsets[t]))
+        .collect();
     for k in (0..k_last).rev() {
         let l = layers[k];
         let (n, n_next) = (model.sizes[l], model.sizes[l + 1]);

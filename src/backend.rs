@@ -135,12 +135,10 @@ pub fn check_batch(model: &ModelConfig, capacity: usize, batch: &Batch) -> Resul
     }
     ops::expect_at_least("batch", "the inputs", batch.inputs.len(), b * batch.input_dim)?;
     ops::expect_at_least("batch", "the labels", batch.labels.len(), b * model.heads)?;
-    let shape = SoftmaxXentShape {
-        batch: b,
-        heads: model.heads,
-        classes: model.head_size(),
-    };
-    shape.check(b * shape.width(), &batch.labels[..b * model.heads])
+    model.with_head_offsets(|offsets| {
+        let shape = SoftmaxXentShape { batch: b, offsets };
+        shape.check(b * shape.width(), &batch.labels[..b * model.heads])
+    })
 }
 
 /// The checks of an evaluation's input that both backends make: `count` examples of the input

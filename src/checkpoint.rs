@@ -477,6 +477,28 @@ pub struct DataMismatch {
     pub same_as: Option<String>,
 }
 
+/// The run's tasks and those of the data differ (in names or order): both lists.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "the run was trained on the tasks {} but the data given has the tasks {}: give the run's tasks (with --task NAME=DIR for those that are not built in)",
+    .run.join(","),
+    .given.join(",")
+)]
+pub struct TaskMismatch {
+    pub run: Vec<String>,
+    pub given: Vec<String>,
+}
+
+/// Refuses `data` unless it has the model's tasks, in the model's order (task `t` feeds head `t`).
+pub fn check_tasks(model: &ModelConfig, data: &crate::data::Datasets) -> Result<(), TaskMismatch> {
+    let (run, given) = (model.task_names(), data.names());
+    if run == given {
+        Ok(())
+    } else {
+        Err(TaskMismatch { run, given })
+    }
+}
+
 /// Refuses `data` unless it is the data `ck`'s run trained on: every file the checkpoint recorded
 /// (metadata `data`) must have the recorded SHA-256. A checkpoint without the record (written
 /// before it existed, or by another tool) accepts any data. Call it before resuming or evaluating.
@@ -618,9 +640,13 @@ pub fn from_bytes(bytes: &[u8], file: &Path) -> Result<Checkpoint, CheckpointErr
         key: key.to_string(),
         detail,
     };
-    let model: ModelConfig = serde_json::from_str(get("model")?).map_err(|e| bad("model", e.to_string()))?;
+    let mut model: ModelConfig =
+        serde_json::from_str(get("model")?).map_err(|e| bad("model", e.to_string()))?;
     let train: TrainConfig = serde_json::from_str(get("train")?).map_err(|e| bad("train", e.to_string()))?;
     model.validate().map_err(|e| bad("model", e.to_string()))?;
+    // A checkpoint written before tasks could be chosen names none: its tasks are made explicit
+    // (two heads: mnist and fashion-mnist).
+    model.fill_tasks();
     train.validate().map_err(|e| bad("train", e.to_string()))?;
     let int = |key: &str| -> Result<u64, CheckpointError> {
         get(key)?

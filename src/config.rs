@@ -5,25 +5,33 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// How the two tasks' images reach the network (METHOD.md, "Training").
+/// How the tasks' images reach the network (METHOD.md, "Training").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputMode {
-    /// `[mnist_i, fashion_j]`, 1568 values, both labels.
+    /// One image of every task side by side (`[mnist_i, fashion_j]`, 1568 values), every label.
     Concat,
-    /// `mnist_i + fashion_j` element-wise, 784 values in [0, 2], both labels.
+    /// The tasks' images summed element-wise (784 values in [0, M]), every label; one image size.
     Mixed,
-    /// One image per example (784 values), only its own head's label counts.
+    /// One image of one task per example, only its own head's label counts; one image size.
     Sequential,
 }
 
 impl InputMode {
-    /// Width of the input layer for 28x28 images.
-    pub fn input_dim(self, image_pixels: usize) -> usize {
+    /// Width of the input layer for tasks whose images have `pixels[t]` pixels: their sum in
+    /// concat mode, else the size of one image (the largest, for callers that have not checked
+    /// that the sizes are equal: [`DataShape::check_mode`] does).
+    pub fn input_dim(self, pixels: &[usize]) -> usize {
         match self {
-            InputMode::Concat => 2 * image_pixels,
-            InputMode::Mixed | InputMode::Sequential => image_pixels,
+            InputMode::Concat => pixels.iter().sum(),
+            InputMode::Mixed | InputMode::Sequential => pixels.iter().copied().max().unwrap_or(0),
         }
+    }
+
+    /// Whether the mode feeds one image size to the network (mixed and sequential), so that every
+    /// task's images must have that size.
+    pub fn needs_one_size(self) -> bool {
+        self != InputMode::Concat
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -117,17 +125,17 @@ impl Choice for InputMode {
         (
             InputMode::Concat,
             "concat",
-            "`[mnist_i, fashion_j]`, 1568 values, both labels",
+            "One image of every task side by side (`[mnist_i, fashion_j]`, 1568 values), every label",
         ),
         (
             InputMode::Mixed,
             "mixed",
-            "`mnist_i + fashion_j` element-wise, 784 values in [0, 2], both labels",
+            "The tasks' images summed element-wise (784 values in [0, M]), every label; one image size",
         ),
         (
             InputMode::Sequential,
             "sequential",
-            "One image per example (784 values), only its own head's label counts",
+            "One image of one task per example, only its own head's label counts; one image size",
         ),
     ];
 }
@@ -194,13 +202,133 @@ pub const MAX_BATCH_SIZE: usize = 1 << 16;
 /// The most epochs a run may have (the paper trains 50).
 pub const MAX_EPOCHS: usize = 1_000_000;
 
+/// One task's head: the task's name (`mnist`, `fashion-mnist`, or a `--task NAME=DIR` name) and
+/// its number of classes, which is the head's number of output neurons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskHead {
+    pub name: String,
+    pub classes: usize,
+}
+
+impl TaskHead {
+    pub fn new(name: &str, classes: usize) -> TaskHead {
+        TaskHead {
+            name: name.to_string(),
+            classes,
+        }
+    }
+}
+
+/// The tasks of every run before tasks could be chosen, and of `--tasks`' default.
+pub const DEFAULT_TASKS: [&str; 2] = ["mnist", "fashion-mnist"];
+
+/// How a task is called in tables, legends and figure captions: the published spelling of the
+/// built-in sets (`MNIST`, `Fashion-MNIST`, `Animal-MNIST`, `KMNIST`, `EMNIST-balanced`), else the
+/// name itself.
+pub fn display_name(name: &str) -> String {
+    // The names of configurations without task names: `task0` is shown as `task 0`.
+    if let Some(n) = name
+        .strip_prefix("task")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return format!("task {n}");
+    }
+    match name {
+        "mnist" => "MNIST".into(),
+        "fashion-mnist" => "Fashion-MNIST".into(),
+        "animal-mnist" => "Animal-MNIST".into(),
+        "kmnist" => "KMNIST".into(),
+        "emnist-balanced" => "EMNIST-balanced".into(),
+        other => other.into(),
+    }
+}
+
+/// `names` if there are `m` of them; else the names files written before tasks could be chosen
+/// imply: `mnist` and `fashion-mnist` for two tasks, none otherwise.
+pub fn task_names_or_legacy(names: &[String], m: usize) -> Vec<String> {
+    if names.len() == m {
+        return names.to_vec();
+    }
+    if m == DEFAULT_TASKS.len() {
+        return DEFAULT_TASKS.iter().map(|s| s.to_string()).collect();
+    }
+    Vec::new()
+}
+
+/// What the data decides about a model: each task's head and image size, in task order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataShape {
+    pub tasks: Vec<TaskShape>,
+}
+
+/// One task as the model sees it: its head and the size of its images.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskShape {
+    pub head: TaskHead,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl DataShape {
+    /// MNIST and Fashion-MNIST: 28x28 images, 10 classes each.
+    pub fn default_pair() -> DataShape {
+        DataShape {
+            tasks: DEFAULT_TASKS
+                .iter()
+                .map(|name| TaskShape {
+                    head: TaskHead::new(name, 10),
+                    rows: 28,
+                    cols: 28,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn pixels(&self) -> Vec<usize> {
+        self.tasks.iter().map(|t| t.rows * t.cols).collect()
+    }
+
+    /// Width of the network's input in `mode`.
+    pub fn input_dim(&self, mode: InputMode) -> usize {
+        mode.input_dim(&self.pixels())
+    }
+
+    /// Mixed and sequential modes feed one image size to the network: an error naming the first
+    /// two tasks whose sizes differ, and both sizes.
+    pub fn check_mode(&self, mode: InputMode) -> Result<(), ConfigError> {
+        if !mode.needs_one_size() {
+            return Ok(());
+        }
+        let Some(first) = self.tasks.first() else {
+            return Ok(());
+        };
+        match self.tasks.iter().find(|t| (t.rows, t.cols) != (first.rows, first.cols)) {
+            None => Ok(()),
+            Some(t) => Err(ConfigError::new(
+                "mode",
+                format!(
+                    "{mode} mode feeds one image size to the network, but task {} has {}x{} images and task {} has {}x{} \
+                     (use --mode concat, which takes images of any sizes)",
+                    first.head.name, first.rows, first.cols, t.head.name, t.rows, t.cols
+                ),
+            )),
+        }
+    }
+}
+
 /// The model and its losses: everything that changes what a step computes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Neurons per layer, input first, output last (`n-128-128-128-256-20`).
     pub sizes: Vec<usize>,
-    /// Number of output heads; the output layer is split into `heads` contiguous equal blocks.
+    /// Number of output heads, one per task; the output layer is split into `heads` contiguous
+    /// blocks, head `t` having `tasks[t].classes` neurons.
     pub heads: usize,
+    /// The tasks, in head order. Empty in configurations written before tasks could be chosen:
+    /// those have `heads` equal blocks, named `mnist` and `fashion-mnist` when there are two
+    /// ([`ModelConfig::fill_tasks`] makes them explicit).
+    #[serde(default)]
+    pub tasks: Vec<TaskHead>,
     /// Layers (by index, 1-based as in METHOD.md: layer 0 is the input) that carry the spatial costs
     /// and are split (`--spatial-layers`): strictly increasing, ending at the output layer. Default:
     /// the third hidden layer on. A checkpoint's model without the field (a file written by hand or
@@ -234,6 +362,7 @@ impl ModelConfig {
         ModelConfig {
             sizes: vec![input_dim, 128, 128, 128, 256, 20],
             heads: 2,
+            tasks: DEFAULT_TASKS.iter().map(|name| TaskHead::new(name, 10)).collect(),
             spatial_layers: paper_spatial_layers(),
             alpha: 1.0,
             beta: 3.0,
@@ -264,8 +393,77 @@ impl ModelConfig {
     pub fn output_dim(&self) -> usize {
         *self.sizes.last().unwrap()
     }
-    pub fn head_size(&self) -> usize {
-        self.output_dim() / self.heads
+    /// The number of classes of each head, in task order.
+    pub fn head_sizes(&self) -> Vec<usize> {
+        (0..self.heads).map(|h| self.head_classes(h)).collect()
+    }
+    /// The number of classes of head `h`.
+    pub fn head_classes(&self, h: usize) -> usize {
+        match self.tasks.get(h) {
+            Some(t) => t.classes,
+            None => self.output_dim() / self.heads.max(1),
+        }
+    }
+    /// `f(&self.head_offsets())` without allocating for up to 32 heads (the training step calls it
+    /// every step, and a step allocates nothing).
+    pub fn with_head_offsets<R>(&self, f: impl FnOnce(&[usize]) -> R) -> R {
+        const ON_STACK: usize = 32;
+        if self.heads > ON_STACK {
+            return f(&self.head_offsets());
+        }
+        let mut offsets = [0usize; ON_STACK + 1];
+        for h in 0..self.heads {
+            offsets[h + 1] = offsets[h] + self.head_classes(h);
+        }
+        f(&offsets[..=self.heads])
+    }
+    /// Where each head starts in the output layer, and the output layer's width last
+    /// (`heads + 1` values: head `t` owns outputs `offsets[t]..offsets[t + 1]`).
+    pub fn head_offsets(&self) -> Vec<usize> {
+        let mut offsets = vec![0];
+        for n in self.head_sizes() {
+            offsets.push(offsets.last().copied().unwrap_or(0) + n);
+        }
+        offsets
+    }
+    /// The task whose head holds output neuron `j`.
+    pub fn head_of_output(&self, j: usize) -> usize {
+        let offsets = self.head_offsets();
+        offsets[1..]
+            .iter()
+            .position(|&end| j < end)
+            .unwrap_or(self.heads.saturating_sub(1))
+    }
+    /// The tasks' names, in head order (see the field `tasks` for configurations without them).
+    pub fn task_names(&self) -> Vec<String> {
+        if !self.tasks.is_empty() {
+            return self.tasks.iter().map(|t| t.name.clone()).collect();
+        }
+        if self.heads == DEFAULT_TASKS.len() {
+            return DEFAULT_TASKS.iter().map(|n| n.to_string()).collect();
+        }
+        (0..self.heads).map(|t| format!("task{t}")).collect()
+    }
+    /// Whether `self` and `other` are the same model, a configuration without task names counting as
+    /// the one with its implied tasks ([`ModelConfig::fill_tasks`]).
+    pub fn same_model(&self, other: &ModelConfig) -> bool {
+        let (mut a, mut b) = (self.clone(), other.clone());
+        a.fill_tasks();
+        b.fill_tasks();
+        a == b
+    }
+    /// Makes the tasks explicit in a configuration written before they could be chosen (see the
+    /// field `tasks`); a configuration that has them is left alone.
+    pub fn fill_tasks(&mut self) {
+        if self.tasks.is_empty() && self.heads > 0 && self.output_dim().is_multiple_of(self.heads) {
+            let sizes = self.head_sizes();
+            self.tasks = self
+                .task_names()
+                .iter()
+                .zip(sizes)
+                .map(|(name, n)| TaskHead::new(name, n))
+                .collect();
+        }
     }
     /// A regular network has no spatial costs; its positions never move.
     pub fn is_spatial(&self) -> bool {
@@ -326,15 +524,54 @@ impl ModelConfig {
                     )
                 })?;
         }
-        if self.heads == 0 || !self.output_dim().is_multiple_of(self.heads) {
+        if self.heads == 0 {
             return Err(ConfigError::field(
                 "model.heads",
-                format!(
-                    "{} heads do not divide the {} outputs evenly",
-                    self.heads,
-                    self.output_dim()
-                ),
+                "0 heads: a model needs at least one task",
             ));
+        }
+        if self.tasks.is_empty() {
+            if !self.output_dim().is_multiple_of(self.heads) {
+                return Err(ConfigError::field(
+                    "model.heads",
+                    format!(
+                        "{} heads do not divide the {} outputs evenly",
+                        self.heads,
+                        self.output_dim()
+                    ),
+                ));
+            }
+        } else {
+            if self.tasks.len() != self.heads {
+                return Err(ConfigError::field(
+                    "model.tasks",
+                    format!("{} tasks for {} heads", self.tasks.len(), self.heads),
+                ));
+            }
+            if let Some(t) = self.tasks.iter().find(|t| t.classes == 0) {
+                return Err(ConfigError::field(
+                    "model.tasks",
+                    format!("task {} has 0 classes", t.name),
+                ));
+            }
+            let classes: usize = self.tasks.iter().map(|t| t.classes).sum();
+            if classes != self.output_dim() {
+                return Err(ConfigError::field(
+                    "model.tasks",
+                    format!(
+                        "the heads have {classes} classes in all, but the output layer has {} neurons",
+                        self.output_dim()
+                    ),
+                ));
+            }
+            for (i, t) in self.tasks.iter().enumerate() {
+                if self.tasks[..i].iter().any(|u| u.name == t.name) {
+                    return Err(ConfigError::new(
+                        "tasks",
+                        format!("task {} is named twice", t.name),
+                    ));
+                }
+            }
         }
         self.validate_spatial_layers()?;
         for (name, v) in [("alpha", self.alpha), ("beta", self.beta)] {
@@ -548,8 +785,15 @@ impl Overrides {
         }
     }
 
-    /// The configuration these changes describe, for 28x28 images, validated.
+    /// The configuration these changes describe, for MNIST and Fashion-MNIST (28x28 images, 10
+    /// classes each), validated.
     pub fn configs(&self) -> Result<(ModelConfig, TrainConfig), ConfigError> {
+        self.configs_for(&DataShape::default_pair())
+    }
+
+    /// The configuration these changes describe for the tasks of `shape` (one head per task with
+    /// its class count, the input width of the mode), validated.
+    pub fn configs_for(&self, shape: &DataShape) -> Result<(ModelConfig, TrainConfig), ConfigError> {
         let mut train = TrainConfig::default();
         if let Some(m) = self.mode {
             train.mode = m;
@@ -566,7 +810,15 @@ impl Overrides {
         if let Some(v) = self.lr {
             train.lr = v;
         }
-        let mut model = ModelConfig::defaults(train.mode.input_dim(IMAGE_PIXELS));
+        shape.check_mode(train.mode)?;
+        let mut model = ModelConfig::defaults(shape.input_dim(train.mode));
+        if shape.tasks.is_empty() {
+            return Err(ConfigError::new("tasks", "no task: give at least one"));
+        }
+        model.tasks = shape.tasks.iter().map(|t| t.head.clone()).collect();
+        model.heads = model.tasks.len();
+        let last = model.sizes.len() - 1;
+        model.sizes[last] = model.tasks.iter().map(|t| t.classes).sum();
         if let Some(h) = &self.hidden {
             let mut sizes = vec![model.sizes[0]];
             sizes.extend(h);

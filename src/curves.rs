@@ -98,7 +98,12 @@ pub fn csv_text(metrics: &[EpochMetrics], spatial_layers: Option<&[usize]>) -> S
     ];
     header.extend(cols("transport", first.transport.len()));
     header.extend(cols("density", first.density.len()));
-    header.extend((0..tasks).map(|t| format!("accuracy_{}", crate::tensorboard::task_tag(t, tasks))));
+    header.extend((0..tasks).map(|t| {
+        format!(
+            "accuracy_{}",
+            crate::tensorboard::task_tag(&first.tasks, t, tasks)
+        )
+    }));
     header.push("accuracy_mean".into());
     let mut out = header.join(",");
     out.push('\n');
@@ -326,9 +331,10 @@ pub fn draw_curves<DB: DrawingBackend>(
             .collect()
     };
     let tasks = first.task_accuracy.len();
+    let task_names = split::task_names_or_legacy(&first.tasks, tasks);
     let mut accuracy: Vec<Curve> = (0..tasks)
         .map(|t| Curve {
-            label: split::task_name(t, tasks),
+            label: split::task_name(&task_names, t),
             colour: task_colour(t),
             points: series(&|m| m.task_accuracy[t]),
         })

@@ -191,7 +191,7 @@ impl History {
         model: &ModelConfig,
         params: &Params,
     ) -> Result<(), HistoryError> {
-        if model != &self.model {
+        if !model.same_model(&self.model) {
             return Err(HistoryError::Record(format!(
                 "the model {:?} is not this history's model {:?}",
                 model.sizes, self.model.sizes

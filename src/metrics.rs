@@ -5,15 +5,12 @@ use crate::data::batches::TestSet;
 use crate::model::NeuronMask;
 use anyhow::Result;
 
-/// For each head, the number of labelled examples whose argmax over that head is the label
+/// For each head (head `h` owning logits `offsets[h]..offsets[h + 1]` of each row), the number of
+/// labelled examples whose argmax over that head is the label
 /// (a tie goes to the lower class), and the number of labelled examples: `(correct, total)`.
-pub fn count_correct(
-    logits: &[f32],
-    labels: &[i32],
-    b: usize,
-    heads: usize,
-    classes: usize,
-) -> Vec<(u64, u64)> {
+pub fn count_correct(logits: &[f32], labels: &[i32], b: usize, offsets: &[usize]) -> Vec<(u64, u64)> {
+    let heads = offsets.len() - 1;
+    let width = offsets[heads];
     let mut counts = vec![(0u64, 0u64); heads];
     for r in 0..b {
         for (h, count) in counts.iter_mut().enumerate() {
@@ -21,7 +18,7 @@ pub fn count_correct(
             if label < 0 {
                 continue;
             }
-            let z = &logits[r * heads * classes + h * classes..][..classes];
+            let z = &logits[r * width + offsets[h]..r * width + offsets[h + 1]];
             let argmax = z
                 .iter()
                 .enumerate()
@@ -39,7 +36,7 @@ pub fn count_correct(
 pub fn evaluate(backend: &mut dyn Backend, test: &TestSet, keep: Option<&NeuronMask>) -> Result<Vec<f64>> {
     let model = backend.model_config().clone();
     let logits = backend.logits(&test.inputs, test.len, keep)?;
-    let counts = count_correct(&logits, &test.labels, test.len, model.heads, model.head_size());
+    let counts = count_correct(&logits, &test.labels, test.len, &model.head_offsets());
     Ok(counts
         .iter()
         .map(|&(c, n)| if n == 0 { 0.0 } else { c as f64 / n as f64 })

@@ -50,7 +50,7 @@ impl RunLog {
         checkpoint::remove_stale_temps(&path);
         let history = if start != Progress::default() && path.is_file() {
             let mut h = History::load(&path)?;
-            if &h.model != model {
+            if !h.model.same_model(model) {
                 anyhow::bail!(
                     "{}: the history is of another model ({:?}) than the checkpoint's ({:?})",
                     path.display(),

@@ -5,7 +5,8 @@
 //! - **Split layers**: the layers of `ModelConfig::spatial_layers` that form an unbroken run ending at
 //!   the output layer `L` (for the paper's `L = {3, 4, 5}`: all three). The output layer is always
 //!   split (its neurons belong to their heads); the layers before the first split layer stay shared.
-//! - **Assignment**: output neuron `j` belongs to task `j / head_size`. Going backward, neuron `i` of a
+//! - **Assignment**: output neuron `j` belongs to the task whose head holds it (heads may differ in
+//!   size: `ModelConfig::head_offsets`). Going backward, neuron `i` of a
 //!   split layer `l < L` goes to the task `t` that maximises `sum_{j in l+1, g(j) = t} |W_{l+1}[j, i]|`;
 //!   a tie goes to the lower task. That is `--method weights`, the default; `--method activations`
 //!   gives each hidden split neuron to the task whose class explains most of its activation on the
@@ -94,6 +95,10 @@ pub struct SplitReport {
     /// those used the weights).
     #[serde(default)]
     pub method: SplitMethod,
+    /// The tasks' names, in head order (`mnist`, `fashion-mnist`, ...); empty in reports written
+    /// before tasks could be chosen (see [`task_names_or_legacy`]).
+    #[serde(default)]
+    pub task_names: Vec<String>,
     pub split_layers: Vec<usize>,
     /// Mean over tasks of `task_accuracy`.
     pub full_accuracy: f64,
@@ -185,6 +190,7 @@ pub fn analyse(
         epochs,
         tasks: assignment.tasks,
         method: opts.method,
+        task_names: model.task_names(),
         split_layers: assignment.layers.clone(),
         full_accuracy,
         split_accuracy,
@@ -214,14 +220,16 @@ pub fn measure_modularity(
     modularity_report(model, params, assignment, DEFAULT_LOUVAIN_SEED, Some(&ablation))
 }
 
-/// Name of task `t` of `m` for reports: the datasets in the paper's case, `task t` otherwise.
-pub fn task_name(t: usize, m: usize) -> String {
-    match (m, t) {
-        (2, 0) => "MNIST".into(),
-        (2, 1) => "Fashion-MNIST".into(),
-        _ => format!("task {t}"),
+/// Name of task `t` for reports, from the tasks' names (`names[t]`, as `config::display_name`
+/// spells it: `MNIST`, `Fashion-MNIST`, ...); `task t` where there is no name.
+pub fn task_name(names: &[String], t: usize) -> String {
+    match names.get(t) {
+        Some(name) => crate::config::display_name(name),
+        None => format!("task {t}"),
     }
 }
+
+pub use crate::config::task_names_or_legacy;
 
 /// The report as human-readable tables.
 pub fn format_report(r: &SplitReport) -> String {
@@ -244,7 +252,7 @@ pub fn format_report(r: &SplitReport) -> String {
     for t in 0..r.tasks {
         s.push_str(&format!(
             "{:<16} {:>8.4} {:>8.4} {:>8.4}\n",
-            task_name(t, r.tasks),
+            task_name(&task_names_or_legacy(&r.task_names, r.tasks), t),
             r.task_accuracy[t],
             r.task_split_accuracy[t],
             r.task_drop[t]

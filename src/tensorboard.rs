@@ -255,13 +255,13 @@ impl EventWriter {
     }
 }
 
-/// The tag of task `t` of `tasks`: the dataset name in lower case (`mnist`, `fashion-mnist`), or
-/// `task<t>` when the tasks are not the paper's two.
-pub fn task_tag(t: usize, tasks: usize) -> String {
-    if tasks == 2 {
-        split::task_name(t, tasks).to_lowercase()
-    } else {
-        format!("task{t}")
+/// The tag of task `t` of an epoch's metrics: the task's name (`mnist`, `fashion-mnist`, or a
+/// `--task` name), or `task<t>` where the metrics name no tasks (lines written before tasks could
+/// be chosen name none: two tasks are then `mnist` and `fashion-mnist`).
+pub fn task_tag(names: &[String], t: usize, tasks: usize) -> String {
+    match split::task_names_or_legacy(names, tasks).get(t) {
+        Some(name) => name.clone(),
+        None => format!("task{t}"),
     }
 }
 
@@ -281,7 +281,7 @@ pub fn log_epoch(writer: &mut EventWriter, m: &EpochMetrics, spatial_layers: &[u
     }
     let tasks = m.task_accuracy.len();
     for (t, &a) in m.task_accuracy.iter().enumerate() {
-        writer.add_scalar(&format!("accuracy/{}", task_tag(t, tasks)), step, a)?;
+        writer.add_scalar(&format!("accuracy/{}", task_tag(&m.tasks, t, tasks)), step, a)?;
     }
     writer.add_scalar("accuracy/mean", step, m.accuracy)?;
     writer.add_scalar("time/epoch_seconds", step, m.seconds)?;

@@ -34,8 +34,12 @@ pub struct EpochMetrics {
     pub transport: Vec<f64>,
     /// Mean `V(l)` per spatial layer.
     pub density: Vec<f64>,
-    /// Test accuracy per task (MNIST, Fashion-MNIST).
+    /// Test accuracy per task, in the order of `tasks`.
     pub task_accuracy: Vec<f64>,
+    /// The tasks' names (`mnist`, `fashion-mnist`, ...), in head order. Absent in lines written
+    /// before tasks could be chosen, whose two tasks are MNIST and Fashion-MNIST.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
     /// Mean of the tasks' test accuracies.
     pub accuracy: f64,
     /// The modularity measures cheap enough for every epoch (METHOD.md, "Modularity measures"):
@@ -53,7 +57,11 @@ pub struct Summary {
     pub seed: u64,
     pub epochs: usize,
     pub full_accuracy: f64,
+    /// Test accuracy per task, in the order of `tasks`.
     pub task_accuracy: Vec<f64>,
+    /// The tasks' names, in head order (absent in summaries written before tasks could be chosen).
+    #[serde(default)]
+    pub tasks: Vec<String>,
     /// Wall seconds of all training steps of the run, across resumes (evaluation excluded).
     pub seconds: f64,
     pub seconds_per_epoch: f64,
@@ -165,6 +173,7 @@ pub fn train_observed(
             test.input_dim
         );
     }
+    checkpoint::check_tasks(&model, data)?;
     check_start(backend, data, start)?;
     let mut batch = Batch::with_capacity(cfg.batch_size, input_dim);
     let mut saver = Saver::new(checkpoint_path(&opts.out), backend, start);
@@ -268,6 +277,7 @@ pub fn train_observed(
             transport: losses.transport.clone(),
             density: losses.density.clone(),
             task_accuracy,
+            tasks: model.task_names(),
             accuracy,
             modularity: Some(cheap_measures(&model, &backend.state()?.params)?),
         };
@@ -336,6 +346,7 @@ pub fn train_observed(
         epochs: cfg.epochs,
         full_accuracy: task_accuracy.iter().sum::<f64>() / task_accuracy.len() as f64,
         task_accuracy,
+        tasks: model.task_names(),
         seconds: total_seconds,
         seconds_per_epoch: total_seconds / cfg.epochs.max(1) as f64,
         samples_per_second: total_samples as f64 / total_seconds.max(1e-9),
@@ -607,8 +618,8 @@ fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> indic
     bar
 }
 
-/// The widest line [`format_epoch`] writes with up to three spatial layers: fits a terminal of 100
-/// columns.
+/// The widest line [`format_epoch`] writes (with up to three spatial layers, and any number of
+/// tasks: their accuracies wrap): fits a terminal of 100 columns.
 pub const EPOCH_LINE_WIDTH: usize = 100;
 
 /// Seconds as `42 s`, `3 min 20 s` or `2 h 05 min`.
@@ -630,20 +641,46 @@ pub fn format_epoch(
     spatial_layers: &[usize],
     eta_seconds: Option<f64>,
 ) -> String {
-    let tasks = ["mnist", "fashion"];
-    let acc = m
+    let tasks = crate::config::task_names_or_legacy(&m.tasks, m.task_accuracy.len());
+    let per_task: Vec<String> = m
         .task_accuracy
         .iter()
         .enumerate()
-        .map(|(i, a)| format!("{} {a:.4}", tasks.get(i).copied().unwrap_or("task")))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut lines = vec![format!(
-        "epoch {:>3}/{epochs}  accuracy: {acc}, mean {:.4}",
-        m.epoch, m.accuracy
-    )];
-    if let Some(eta) = eta_seconds.filter(|_| m.epoch < epochs) {
-        lines[0].push_str(&format!("  run done in {}", format_duration(eta)));
+        .map(|(i, a)| match tasks.get(i) {
+            Some(name) => format!("{name} {a:.4}"),
+            None => format!("task{i} {a:.4}"),
+        })
+        .collect();
+    let eta = eta_seconds
+        .filter(|_| m.epoch < epochs)
+        .map(|eta| format!("  run done in {}", format_duration(eta)))
+        .unwrap_or_default();
+    let one_line = format!(
+        "epoch {:>3}/{epochs}  accuracy: {}, mean {:.4}{eta}",
+        m.epoch,
+        per_task.join(", "),
+        m.accuracy
+    );
+    let mut lines = Vec::new();
+    if one_line.chars().count() <= EPOCH_LINE_WIDTH {
+        lines.push(one_line);
+    } else {
+        // Many tasks: the mean first, then the tasks' accuracies on lines of their own.
+        lines.push(format!(
+            "epoch {:>3}/{epochs}  mean accuracy {:.4}{eta}",
+            m.epoch, m.accuracy
+        ));
+        let mut line = String::from("    accuracy:");
+        for (k, item) in per_task.iter().enumerate() {
+            let sep = if k + 1 < per_task.len() { "," } else { "" };
+            if line.len() + 1 + item.len() + sep.len() > EPOCH_LINE_WIDTH && line.len() > 4 {
+                lines.push(std::mem::replace(&mut line, "     ".into()));
+            }
+            line.push(' ');
+            line.push_str(item);
+            line.push_str(sep);
+        }
+        lines.push(line);
     }
     lines.push(format!(
         "    {:.2} s, {:.0} examples/s; loss: task {:.4}, total {:.4}",

@@ -17,6 +17,7 @@ fn model(sizes: &[usize], heads: usize, spatial_layers: &[usize]) -> ModelConfig
     let m = ModelConfig {
         sizes: sizes.to_vec(),
         heads,
+        tasks: Vec::new(),
         spatial_layers: spatial_layers.to_vec(),
         alpha: 1.0,
         beta: 3.0,
@@ -46,7 +47,7 @@ fn test_set_for(be: &mut CpuBackend, count: usize) -> TestSet {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let inputs: Vec<f32> = (0..count * n0).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect();
     let logits = be.logits(&inputs, count, None).unwrap();
-    let classes = m.head_size();
+    let classes = m.head_sizes()[0];
     let labels = (0..count * m.heads)
         .map(|k| {
             let z = &logits[k * classes..(k + 1) * classes];

@@ -250,7 +250,7 @@ fn the_docs_count_the_tensors_of_the_papers_network() {
     let names = number_before("names under `adam_m.` and under `adam_v.`");
     let total = number_before("tensors. Outputs");
 
-    let model = ModelConfig::paper(InputMode::Concat.input_dim(784));
+    let model = ModelConfig::paper(InputMode::Concat.input_dim(&[784, 784]));
     let state = TrainState::new(Params::init(&model, 1));
     let bytes = checkpoint::to_bytes(&model, &TrainConfig::default(), &state, Progress::default());
     let st = SafeTensors::deserialize(&bytes).unwrap();

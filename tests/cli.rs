@@ -203,3 +203,24 @@ fn resume_of_a_directory_without_a_checkpoint_names_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn task_options_are_checked_before_any_work() {
+    // bench measures the paper's two tasks only.
+    assert_fails_naming(
+        &["bench", "--task", "x=/nowhere"],
+        &["--task x=/nowhere", "two tasks"],
+    );
+    // A malformed --task, an unknown task.
+    assert_fails_naming(
+        &["train", "--backend", "cpu", "--task", "=dir"],
+        &["--task =dir", "the task name is empty"],
+    );
+    assert_fails_naming(
+        &["train", "--backend", "cpu", "--tasks", "mnist,qmnist"],
+        &[
+            "unknown task qmnist",
+            "mnist, fashion-mnist, animal-mnist, kmnist, emnist-balanced",
+        ],
+    );
+}

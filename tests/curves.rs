@@ -19,6 +19,7 @@ fn metrics(epochs: usize, layers: usize) -> Vec<EpochMetrics> {
                 transport: (0..layers).map(|l| 10.0 * (l + 1) as f64 + f).collect(),
                 density: (0..layers).map(|l| 0.1 / (l + 1) as f64 / f).collect(),
                 task_accuracy: vec![0.9 + 0.01 * f, 0.8 + 0.01 * f],
+                tasks: Vec::new(),
                 accuracy: 0.85 + 0.01 * f,
                 modularity: None,
             }

@@ -145,6 +145,7 @@ fn a_failed_download_says_it_was_tried_and_how_to_do_it_by_hand() {
     let mirrors = data::Mirrors {
         mnist: &[&closed],
         fashion: &[&closed],
+        kmnist: &[],
     };
     let tmp = tempfile::tempdir().unwrap();
     let err = data::fetch(tmp.path(), &mirrors, false).unwrap_err();
@@ -200,14 +201,16 @@ fn check_data_refuses_other_data_naming_the_file() {
 
     // The two sets swapped: same shapes and counts, each head's data is the other's.
     let swapped = Datasets {
-        mnist: data::TaskData {
-            name: "mnist",
-            ..data_a.fashion.clone()
-        },
-        fashion: data::TaskData {
-            name: "fashion-mnist",
-            ..data_a.mnist.clone()
-        },
+        tasks: vec![
+            data::TaskData {
+                name: "mnist".into(),
+                ..data_a.tasks[1].clone()
+            },
+            data::TaskData {
+                name: "fashion-mnist".into(),
+                ..data_a.tasks[0].clone()
+            },
+        ],
     };
     let err = checkpoint::check_data(&ck, &swapped).unwrap_err();
     let msg = err.to_string();

@@ -118,6 +118,7 @@ fn downloads_verify_land_and_are_skipped_next_time() {
     let mirrors = Mirrors {
         mnist: &[&m404, &mgood],
         fashion: &[&f404, &fgood],
+        kmnist: &[],
     };
     let dir = tempfile::tempdir().unwrap();
     let report = data::fetch_files(dir.path(), &specs, &mirrors, false).unwrap();
@@ -135,7 +136,7 @@ fn downloads_verify_land_and_are_skipped_next_time() {
     expected.sort();
     assert_eq!(list_files(dir.path()), expected);
     let loaded = data::load(dir.path()).unwrap();
-    assert_eq!(loaded.mnist.train_labels, label_values(7, 10));
+    assert_eq!(loaded.tasks[0].train_labels, label_values(7, 10));
 
     // Each file was asked of the 404 mirror first, then of the good one.
     let requests = server.requests();
@@ -162,6 +163,7 @@ fn wrong_checksum_is_rejected_and_leaves_nothing() {
     let mirrors = Mirrors {
         mnist: &[&good, &good],
         fashion: &[],
+        kmnist: &[],
     };
     let wrong = "0".repeat(64);
     specs[1].sha256 = Box::leak(wrong.clone().into_boxed_str());
@@ -189,6 +191,7 @@ fn all_mirrors_missing_is_a_download_error() {
     let mirrors = Mirrors {
         mnist: &[&a, &b],
         fashion: &[],
+        kmnist: &[],
     };
     let dir = tempfile::tempdir().unwrap();
     let err = data::fetch_files(dir.path(), &data::FILES[..1], &mirrors, false).unwrap_err();
@@ -213,6 +216,7 @@ fn corrupt_local_copy_is_replaced() {
     let mirrors = Mirrors {
         mnist: &[&good],
         fashion: &[],
+        kmnist: &[],
     };
     let dir = tempfile::tempdir().unwrap();
     let stale = dir.path().join("mnist/train-images-idx3-ubyte");
@@ -238,6 +242,7 @@ fn a_mirror_serving_uncompressed_bytes_is_stored_uncompressed() {
     let mirrors = Mirrors {
         mnist: &[],
         fashion: &[&plain],
+        kmnist: &[],
     };
     let dir = tempfile::tempdir().unwrap();
     let spec = specs
@@ -255,7 +260,8 @@ fn reachability_probe() {
     let up = server.url("x");
     assert!(data::network_reachable(&Mirrors {
         mnist: &[&up],
-        fashion: &[]
+        fashion: &[],
+        kmnist: &[],
     }));
     // A port nobody listens on (bound, then released) refuses the connection at once.
     let closed = {
@@ -264,10 +270,83 @@ fn reachability_probe() {
     };
     assert!(!data::network_reachable(&Mirrors {
         mnist: &[&closed],
-        fashion: &[&closed]
+        fashion: &[&closed],
+        kmnist: &[],
     }));
     assert!(!data::network_reachable(&Mirrors {
         mnist: &[],
-        fashion: &[]
+        fashion: &[],
+        kmnist: &[],
     }));
+}
+
+/// KMNIST's published checksums are of the `.gz` files: the bytes as served are checked (before
+/// gunzipping), a present `.gz` is recognised by its own hash, and a mirror that serves the file
+/// uncompressed cannot be verified and is refused.
+#[test]
+fn kmnist_is_verified_by_the_sha256_of_its_gz_files() {
+    let raw = set_files(9, 4, 3, 3, 40);
+    let gz: Vec<Vec<u8>> = raw.iter().map(|b| gzip(b)).collect();
+    let mut files = HashMap::new();
+    for (name, bytes) in data::SET_FILES.iter().zip(&gz) {
+        files.insert(format!("/k/{name}.gz"), bytes.clone());
+    }
+    // The uncompressed label file, served where the .gz should be.
+    files.insert("/plain/train-labels-idx1-ubyte.gz".to_string(), raw[1].clone());
+    let server = Server::start(files);
+    let specs: Vec<FileSpec> = data::fetch::KMNIST_FILES
+        .iter()
+        .zip(&gz)
+        .map(|(f, bytes)| {
+            assert!(f.gzipped);
+            FileSpec {
+                sha256: Box::leak(sha256_hex(bytes).into_boxed_str()),
+                ..*f
+            }
+        })
+        .collect();
+    let (plain, good) = (server.url("plain"), server.url("k"));
+    let mirrors = Mirrors {
+        mnist: &[],
+        fashion: &[],
+        kmnist: &[&plain, &good],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let report = data::fetch_files(dir.path(), &specs, &mirrors, false).unwrap();
+    assert_eq!(report.downloaded.len(), 4);
+    let mut want: Vec<String> = data::SET_FILES.iter().map(|n| format!("kmnist/{n}.gz")).collect();
+    want.sort();
+    assert_eq!(list_files(dir.path()), want);
+    let again = data::fetch_files(dir.path(), &specs, &mirrors, false).unwrap();
+    assert_eq!(again.present.len(), 4);
+    let sources = data::resolve_tasks(&["kmnist".to_string()], &[]).unwrap();
+    let d = data::load_tasks(dir.path(), &sources).unwrap();
+    assert_eq!(d.tasks[0].train_labels, label_values(9, 40));
+
+    // Only the mirror that serves the file uncompressed: refused, saying why; nothing written.
+    let only_plain = Mirrors {
+        mnist: &[],
+        fashion: &[],
+        kmnist: &[&plain],
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let err = data::fetch_files(empty.path(), &specs[1..2], &only_plain, false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("served uncompressed, and the published checksum is of the .gz file"),
+        "{err}"
+    );
+    assert_eq!(list_files(empty.path()), Vec::<String>::new());
+
+    // The real table: KMNIST's files and the published SHA-256 of each .gz.
+    let names: Vec<&str> = data::fetch::files_of("kmnist").iter().map(|f| f.name).collect();
+    assert_eq!(names, data::SET_FILES);
+    assert_eq!(
+        data::fetch::KMNIST_FILES[0].sha256,
+        "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4"
+    );
+    assert_eq!(
+        data::MIRRORS.for_set("kmnist"),
+        ["http://codh.rois.ac.jp/kmnist/dataset/kmnist/"]
+    );
 }

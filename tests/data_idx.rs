@@ -151,20 +151,83 @@ fn zero_dimension() {
     }
 }
 
+/// A task's classes are read from its training labels (any byte is a label: EMNIST-balanced has
+/// 47); a test label outside them is an error naming the task and the file.
 #[test]
 fn label_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "labels", &labels(&[0, 9, 3, 10, 1]));
-    let err = read_labels(&file).unwrap_err();
-    assert!(matches!(
-        err,
-        DataError::LabelOutOfRange {
-            index: 3,
-            label: 10,
-            ..
-        }
-    ));
-    assert!(message_naming(&err, &file).contains("label 10 at index 3"));
+    let file = write(dir.path(), "labels", &labels(&[0, 9, 3, 46, 1]));
+    assert_eq!(read_labels(&file).unwrap().labels, [0, 9, 3, 46, 1]);
+
+    // Training labels 0..=2: three classes; a test label 3 is none of them.
+    let mut files = set_files(6, 5, 2, 2, 0);
+    files[1] = labels(&[0, 1, 2, 0, 1, 2]);
+    files[3] = labels(&[0, 2, 1, 3, 0]);
+    write_set(dir.path(), "small", &files, false);
+    let task_dir = dir.path().join("small");
+    let custom = vec![("small".to_string(), task_dir.clone())];
+    let sources = data::resolve_tasks(&["small".to_string()], &custom).unwrap();
+    let err = data::load_tasks(dir.path(), &sources).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DataError::LabelOutOfRange {
+                index: 3,
+                label: 3,
+                classes: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let msg = message_naming(&err, &task_dir.join("t10k-labels-idx1-ubyte"));
+    assert!(
+        msg.contains("label 3 at index 3 is not one of task small's 3 classes (0..=2"),
+        "{msg}"
+    );
+
+    // Fixed, the task has 3 classes.
+    files[3] = labels(&[0, 2, 1, 2, 0]);
+    write_set(dir.path(), "small", &files, false);
+    let d = data::load_tasks(dir.path(), &sources).unwrap();
+    assert_eq!(
+        (d.names(), d.tasks[0].num_classes),
+        (vec!["small".to_string()], 3)
+    );
+}
+
+/// `--task NAME=DIR` directories: a missing file names the task's folder and the file; an unknown
+/// task name lists the known ones.
+#[test]
+fn custom_task_errors_name_the_task_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = set_files(6, 5, 8, 8, 0);
+    files[1] = labels(&[0, 1, 2, 0, 1, 2]);
+    files[3] = labels(&[0, 2, 1, 2, 0]);
+    write_set(dir.path(), "mine", &files, true);
+    std::fs::remove_file(dir.path().join("mine/t10k-images-idx3-ubyte.gz")).unwrap();
+    let custom = vec![("mine".to_string(), dir.path().join("mine"))];
+    let sources = data::resolve_tasks(&["mine".to_string()], &custom).unwrap();
+    let err = data::load_tasks(Path::new("/nonexistent"), &sources).unwrap_err();
+    assert!(
+        matches!(&err, DataError::MissingData { set, .. } if set == "mine"),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("mine data not found: 1 file(s) missing"), "{msg}");
+    assert!(
+        msg.contains(&format!("{}/", dir.path().join("mine").display())),
+        "{msg}"
+    );
+    assert!(msg.contains("t10k-images-idx3-ubyte"), "{msg}");
+    assert!(
+        !msg.contains("data fetch"),
+        "a --task directory has nothing to fetch: {msg}"
+    );
+
+    let err = data::resolve_tasks(&["mnist".to_string(), "cifar".to_string()], &custom).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("unknown task cifar: the known tasks are mnist, fashion-mnist, animal-mnist, kmnist, emnist-balanced, mine"), "{msg}");
 }
 
 #[test]
@@ -304,11 +367,11 @@ fn load_a_small_directory() {
     assert!(data::find_missing(dir.path()).is_empty());
     let d = data::load(dir.path()).unwrap();
     assert_eq!(d.image_pixels(), 15);
-    assert_eq!((d.mnist.name, d.fashion.name), ("mnist", "fashion-mnist"));
-    assert_eq!(d.mnist.train_images.image(2)[4], pixel(10, 2, 4));
-    assert_eq!(d.fashion.test_images.image(3)[14], pixel(120, 3, 14));
-    assert_eq!(d.mnist.train_labels, label_values(7, 10));
-    assert_eq!(d.fashion.test_labels, label_values(4, 23));
+    assert_eq!(d.names(), ["mnist", "fashion-mnist"]);
+    assert_eq!(d.tasks[0].train_images.image(2)[4], pixel(10, 2, 4));
+    assert_eq!(d.tasks[1].test_images.image(3)[14], pixel(120, 3, 14));
+    assert_eq!(d.tasks[0].train_labels, label_values(7, 10));
+    assert_eq!(d.tasks[1].test_labels, label_values(4, 23));
     assert_eq!((d.train_pairs(), d.test_pairs()), (7, 4));
 
     // One file gone: find_missing names it, load says which.
@@ -364,16 +427,23 @@ fn count_mismatch_names_both_files() {
 
 #[test]
 fn image_sizes_must_agree() {
+    // Tasks of different image sizes load; the modes that feed one size refuse them, naming both
+    // tasks and sizes; concat takes them.
     let dir = tempfile::tempdir().unwrap();
     write_set(dir.path(), "mnist", &set_files(7, 4, 3, 5, 10), true);
     write_set(dir.path(), "fashion-mnist", &set_files(7, 4, 4, 4, 20), true);
-    let err = data::load(dir.path()).unwrap_err();
-    let file = dir.path().join("fashion-mnist/train-images-idx3-ubyte.gz");
-    assert!(
-        matches!(err, DataError::ShapeMismatch { rows: 4, cols: 4, .. }),
-        "{err}"
-    );
-    assert!(message_naming(&err, &file).contains("are 4x4"), "{err}");
+    let d = data::load(dir.path()).unwrap();
+    assert_eq!(d.pixels(), [15, 16]);
+    let shape = d.shape();
+    for mode in [InputMode::Mixed, InputMode::Sequential] {
+        let err = shape.check_mode(mode).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{mode} mode feeds one image size to the network, but task mnist has 3x5 images and task fashion-mnist has 4x4")),
+            "{err}"
+        );
+    }
+    shape.check_mode(InputMode::Concat).unwrap();
+    assert_eq!(shape.input_dim(InputMode::Concat), 31);
 
     // Test images of another size than the training images of the same set.
     let mut mnist = set_files(7, 4, 3, 5, 10);
@@ -382,6 +452,17 @@ fn image_sizes_must_agree() {
     let err = data::load(dir.path()).unwrap_err();
     let file = dir.path().join("mnist/t10k-images-idx3-ubyte.gz");
     assert!(message_naming(&err, &file).contains("are 5x3"), "{err}");
+}
+
+/// The length of `bytes` once gunzipped (as they are when not gzip).
+fn decompressed_len(bytes: &[u8]) -> usize {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).unwrap();
+        out.len()
+    } else {
+        bytes.len()
+    }
 }
 
 /// Random inputs and mutations of valid files: the parsers may fail, but must not panic, and what
@@ -451,7 +532,8 @@ fn parsers_never_panic_on_garbage() {
             accepted += 1;
         }
         if let Ok(l) = parse_labels(&bytes, file) {
-            assert!(l.labels.iter().all(|&x| x < 10));
+            // Header and data exactly: one label per byte after the 8-byte header.
+            assert_eq!(l.labels.len() + 8, decompressed_len(&bytes));
             accepted += 1;
         }
     }
@@ -487,7 +569,7 @@ fn real_data_when_available() {
         dir.display(),
         start.elapsed()
     );
-    for task in [&d.mnist, &d.fashion] {
+    for task in &d.tasks {
         assert_eq!(
             (task.train_len(), task.test_len()),
             (60_000, 10_000),
@@ -511,16 +593,17 @@ fn real_data_when_available() {
         h
     };
     assert_eq!(
-        histogram(&d.mnist.train_labels),
+        histogram(&d.tasks[0].train_labels),
         [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     );
-    assert_eq!(histogram(&d.fashion.train_labels), [6000; 10]);
+    assert_eq!(histogram(&d.tasks[1].train_labels), [6000; 10]);
     assert_eq!(d.image_pixels(), 784);
 
     // The checksums in FILES match the data (fetch has nothing to download and no mirror to ask).
     let none = data::Mirrors {
         mnist: &[],
         fashion: &[],
+        kmnist: &[],
     };
     let report = data::fetch(&dir, &none, false).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.present.len(), 8);
@@ -533,4 +616,24 @@ fn real_data_when_available() {
     );
     let order = data::epoch_order(InputMode::Sequential, &d, 1, 0);
     assert_eq!((order.len(), order.num_batches(256)), (120_000, 469));
+
+    // Animal-MNIST, a third task: 8000 + 2000 images of 10 classes, 800 / 200 per class.
+    let names: Vec<String> = ["mnist", "fashion-mnist", "animal-mnist"]
+        .map(String::from)
+        .to_vec();
+    let sources = data::resolve_tasks(&names, &[]).unwrap();
+    let d3 = data::load_tasks(&dir, &sources).unwrap_or_else(|e| panic!("{e}"));
+    let animal = &d3.tasks[2];
+    assert_eq!(
+        (animal.train_len(), animal.test_len(), animal.num_classes),
+        (8000, 2000, 10)
+    );
+    assert_eq!(histogram(&animal.train_labels), [800; 10]);
+    assert_eq!(histogram(&animal.test_labels), [200; 10]);
+    // An epoch pairs over MNIST's 60000; the test set over its 10000, Animal-MNIST's 2000 labelled once.
+    assert_eq!(data::epoch_order(InputMode::Concat, &d3, 1, 0).len(), 60_000);
+    let test = data::test_set(InputMode::Concat, &d3);
+    assert_eq!((test.len, test.input_dim), (10_000, 3 * 784));
+    let labelled = (0..test.len).filter(|r| test.labels[r * 3 + 2] >= 0).count();
+    assert_eq!(labelled, 2000);
 }

@@ -11,6 +11,7 @@ fn model() -> ModelConfig {
     let m = ModelConfig {
         sizes: vec![2, 2, 2],
         heads: 2,
+        tasks: Vec::new(),
         spatial_layers: vec![1, 2],
         alpha: 1.0,
         beta: 3.0,
@@ -107,6 +108,7 @@ fn the_caption_gives_the_drop_and_p_values_or_says_how_to_get_them() {
     let c = Caption {
         drop: 0.0123,
         task_drop: vec![0.01, 0.0146],
+        task_names: vec!["mnist".into(), "fashion-mnist".into()],
         p_values: vec![(3, Some(0.001)), (4, Some(0.25)), (5, None)],
         permutations: 1000,
     };

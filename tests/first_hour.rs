@@ -224,7 +224,7 @@ fn the_epoch_lines_fit_100_columns() {
         .lines()
         .find(|l| l.starts_with("epoch   1/2"))
         .expect("an epoch line");
-    for word in ["accuracy: mnist 0.", "fashion 0.", "run done in"] {
+    for word in ["accuracy: mnist 0.", "fashion-mnist 0.", "run done in"] {
         assert!(first.contains(word), "{word:?} missing: {first}");
     }
     assert!(
@@ -244,6 +244,7 @@ fn the_epoch_line_is_at_most_100_columns_with_three_spatial_layers() {
         transport: vec![1234.5678; 3],
         density: vec![1234.5678; 3],
         task_accuracy: vec![0.9999, 0.9999],
+        tasks: Vec::new(),
         accuracy: 0.9999,
         modularity: None,
     };
@@ -256,4 +257,45 @@ fn the_epoch_line_is_at_most_100_columns_with_three_spatial_layers() {
         );
     }
     assert!(text.contains("run done in 72 h 00 min"), "{text}");
+}
+
+/// Many tasks with long names: the accuracies wrap onto their own lines, each at most 100 columns,
+/// every task still named with its accuracy.
+#[test]
+fn the_epoch_lines_of_many_tasks_fit_100_columns() {
+    let names: Vec<String> = (0..7).map(|t| format!("a-long-task-name-{t}")).collect();
+    let m = spatial_gpu::train::EpochMetrics {
+        epoch: 100,
+        seconds: 12.5,
+        samples_per_second: 1234.0,
+        task_loss: 1.5,
+        total_loss: 2.5,
+        transport: vec![1.0; 3],
+        density: vec![1.0; 3],
+        task_accuracy: (0..7).map(|t| 0.9 + t as f64 / 100.0).collect(),
+        tasks: names.clone(),
+        accuracy: 0.93,
+        modularity: None,
+    };
+    let text = spatial_gpu::train::format_epoch(&m, 500, &[3, 4, 5], Some(3600.0));
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("mean accuracy 0.9300  run done in"),
+        "{text}"
+    );
+    for (t, name) in names.iter().enumerate() {
+        assert!(
+            text.contains(&format!("{name} {:.4}", 0.9 + t as f64 / 100.0)),
+            "{text}"
+        );
+    }
 }

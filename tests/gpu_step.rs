@@ -29,7 +29,7 @@ mod common;
 use common::{check, context, rng, uniform, Failures};
 use rand::Rng;
 use spatial_gpu::backend::{Backend, Losses};
-use spatial_gpu::config::{Activation, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
+use spatial_gpu::config::{Activation, ModelConfig, TaskHead, TrainConfig, TransportNorm, WeightNorm};
 use spatial_gpu::cpu::{adam, CpuBackend};
 use spatial_gpu::data::batches::Batch;
 use spatial_gpu::gpu::{GpuBackend, GpuContext, GpuOptions, MatmulChoice, Variant};
@@ -45,14 +45,15 @@ fn small_model(input: usize) -> ModelConfig {
 }
 
 /// Random inputs in [0, 1) and labels; with `sequential`, each example has one head's label only.
-fn batch(seed: u64, size: usize, input_dim: usize, heads: usize, classes: usize, sequential: bool) -> Batch {
+fn batch(seed: u64, size: usize, input_dim: usize, classes: &[usize], sequential: bool) -> Batch {
+    let heads = classes.len();
     let mut r = rng(seed);
     let inputs = uniform(&mut r, size * input_dim, 0.0, 1.0);
     let mut labels = Vec::new();
     for _ in 0..size {
         let own = r.random_range(0..heads);
-        for h in 0..heads {
-            let l = r.random_range(0..classes as i32);
+        for (h, &n) in classes.iter().enumerate() {
+            let l = r.random_range(0..n as i32);
             labels.push(if sequential && h != own { -1 } else { l });
         }
     }
@@ -136,7 +137,7 @@ fn one_step(
     };
     let (mut cpu, mut gpu) = backends(ctx, &model, &train, v);
     let before = cpu.state().unwrap();
-    let bt = batch(11, b, model.sizes[0], model.heads, model.head_size(), sequential);
+    let bt = batch(11, b, model.sizes[0], &model.head_sizes(), sequential);
     cpu.train_step(&bt).unwrap();
     gpu.train_step(&bt).unwrap();
     let snap = gpu.debug_snapshot().unwrap();
@@ -288,6 +289,22 @@ fn one_step_matches_cpu() {
         v,
         &mut fails,
     );
+    // Heads of different sizes (3 and 17 classes, 20 outputs as the paper's): per-head offsets in
+    // the loss, sequential masking included.
+    let mut unequal = small_model(37);
+    unequal.tasks = vec![TaskHead::new("small", 3), TaskHead::new("large", 17)];
+    unequal.validate().unwrap();
+    for sequential in [false, true] {
+        one_step(
+            &ctx,
+            "heads of 3 and 17",
+            unequal.clone(),
+            13,
+            sequential,
+            v,
+            &mut fails,
+        );
+    }
     // Batch of 1, smaller than any tile, with the register-blocked kernel.
     one_step(
         &ctx,
@@ -370,14 +387,7 @@ fn ten_steps_match_cpu() {
         for s in 0..10 {
             // The last batch of an "epoch" is smaller.
             let b = if s == 9 { 5 } else { 12 };
-            let bt = batch(
-                100 + s,
-                b,
-                model.sizes[0],
-                model.heads,
-                model.head_size(),
-                sequential,
-            );
+            let bt = batch(100 + s, b, model.sizes[0], &model.head_sizes(), sequential);
             cpu.train_step(&bt).unwrap();
             gpu.train_step(&bt).unwrap();
             let (gl, cl) = (
@@ -409,14 +419,7 @@ fn ten_steps_match_cpu() {
             )));
         }
         // Accumulated losses: the mean over two steps equals the CPU's mean.
-        let bt = batch(
-            500,
-            12,
-            model.sizes[0],
-            model.heads,
-            model.head_size(),
-            sequential,
-        );
+        let bt = batch(500, 12, model.sizes[0], &model.head_sizes(), sequential);
         for _ in 0..2 {
             cpu.train_step(&bt).unwrap();
             gpu.train_step(&bt).unwrap();
@@ -475,10 +478,10 @@ fn logits_state_and_errors() {
     let back = gpu.state().unwrap();
     assert_eq!(back, st, "state read back differs from the state set");
     // Errors, not panics.
-    let too_big = batch(1, 9, 37, 2, 10, false);
+    let too_big = batch(1, 9, 37, &[10, 10], false);
     let e = gpu.train_step(&too_big).unwrap_err().to_string();
     assert!(e.contains("built for batches of 1 to 8"), "{e}");
-    let wrong_dim = batch(1, 4, 36, 2, 10, false);
+    let wrong_dim = batch(1, 4, 36, &[10, 10], false);
     assert!(gpu.train_step(&wrong_dim).is_err());
     assert!(gpu.logits(&inputs[..10], count, None).is_err());
     let other = TrainState::new(Params::init(&small_model(36), 1));

@@ -17,6 +17,7 @@ fn model() -> ModelConfig {
     let m = ModelConfig {
         sizes: vec![6, 10, 12, 16, 4],
         heads: 2,
+        tasks: Vec::new(),
         spatial_layers: vec![2, 3, 4],
         alpha: 0.01,
         beta: 3.0,

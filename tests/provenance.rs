@@ -686,3 +686,57 @@ fn reproduce_and_sweep_take_config_files() {
         .unwrap();
     assert_fails_with(&o, &["summary.json reruns that one run", "train --config"]);
 }
+
+/// A run of three tasks (of two image sizes) reruns from its summary with the same tasks: the
+/// summary's `model.tasks` become `--tasks`, and the configuration is rebuilt for them.
+#[test]
+fn a_summary_json_of_three_tasks_reruns_with_its_tasks() {
+    let data = cli_data_dir(29);
+    // A third built-in task: MNIST's files under animal-mnist/.
+    let animal = data.path().join("animal-mnist");
+    std::fs::create_dir_all(&animal).unwrap();
+    for f in std::fs::read_dir(data.path().join("mnist")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), animal.join(f.file_name())).unwrap();
+    }
+    let runs = tempfile::tempdir().unwrap();
+    let first = runs.path().join("first");
+    assert_success(
+        &train_cli(
+            data.path(),
+            &[
+                "--epochs",
+                "1",
+                "--tasks",
+                "mnist,fashion-mnist,animal-mnist",
+                "--out",
+                first.to_str().unwrap(),
+            ],
+        ),
+        "train, three tasks",
+    );
+    let summary_path = first.join("summary.json");
+    let summary = json(&summary_path);
+    assert_eq!(summary["model"]["tasks"].as_array().unwrap().len(), 3);
+    let second = runs.path().join("second");
+    let o = bin()
+        .args([
+            "train",
+            "--backend",
+            "cpu",
+            "--no-progress",
+            "--no-plot",
+            "--config",
+        ])
+        .arg(&summary_path)
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--out")
+        .arg(&second)
+        .output()
+        .unwrap();
+    assert_success(&o, "rerun of three tasks");
+    let again = json(&second.join("summary.json"));
+    assert_eq!(again["model"], summary["model"]);
+    assert_eq!(metrics_without_timing(&second), metrics_without_timing(&first));
+}

@@ -167,3 +167,55 @@ fn the_script_refuses_a_foreign_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a spatial-gpu checkpoint"), "{err}");
 }
+
+/// Tasks of different image sizes, class counts and test counts (`--task` directories): the script
+/// reads the checkpoint's tasks, scores each task's own test examples once, and agrees exactly.
+#[test]
+fn the_script_follows_the_runs_tasks() {
+    if !python_ready() {
+        return;
+    }
+    use spatial_gpu::data::{Datasets, SyntheticTask};
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = |name, classes, rows, test| SyntheticTask {
+        name,
+        classes,
+        rows,
+        cols: rows,
+        train: 64,
+        test,
+    };
+    let data = Datasets::synthetic_tasks(&[spec("dots", 3, 8, 50), spec("digits", 10, 28, 120)], 9);
+    let mut opts = Vec::new();
+    for t in &data.tasks {
+        write_task_dir(&tmp.path().join(&t.name), t);
+        opts.push(format!("{}={}", t.name, tmp.path().join(&t.name).display()));
+    }
+    let run = tmp.path().join("run");
+    let o = train_cli(
+        &tmp.path().join("none"),
+        &[
+            "--task",
+            &opts[0],
+            "--task",
+            &opts[1],
+            "--epochs",
+            "2",
+            "--out",
+            run.to_str().unwrap(),
+        ],
+    );
+    assert_success(&o, "train on --task tasks");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let python = script_counts(
+        &run,
+        &tmp.path().join("none"),
+        &["--task", &opts[0], "--task", &opts[1]],
+    );
+    let totals: Vec<(&str, u64)> = python.iter().map(|p| (p.0.as_str(), p.2)).collect();
+    assert_eq!(totals, [("dots", 50), ("digits", 120)]);
+    for (p, want) in python.iter().zip(summary["task_accuracy"].as_array().unwrap()) {
+        assert_eq!(p.3, want.as_f64().unwrap(), "{}: python vs spatial-gpu", p.0);
+    }
+}

@@ -568,3 +568,107 @@ fn split_and_figure_need_a_checkpoint() {
         &["--model", "model.safetensors"],
     );
 }
+
+/// `reproduce` and `sweep` on three tasks of different sizes (`--task` directories; concat only):
+/// every table has the tasks by name and every run of the JSON its numbers keyed by task name.
+#[test]
+fn grids_speak_tasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut small = common::set_files(48, 20, 3, 3, 1);
+    small[1] = common::labels(&(0..48).map(|i| (i % 3) as u8).collect::<Vec<_>>());
+    small[3] = common::labels(&(0..20).map(|i| (i % 3) as u8).collect::<Vec<_>>());
+    common::write_set(dir, "small", &small, false);
+    common::write_set(dir, "mid", &common::set_files(64, 32, 4, 4, 5), true);
+    common::write_set(dir, "wide", &common::set_files(40, 16, 2, 6, 9), false);
+    let defs: Vec<String> = ["small", "mid", "wide"]
+        .iter()
+        .map(|t| format!("{t}={}", dir.join(t).display()))
+        .collect();
+    let out = dir.join("grid");
+    let mut args = reproduce_args(s(dir), s(&out), "1");
+    let seeds = args.iter().position(|a| *a == "1,2").unwrap();
+    args[seeds] = "1";
+    args.extend(["--modes", "concat", "--tasks", "small,mid,wide"]);
+    for d in &defs {
+        args.extend(["--task", d.as_str()]);
+    }
+    let stdout = ok(&args);
+    assert!(
+        stdout.contains("small 0.") && stdout.contains(" / mid 0.") && stdout.contains(" / wide 0."),
+        "{stdout}"
+    );
+    let results: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        assert_eq!(r["tasks"], serde_json::json!(["small", "mid", "wide"]));
+        for (t, name) in ["small", "mid", "wide"].iter().enumerate() {
+            assert_eq!(r["by_task"][name]["full"], r["task_accuracy"][t], "{r}");
+            assert_eq!(r["by_task"][name]["split"], r["task_split_accuracy"][t], "{r}");
+        }
+    }
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    for name in ["small", "mid", "wide"] {
+        assert!(table.contains(&format!("| {name} full |")), "{table}");
+        assert!(table.contains(&format!(" {name} full / split |")), "{table}");
+    }
+
+    // The default modes include mixed, which needs one image size: refused, naming the tasks.
+    let out2 = dir.join("grid2");
+    let mut mixed = reproduce_args(s(dir), s(&out2), "1");
+    mixed.extend(["--tasks", "small,mid"]);
+    for d in &defs[..2] {
+        mixed.extend(["--task", d.as_str()]);
+    }
+    fails_naming(
+        &mixed,
+        &["--mode", "task small has 3x3 images and task mid has 4x4"],
+    );
+
+    let sweep_out = dir.join("sweep");
+    let mut sweep = vec![
+        "sweep",
+        "--epochs",
+        "1",
+        "--seeds",
+        "3",
+        "--modes",
+        "concat",
+        "--inits",
+        "xavier",
+        "--transport-norms",
+        "paper",
+        "--weight-norms",
+        "l1",
+        "--paper-alphas",
+        "0.01",
+        "--backend",
+        "cpu",
+        "--data-dir",
+        s(dir),
+        "--out",
+        s(&sweep_out),
+        "--hidden",
+        "8,8,8,8",
+        "--batch-size",
+        "16",
+        "--permutations",
+        "10",
+        "--no-regular",
+    ];
+    for d in &defs {
+        sweep.extend(["--task", d.as_str()]);
+    }
+    ok(&sweep);
+    let md = std::fs::read_to_string(sweep_out.join("sweep.md")).unwrap();
+    assert!(
+        md.contains("## Per task") && md.contains("| small | mid | wide |"),
+        "{md}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep_out.join("sweep.json")).unwrap()).unwrap();
+    let tasks = json["cells"][0]["tasks"].as_array().unwrap();
+    let names: Vec<&str> = tasks.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["small", "mid", "wide"]);
+}

@@ -13,6 +13,7 @@ fn model(sizes: &[usize], heads: usize, spatial_layers: &[usize]) -> ModelConfig
     let m = ModelConfig {
         sizes: sizes.to_vec(),
         heads,
+        tasks: Vec::new(),
         spatial_layers: spatial_layers.to_vec(),
         alpha: 1.0,
         beta: 3.0,

@@ -255,6 +255,7 @@ fn an_epoch_is_logged_under_the_documented_tags() {
         transport: vec![10.0, 20.0, 30.0],
         density: vec![0.1, 0.2, 0.3],
         task_accuracy: vec![0.96, 0.85],
+        tasks: Vec::new(),
         accuracy: 0.905,
         modularity: None,
     };

@@ -142,6 +142,7 @@ fn model(sizes: &[usize]) -> ModelConfig {
     let m = ModelConfig {
         sizes: sizes.to_vec(),
         heads: 2,
+        tasks: Vec::new(),
         spatial_layers: (n.saturating_sub(2).max(1)..=n).collect(),
         alpha: 0.01,
         beta: 3.0,

@@ -216,7 +216,7 @@ pub fn ablate(model: &ModelConfig, params: &Params, test: &TestSet, layers: &[us
             test.labels.len() / test.len.max(1)
         );
     }
-    let classes = model.head_size();
+    let offsets = model.head_offsets();
     let mut chunk = Chunk::new(&model.sizes, CHUNK.min(test.len.max(1)));
     let mut full = vec![(0u64, 0u64); heads];
     let mut correct: Vec<Vec<Vec<u64>>> = layers
@@ -228,13 +228,7 @@ pub fn ablate(model: &ModelConfig, params: &Params, test: &TestSet, layers: &[us
         let b = CHUNK.min(test.len - start);
         let labels = &test.labels[start * heads..(start + b) * heads];
         chunk.forward(model, params, &test.inputs[start * n0..(start + b) * n0], b);
-        let counts = count_correct(
-            &chunk.act[last][..b * model.output_dim()],
-            labels,
-            b,
-            heads,
-            classes,
-        );
+        let counts = count_correct(&chunk.act[last][..b * model.output_dim()], labels, b, &offsets);
         for (f, c) in full.iter_mut().zip(counts) {
             f.0 += c.0;
             f.1 += c.1;
@@ -244,7 +238,7 @@ pub fn ablate(model: &ModelConfig, params: &Params, test: &TestSet, layers: &[us
                 let logits = chunk.ablated(model, params, b, l, j);
                 for (acc, c) in per_task
                     .iter_mut()
-                    .zip(count_correct(logits, labels, b, heads, classes))
+                    .zip(count_correct(logits, labels, b, &offsets))
                 {
                     *acc += c.0;
                 }

@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 /// `false` for a switch, or an array of one of these for an option that takes a list).
 pub const FILE_KEYS: &[(&str, &str)] = &[
     ("data-dir", r#""/data/spatial-gpu""#),
+    ("tasks", r#"["mnist", "fashion-mnist", "animal-mnist"]"#),
+    ("task", r#"["shapes=/data/shapes"]"#),
     ("mode", r#""concat""#),
     ("init", r#""xavier""#),
     ("transport-norm", r#""paper""#),
@@ -67,6 +69,8 @@ pub const NOT_IN_FILE: &[(&str, &str)] = &[
 /// The options `reproduce` and `sweep` share ([`super::grid::GridArgs`]) a config file may set.
 pub const GRID_KEYS: &[(&str, &str)] = &[
     ("data-dir", r#""/data/spatial-gpu""#),
+    ("tasks", r#"["mnist", "fashion-mnist", "animal-mnist"]"#),
+    ("task", r#"["shapes=/data/shapes"]"#),
     ("seeds", "[1, 2, 3]"),
     ("epochs", "20"),
     ("modes", r#"["concat", "mixed"]"#),
@@ -399,15 +403,21 @@ fn load_summary(path: &Path, text: &str) -> Result<Loaded> {
             .cloned()
             .ok_or_else(|| not_summary(format!("no field `{name}`")))
     };
-    let model: ModelConfig =
+    let mut model: ModelConfig =
         serde_json::from_value(field("model")?).map_err(|e| not_summary(format!("field `model`: {e}")))?;
+    // A summary written before tasks could be chosen lists none: its tasks are the implied ones.
+    model.fill_tasks();
     let train: TrainConfig =
         serde_json::from_value(field("train")?).map_err(|e| not_summary(format!("field `train`: {e}")))?;
     let overrides = Overrides::from_configs(&model, &train);
     // Options cannot express everything a configuration holds (Adam's constants; fields a newer
-    // build added): such a run is refused rather than rerun with another configuration.
+    // build added): such a run is refused rather than rerun with another configuration. The
+    // configuration is rebuilt for the run's tasks; the shape of their images is not recorded, but
+    // only the input width matters here, so each task gets a width that sums (concat) or equals
+    // (mixed, sequential) the run's.
+    let shape = summary_shape(&model, &train);
     let rebuilt = overrides
-        .configs()
+        .configs_for(&shape)
         .map_err(|e| anyhow!("{}: the run's configuration is not valid: {e}", path.display()))?;
     let differences = config_differences(&(&model, &train), &(&rebuilt.0, &rebuilt.1));
     if !differences.is_empty() {
@@ -421,10 +431,15 @@ fn load_summary(path: &Path, text: &str) -> Result<Loaded> {
     else {
         unreachable!("a struct serialises to an object")
     };
-    let values = options
+    let mut values: Vec<(String, Value)> = options
         .iter()
         .filter_map(|(k, v)| Value::from_json(v).map(|v| (k.clone(), v)))
         .collect();
+    // The run's tasks, by name (a `--task NAME=DIR` task needs its `--task` again on the command line).
+    values.push((
+        "tasks".into(),
+        Value::List(model.task_names().into_iter().map(Value::Str).collect()),
+    ));
     let data = json
         .pointer("/provenance/data")
         .and_then(|d| d.as_object())
@@ -439,6 +454,34 @@ fn load_summary(path: &Path, text: &str) -> Result<Loaded> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     Ok(Loaded::Summary(values, Rerun { dir, data }))
+}
+
+/// A data shape with the run's tasks and heads whose input width in the run's mode is the run's
+/// (see [`load_summary`]).
+fn summary_shape(model: &ModelConfig, train: &TrainConfig) -> crate::config::DataShape {
+    use crate::config::{DataShape, InputMode, TaskShape};
+    let heads: Vec<_> = model
+        .task_names()
+        .iter()
+        .zip(model.head_sizes())
+        .map(|(name, n)| crate::config::TaskHead::new(name, n))
+        .collect();
+    let width = model.sizes[0];
+    let m = heads.len().max(1);
+    let tasks = heads
+        .into_iter()
+        .enumerate()
+        .map(|(t, head)| {
+            let cols = match train.mode {
+                // Any split of the width will do: the first task takes what the others leave.
+                InputMode::Concat if t == 0 => width.saturating_sub(m - 1).max(1),
+                InputMode::Concat => 1,
+                InputMode::Mixed | InputMode::Sequential => width,
+            };
+            TaskShape { head, rows: 1, cols }
+        })
+        .collect();
+    DataShape { tasks }
 }
 
 /// The fields (`model.alpha`) where two configurations differ, with both values.

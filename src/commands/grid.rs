@@ -1,6 +1,6 @@
 //! The options `reproduce` and `sweep` share, and what both do before and after running their grid.
 
-use super::{check_writable, make_backend, BackendChoice, DataDirArg};
+use super::{check_writable, make_backend, BackendChoice, DataDirArg, TasksArg};
 use crate::backend::Backend;
 use crate::config::{Activation, InputMode, ModelConfig, Overrides, TrainConfig};
 use crate::data::Datasets;
@@ -21,6 +21,8 @@ pub(super) const INTERRUPT_MESSAGE: &str = "every run saves a checkpoint at its 
 pub struct GridArgs {
     #[command(flatten)]
     pub data: DataDirArg,
+    #[command(flatten)]
+    pub tasks: TasksArg,
     /// Seeds of the runs, comma-separated [default: 1,2,3 for reproduce; 1,2,3,4,5 for sweep]
     #[arg(long, value_delimiter = ',', value_name = "S,S,..")]
     pub seeds: Option<Vec<u64>>,
@@ -87,6 +89,12 @@ impl GridArgs {
         } else {
             seeds.first().copied()
         }
+    }
+
+    /// The grid's tasks (`--tasks`, `--task`), loaded.
+    pub(super) fn load_data(&self) -> Result<Datasets> {
+        let names = self.data.task_names(self.tasks.tasks.as_deref())?;
+        self.data.load(&names)
     }
 
     pub(super) fn seeds(&self, default: &[u64]) -> Result<Vec<u64>> {

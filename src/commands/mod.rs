@@ -35,9 +35,60 @@ pub const ENV_NO_FETCH: &str = "SPATIAL_GPU_NO_FETCH";
 
 #[derive(Args, Debug, Clone)]
 pub struct DataDirArg {
-    /// Directory holding mnist/ and fashion-mnist/ [env: SPATIAL_GPU_DATA; default: the user cache dir]
+    /// Directory holding mnist/, fashion-mnist/ and the other built-in tasks' folders [env: SPATIAL_GPU_DATA; default: the user cache dir]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Define a task NAME read from DIR (the four IDX files under their usual names, gzipped or not); repeatable
+    #[arg(long = "task", value_name = "NAME=DIR")]
+    pub task: Vec<String>,
+}
+
+impl DataDirArg {
+    /// The `--task NAME=DIR` definitions, parsed.
+    pub fn custom_tasks(&self) -> Result<Vec<(String, PathBuf)>> {
+        Ok(self
+            .task
+            .iter()
+            .map(|s| datasets::parse_task_spec(s))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The tasks a new run trains: `--tasks` if given (every `--task` must be among them), else
+    /// the `--task` ones if any, else MNIST and Fashion-MNIST.
+    pub fn task_names(&self, tasks: Option<&[String]>) -> Result<Vec<String>> {
+        let custom = self.custom_tasks()?;
+        match tasks {
+            Some(names) => {
+                if let Some((name, dir)) = custom.iter().find(|(n, _)| !names.contains(n)) {
+                    bail!(
+                        "--task {name}={}: the task {name} is not in --tasks {} (add it there, or leave --tasks out to train the --task tasks)",
+                        dir.display(),
+                        names.join(",")
+                    );
+                }
+                Ok(names.to_vec())
+            }
+            None if !custom.is_empty() => Ok(custom.into_iter().map(|(n, _)| n).collect()),
+            None => Ok(crate::config::DEFAULT_TASKS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()),
+        }
+    }
+
+    /// Loads the tasks `names` (see [`load_data_of`]).
+    pub fn load(&self, names: &[String]) -> Result<Datasets> {
+        let sources = datasets::resolve_tasks(names, &self.custom_tasks()?)?;
+        load_data_of(self.data_dir.as_deref(), &sources)
+    }
+}
+
+/// The tasks of a grid or a run: `--tasks a,b,c` (built-in names or `--task` names).
+#[derive(Args, Debug, Clone, Default)]
+pub struct TasksArg {
+    /// Tasks to train, comma-separated, one head each: mnist, fashion-mnist, animal-mnist, kmnist, emnist-balanced, or a --task name [default: mnist,fashion-mnist, or the --task tasks]
+    #[arg(long, value_delimiter = ',', value_name = "NAME,..")]
+    pub tasks: Option<Vec<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -48,23 +99,35 @@ pub enum BackendChoice {
     Auto,
 }
 
-/// Loads the datasets, fetching them first if they are missing and the network is reachable.
+/// Loads MNIST and Fashion-MNIST (see [`load_data_of`]).
 pub fn load_data(option: Option<&Path>) -> Result<Datasets> {
+    load_data_of(option, &datasets::default_sources())
+}
+
+/// Loads the tasks `sources`, fetching the missing files of built-in tasks first if the network is
+/// reachable and they have mirrors.
+pub fn load_data_of(option: Option<&Path>, sources: &[datasets::TaskSource]) -> Result<Datasets> {
     let dir = datasets::resolve_data_dir(option);
-    match datasets::load(&dir) {
+    match datasets::load_tasks(&dir, sources) {
         Ok(d) => Ok(d),
         Err(e @ DataError::MissingData { .. }) => {
+            let builtin: Vec<&str> = sources
+                .iter()
+                .filter(|s| s.dir.is_none())
+                .map(|s| s.name.as_str())
+                .collect();
+            let missing = datasets::find_missing_of(&dir, &builtin);
             let mirrors = fetch::MIRRORS;
             let no_fetch = std::env::var(ENV_NO_FETCH).is_ok_and(|v| v == "1");
-            if no_fetch || !fetch::network_reachable(&mirrors) {
+            if missing.is_empty() || no_fetch || !fetch::network_reachable(&mirrors) {
                 return Err(e.into());
             }
             eprintln!(
                 "{e}\nthe network is reachable: fetching the datasets into {}",
                 dir.display()
             );
-            fetch::fetch(&dir, &mirrors, true)?;
-            Ok(datasets::load(&dir)?)
+            datasets::fetch_files(&dir, &missing, &mirrors, true)?;
+            Ok(datasets::load_tasks(&dir, sources)?)
         }
         Err(e) => Err(e.into()),
     }

@@ -2,7 +2,7 @@
 //! seeds, each run trained, split and summarised), written to `results.json` and `table.md`.
 
 use super::grid::{finish, prepare_grid_dir, GridArgs, INTERRUPT_MESSAGE};
-use super::{interrupt_flag, load_data};
+use super::interrupt_flag;
 use crate::checkpoint;
 use crate::config::{Init, TransportNorm, WeightNorm};
 use crate::data::Datasets;
@@ -100,7 +100,7 @@ fn reproduce(args: &ReproduceArgs) -> Result<i32> {
     let figure_seed = args.grid.figure_seed(&args.grid.seeds(&REPRODUCE_SEEDS)?);
     args.grid.modes()?;
     prepare_grid_dir(&args.out)?;
-    let data = load_data(args.grid.data.data_dir.as_deref())?;
+    let data = args.grid.load_data()?;
     let specs = reproduce_specs(args, &data)?;
     println!(
         "reproducing Table 1: {} runs ({} epochs each) in {}, {} at a time",

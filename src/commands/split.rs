@@ -1,6 +1,6 @@
 //! `spatial-gpu split`: split a trained model into per-task subnetworks and evaluate them.
 
-use super::{load_data, load_run, make_backend, BackendChoice, DataDirArg};
+use super::{load_run, make_backend, BackendChoice, DataDirArg};
 use crate::checkpoint;
 use crate::data::test_set;
 use crate::split::{
@@ -63,7 +63,9 @@ pub fn cmd_split(args: &SplitArgs) -> Result<i32> {
             ck.train.epochs
         );
     }
-    let data = load_data(args.data.data_dir.as_deref())?;
+    // The run's own tasks (a `--task NAME=DIR` says where one that is not built in is).
+    let data = args.data.load(&ck.model.task_names())?;
+    crate::checkpoint::check_tasks(&ck.model, &data)?;
     crate::checkpoint::check_data(&ck, &data)
         .map_err(|e| super::train::data_error(e, args.data.data_dir.as_deref()))?;
     let test = test_set(ck.train.mode, &data);

@@ -2,7 +2,7 @@
 //! each over seeds) and tabulates them in `sweep.json` and `sweep.md`.
 
 use super::grid::{finish, prepare_grid_dir, GridArgs, INTERRUPT_MESSAGE};
-use super::{interrupt_flag, load_data};
+use super::interrupt_flag;
 use crate::checkpoint;
 use crate::config::{Init, TransportNorm, WeightNorm};
 use crate::grid::runner::{preflight, run_grid};
@@ -90,7 +90,7 @@ fn sweep(args: &SweepArgs) -> Result<i32> {
     let epochs = args.grid.epochs.unwrap_or(SWEEP_EPOCHS);
     let settings = sweep_settings(&args.axes()?)?;
     prepare_grid_dir(&args.out)?;
-    let data = load_data(args.grid.data.data_dir.as_deref())?;
+    let data = args.grid.load_data()?;
     let mut cells: Vec<(String, Vec<RunSpec>)> = Vec::new();
     for (name, setting) in &settings {
         let specs = seeds

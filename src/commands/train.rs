@@ -1,8 +1,8 @@
 //! `spatial-gpu train`: one run, new (`--out`) or continued (`--resume`).
 
 use super::config_file::{self, Applied};
-use super::{check_writable, interrupt_flag, load_data, make_backend, prepare_out_dir, shell_word};
-use super::{BackendChoice, DataDirArg};
+use super::{check_writable, interrupt_flag, make_backend, prepare_out_dir, shell_word};
+use super::{BackendChoice, DataDirArg, TasksArg};
 use crate::checkpoint::{self, Progress};
 use crate::config::{
     layer_list, Activation, Init, InputMode, ModelConfig, Overrides, TrainConfig, TransportNorm, WeightNorm,
@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataDirArg,
+    #[command(flatten)]
+    pub tasks: TasksArg,
     /// Input mode [default: concat]
     #[arg(long, value_parser = super::choice::<InputMode>())]
     pub mode: Option<InputMode>,
@@ -177,6 +179,11 @@ impl TrainArgs {
             cfg.batch_size.to_string(),
         );
         check("--lr", self.lr.map(|v| v.to_string()), cfg.lr.to_string());
+        check(
+            "--tasks",
+            self.tasks.tasks.as_ref().map(|t| t.join(",")),
+            model.task_names().join(","),
+        );
         if self.regular && (model.alpha != 0.0 || model.beta != 0.0) {
             changed.push("--regular (the run's network is spatial)".to_string());
         }
@@ -257,7 +264,7 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
         (
             ck.model,
             train_cfg,
-            ck.state,
+            Some(ck.state),
             ck.progress,
             dir.clone(),
             lock,
@@ -265,7 +272,10 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
             ck.data,
         )
     } else {
+        // Checked before anything is created; the tasks' heads and input width come with the data.
         let (model, train_cfg) = args.overrides().configs()?;
+        let names = args.data.task_names(args.tasks.tasks.as_deref())?;
+        data::resolve_tasks(&names, &args.data.custom_tasks()?)?;
         let out = args.out.clone().unwrap_or_else(|| {
             PathBuf::from("runs").join(format!(
                 "{}-{}-seed{}",
@@ -282,11 +292,10 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
             .map(Path::to_path_buf)
             .collect();
         let lock = prepare_out_dir(&out)?;
-        let state = TrainState::new(Params::init(&model, train_cfg.seed));
         (
             model,
             train_cfg,
-            state,
+            None,
             Progress::default(),
             out,
             lock,
@@ -295,11 +304,26 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
         )
     };
     let data_dir = data::resolve_data_dir(args.data.data_dir.as_deref());
-    // A rerun's data must be its run's (checked here, so that a refused run leaves no directory).
-    let loaded = load_data(args.data.data_dir.as_deref())
-        .and_then(|d| config_file::check_rerun_data(applied, &d, &data_dir).map(|()| d));
-    let data = match loaded {
-        Ok(data) => data,
+    let new_run = args.resume.is_none();
+    let loaded = (|| -> Result<_> {
+        let names = if new_run {
+            args.data.task_names(args.tasks.tasks.as_deref())?
+        } else {
+            model.task_names()
+        };
+        let data = args.data.load(&names)?;
+        // A rerun's data must be its run's (checked here, so that a refused run leaves no directory).
+        config_file::check_rerun_data(applied, &data, &data_dir)?;
+        if let Some(state) = state {
+            return Ok((data, model, train_cfg, state));
+        }
+        // A new run: one head per task with its class count, the input width of the tasks' images.
+        let (model, train_cfg) = args.overrides().configs_for(&data.shape())?;
+        let state = TrainState::new(Params::init(&model, train_cfg.seed));
+        Ok((data, model, train_cfg, state))
+    })();
+    let (data, model, train_cfg, state) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
             // A run that could not start leaves no directory behind (one it did not create stays).
             if !created.is_empty() {
@@ -332,7 +356,7 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
     };
     println!(
         "training a {} {} network, sizes {:?}, alpha {}, beta {}\n{} activation, spatial layers {}\n\
-         {epochs} on {}, saved in {}",
+         {epochs} on {}, saved in {}\ntasks: {}",
         train_cfg.mode,
         if model.is_spatial() { "spatial" } else { "regular" },
         model.sizes,
@@ -341,7 +365,14 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
         model.activation,
         layer_list(&model.spatial_layers),
         backend.name(),
-        out.display()
+        out.display(),
+        model
+            .task_names()
+            .iter()
+            .zip(model.head_sizes())
+            .map(|(name, n)| format!("{name} ({n} classes)"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let stop = interrupt_flag("saving a checkpoint at the next step boundary");
     let opts = RunOptions {
@@ -358,11 +389,16 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
             if !args.no_plot {
                 plot_curves(&out);
             }
+            let per_task: Vec<String> = s
+                .tasks
+                .iter()
+                .zip(&s.task_accuracy)
+                .map(|(name, a)| format!("{name} {a:.4}"))
+                .collect();
             println!(
-                "done: full accuracy {:.4} (mnist {:.4}, fashion {:.4}), {:.2} s/epoch, {:.0} samples/s; saved in {}",
+                "done: full accuracy {:.4} ({}), {:.2} s/epoch, {:.0} samples/s; saved in {}",
                 s.full_accuracy,
-                s.task_accuracy[0],
-                s.task_accuracy.get(1).copied().unwrap_or(f64::NAN),
+                per_task.join(", "),
                 s.seconds_per_epoch,
                 s.samples_per_second,
                 out.display()

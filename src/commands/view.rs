@@ -1,6 +1,6 @@
 //! `spatial-gpu view`: one self-contained HTML file to explore a run's history in a browser.
 
-use super::{history_of, load_data, load_run, DataDirArg};
+use super::{history_of, load_run, DataDirArg};
 use crate::analysis::ablation::{ablate, own_task_drops};
 use crate::checkpoint;
 use crate::data::batches::test_set;
@@ -37,7 +37,7 @@ pub fn cmd_view(args: &ViewArgs) -> Result<i32> {
         ..ViewerOptions::default()
     };
     let info = if args.accuracy_drop {
-        neuron_info(&args.model, args.data.data_dir.as_deref())?
+        neuron_info(&args.model, &args.data)?
     } else {
         NeuronInfo::default()
     };
@@ -49,9 +49,10 @@ pub fn cmd_view(args: &ViewArgs) -> Result<i32> {
 
 /// The per-neuron accuracy drops of the run in `dir`, measured on its final checkpoint with the
 /// test set of its own data (checked against the digests the checkpoint records).
-fn neuron_info(dir: &Path, data_dir: Option<&Path>) -> Result<NeuronInfo> {
+fn neuron_info(dir: &Path, data: &DataDirArg) -> Result<NeuronInfo> {
     let ck = load_run(dir, "model")?;
-    let data = load_data(data_dir)?;
+    // The run's own tasks (built-in names, or `--task NAME=DIR` given again).
+    let data = data.load(&ck.model.task_names())?;
     checkpoint::check_data(&ck, &data).map_err(|e| {
         anyhow!(
             "--data-dir: not the data the run in {} was trained on: {e}",

@@ -222,14 +222,15 @@ fn forward_backward_hooked<H: PhaseHook + ?Sized>(
     hook.phase_done(StepPhase::ZeroGradient);
 
     // Task loss: fused softmax cross-entropy gives dloss/dlogits directly.
-    let task = softmax_xent::softmax_xent_forward_backward(
-        &mut ws.deltas[last][..b * sizes[last]],
-        &ws.acts[last][..b * sizes[last]],
-        labels,
-        b,
-        model.heads,
-        model.head_size(),
-    );
+    let task = model.with_head_offsets(|offsets| {
+        softmax_xent::softmax_xent_forward_backward(
+            &mut ws.deltas[last][..b * sizes[last]],
+            &ws.acts[last][..b * sizes[last]],
+            labels,
+            b,
+            offsets,
+        )
+    });
     hook.phase_done(StepPhase::SoftmaxXent);
 
     // Backward through the dense layers, last to first.

@@ -1,6 +1,7 @@
 //! Multi-head softmax cross-entropy, forward and backward fused.
 //!
-//! `logits` is `(B, H·K)`: head `h` owns the contiguous block `h·K .. (h+1)·K`. `labels` is `(B, H)`,
+//! `logits` is `(B, W)`: head `h` owns the contiguous block `offsets[h] .. offsets[h+1]` (heads of
+//! any sizes; `ops::softmax_xent`). `labels` is `(B, H)`,
 //! `labels[r·H + h]` the class of example `r` for head `h`, or a negative value when the example has
 //! no label for that head (its loss and gradient are then zero: the sequential mode's mask).
 //! The loss is the sum of the labelled heads' cross-entropies, averaged over the `B` examples.
@@ -13,16 +14,17 @@ pub fn softmax_xent_forward_backward(
     logits: &[f32],
     labels: &[i32],
     b: usize,
-    heads: usize,
-    classes: usize,
+    offsets: &[usize],
 ) -> f64 {
-    let width = heads * classes;
+    let heads = offsets.len() - 1;
+    let width = offsets[heads];
     let inv_b = inv_batch(b);
     let mut loss = 0.0f64;
     for r in 0..b {
         for h in 0..heads {
-            let z = &logits[r * width + h * classes..][..classes];
-            let dz = &mut dlogits[r * width + h * classes..][..classes];
+            let (start, classes) = (offsets[h], offsets[h + 1] - offsets[h]);
+            let z = &logits[r * width + start..][..classes];
+            let dz = &mut dlogits[r * width + start..][..classes];
             let label = labels[r * heads + h];
             if label < 0 {
                 dz.fill(0.0);

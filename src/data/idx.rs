@@ -22,9 +22,6 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 /// The most bytes a file may hold or a gzip stream may inflate to. The largest real file
 /// (60000 images of 28x28) is 47 MB; the cap turns a gzip bomb or a wrong file into a clean error.
 pub const MAX_DECOMPRESSED: u64 = 256 << 20;
-/// Labels are classes 0..=9 in both data sets (the network has 10 outputs per head).
-pub const NUM_CLASSES: u8 = 10;
-
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Deflate cannot compress better than about 1032:1, so a stream of `n` bytes inflates to at most
 /// `1032 * n` bytes (plus a little): a bound on the capacity hint we take from the gzip trailer.
@@ -53,7 +50,7 @@ impl IdxImages {
     }
 }
 
-/// The labels of an IDX label file, each checked to be a class in `0..=9`.
+/// The labels of an IDX label file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdxLabels {
     pub labels: Vec<u8>,
@@ -105,8 +102,24 @@ pub enum DataError {
     ZeroDimension { file: PathBuf, dims: Vec<u32> },
     #[error("{}: larger than the {limit}-byte limit (decompressed); not an MNIST file", .file.display())]
     TooLarge { file: PathBuf, limit: u64 },
-    #[error("{}: label {label} at index {index} is not a class in 0..=9", .file.display())]
-    LabelOutOfRange { file: PathBuf, index: usize, label: u8 },
+    #[error(
+        "{}: label {label} at index {index} is not one of task {task}'s {classes} classes (0..={}, read from its training labels)",
+        .file.display(),
+        .classes - 1
+    )]
+    LabelOutOfRange {
+        file: PathBuf,
+        task: String,
+        index: usize,
+        label: u8,
+        classes: usize,
+    },
+    #[error("unknown task {name}: the known tasks are {} (or define one with --task {name}=DIR, a directory of the four IDX files)", .known.join(", "))]
+    UnknownTask { name: String, known: Vec<String> },
+    #[error("{what}: task {name} is named twice")]
+    DuplicateTask { name: String, what: String },
+    #[error("--task {spec}: {problem}")]
+    BadTaskSpec { spec: String, problem: String },
     #[error(
         "{}: {images} images, but {} has {labels} labels",
         .images_file.display(),
@@ -119,7 +132,7 @@ pub enum DataError {
         labels: usize,
     },
     #[error(
-        "{}: images are {rows}x{cols}, but those of {} are {reference_rows}x{reference_cols}; all images must share one size",
+        "{}: images are {rows}x{cols}, but those of {} are {reference_rows}x{reference_cols}; a task's images must share one size",
         .file.display(),
         .reference_file.display()
     )]
@@ -133,9 +146,9 @@ pub enum DataError {
     },
     #[error("{}: corrupt gzip stream: {detail}", .file.display())]
     BadGzip { file: PathBuf, detail: String },
-    #[error("{}", crate::data::missing_data_message(.dir, .expected))]
+    #[error("{}", crate::data::missing_data_message(.dir, .set, .expected))]
     MissingData {
-        /// Which set(s): `mnist`, `fashion-mnist`, or both.
+        /// Which task(s), joined by ` and `: `mnist`, `fashion-mnist and animal-mnist`, ...
         set: String,
         /// The data directory that was searched.
         dir: PathBuf,
@@ -173,19 +186,13 @@ pub fn parse_images(bytes: &[u8], file: &Path) -> Result<IdxImages, DataError> {
     })
 }
 
-/// Parses an IDX label file (1 dimension, unsigned bytes) from raw or gzip bytes, and checks that
-/// every label is a class in `0..=9`. `file` only names the source in errors.
+/// Parses an IDX label file (1 dimension, unsigned bytes) from raw or gzip bytes. Any byte is a
+/// label: a task's classes are read from its training labels (`TaskData::from_files` checks the
+/// test labels against them). `file` only names the source in errors.
 pub fn parse_labels(bytes: &[u8], file: &Path) -> Result<IdxLabels, DataError> {
     let raw = decompress(bytes, file)?;
     let dims = parse_header(&raw, LABELS_MAGIC, 1, file)?;
     let labels = take_data(raw, 4 + 4, &dims, file)?;
-    if let Some(index) = labels.iter().position(|&l| l >= NUM_CLASSES) {
-        return Err(DataError::LabelOutOfRange {
-            file: file.to_path_buf(),
-            index,
-            label: labels[index],
-        });
-    }
     Ok(IdxLabels { labels })
 }
 

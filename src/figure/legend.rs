@@ -103,6 +103,8 @@ pub struct Caption {
     /// Mean over tasks of (full accuracy - split accuracy), and per task.
     pub drop: f64,
     pub task_drop: Vec<f64>,
+    /// The tasks' names, in head order.
+    pub task_names: Vec<String>,
     /// Per split layer: the segregation p-value, `None` when one task has the whole layer.
     pub p_values: Vec<(usize, Option<f64>)>,
     pub permutations: usize,
@@ -113,6 +115,7 @@ impl Caption {
         Caption {
             drop: r.drop,
             task_drop: r.task_drop.clone(),
+            task_names: split::task_names_or_legacy(&r.task_names, r.tasks),
             p_values: r
                 .layers
                 .iter()
@@ -152,12 +155,11 @@ impl Caption {
                     .into(),
             ];
         };
-        let tasks = c.task_drop.len();
         let per_task: Vec<String> = c
             .task_drop
             .iter()
             .enumerate()
-            .map(|(t, d)| format!("{} {d:.4}", split::task_name(t, tasks)))
+            .map(|(t, d)| format!("{} {d:.4}", split::task_name(&c.task_names, t)))
             .collect();
         let p: Vec<String> = c
             .p_values
@@ -232,7 +234,7 @@ fn rows<'a, DB: DrawingBackend + 'a>(fig: &'a FigureData) -> Vec<Row<'a, DB>> {
     for t in 0..fig.tasks {
         rows.push(Row::Entry(
             marker(Shape::Square, task_colour(t)),
-            format!("task {t}: {}", split::task_name(t, fig.tasks)),
+            format!("task {t}: {}", split::task_name(&fig.task_names, t)),
         ));
     }
     rows.push(Row::Heading("Layer (shape), neurons drawn".into()));

@@ -48,8 +48,10 @@ pub fn register_font() -> Result<()> {
     Ok(())
 }
 
-/// Task colours (colour-blind friendly Tableau order: blue, orange, green, red, purple, ...).
-const TASK_COLOURS: [RGBColor; 8] = [
+/// Task colours, ten for up to ten tasks (a qualitative palette: Tableau 10's order, blue, orange,
+/// green, red, purple, brown, pink, cyan, then olive and navy in place of its grey, which would read
+/// as a connection across tasks). Beyond ten tasks the colours repeat.
+pub const TASK_COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -58,6 +60,8 @@ const TASK_COLOURS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
+    RGBColor(188, 189, 34),
+    RGBColor(0, 0, 128),
 ];
 /// Connections across tasks: near-black, unlike every task colour.
 pub const CROSS_COLOUR: RGBColor = RGBColor(40, 40, 40);
@@ -73,6 +77,8 @@ pub struct FigureData {
     pub layers: Vec<usize>,
     /// Number of tasks.
     pub tasks: usize,
+    /// The tasks' names, in head order (the legend's labels).
+    pub task_names: Vec<String>,
     /// `neurons[k]`: the drawn neurons of `layers[k]`: `(index, x, y, task)`.
     pub neurons: Vec<Vec<(usize, f64, f64, usize)>>,
     /// `edges[k]`: drawn connections from `layers[k]` to `layers[k + 1]`:
@@ -164,6 +170,7 @@ impl FigureData {
         FigureData {
             layers,
             tasks: assignment.tasks,
+            task_names: model.task_names(),
             neurons,
             edges,
             positions,

@@ -33,6 +33,8 @@ pub struct Buffers {
     /// The batch's inputs `(B, N_0)` and labels `(B, heads)`.
     pub input: wgpu::Buffer,
     pub labels: wgpu::Buffer,
+    /// Where each head starts in the output layer, and its width (`heads + 1` `u32`s).
+    pub head_offsets: wgpu::Buffer,
     /// `acts[l]`, `deltas[l]` for `l = 1..=L` (index 0 unused, a 1-element buffer).
     pub acts: Vec<wgpu::Buffer>,
     pub deltas: Vec<wgpu::Buffer>,
@@ -83,6 +85,13 @@ impl Buffers {
             adam_v: buffers::storage_with(ctx, "adam v", &state.adam_v)?,
             input: mk(&format!("input batch ({cap} x {})", sizes[0]), cap * sizes[0])?,
             labels: mk("labels", cap * model.heads)?,
+            head_offsets: {
+                let offsets = model.head_offsets();
+                let buf = mk("head offsets", offsets.len())?;
+                ctx.queue
+                    .write_buffer(&buf, 0, &super::softmax_xent::offsets_bytes(&offsets));
+                buf
+            },
             acts: per_layer("activations")?,
             deltas: per_layer("deltas")?,
             partials: mk("partial losses", partial_len)?,
@@ -215,7 +224,7 @@ impl<'a> PlanInputs<'a> {
         let (b, last) = (self.bufs, self.model.num_layers());
         let op = SoftmaxXent {
             heads: self.model.heads,
-            classes: self.model.head_size(),
+            width: self.model.output_dim(),
             loss_off: 0,
         };
         Dispatch::new(
@@ -225,6 +234,7 @@ impl<'a> PlanInputs<'a> {
                 ("labels", &b.labels),
                 ("dlogits", &b.deltas[last]),
                 ("row_loss", &b.partials),
+                ("head_offsets", &b.head_offsets),
             ],
         )
     }

@@ -1,5 +1,6 @@
-//! Multi-head softmax cross-entropy, forward and backward fused (`shaders/softmax_xent.wgsl`);
-//! the contract (shapes, label checks, `1/B`) is `ops::softmax_xent`.
+//! Multi-head softmax cross-entropy, forward and backward fused, heads of any sizes
+//! (`shaders/softmax_xent.wgsl`); the contract (shapes, label checks, `1/B`) is
+//! `ops::softmax_xent`.
 
 use super::buffers::groups_for;
 use super::kernel::{GpuOp, Launch};
@@ -17,18 +18,26 @@ pub const SHADER: Shader = Shader {
 pub struct Params {
     pub b: u32,
     pub heads: u32,
-    pub classes: u32,
+    pub width: u32,
     pub loss_off: u32,
 }
-crate::uniform!(Params = "Params" { b, heads, classes, loss_off });
+crate::uniform!(Params = "Params" { b, heads, width, loss_off });
 
 /// The loss of a batch: `dlogits` and the per-example losses at `row_loss[loss_off..]`. Binds
-/// `logits`, `labels`, `dlogits`, `row_loss`.
+/// `logits`, `labels`, `dlogits`, `row_loss` and `head_offsets` (`heads + 1` `u32`s, see
+/// [`offsets_bytes`]).
 #[derive(Clone, Copy, Debug)]
 pub struct SoftmaxXent {
     pub heads: usize,
-    pub classes: usize,
+    /// Logits per example (the output layer's width).
+    pub width: usize,
     pub loss_off: usize,
+}
+
+/// The `head_offsets` buffer's content: `ModelConfig::head_offsets` as `u32`s.
+pub fn offsets_bytes(offsets: &[usize]) -> Vec<u8> {
+    let v: Vec<u32> = offsets.iter().map(|&o| o as u32).collect();
+    bytemuck::cast_slice(&v).to_vec()
 }
 
 impl GpuOp for SoftmaxXent {
@@ -41,7 +50,7 @@ impl GpuOp for SoftmaxXent {
         Params {
             b: at.batch as u32,
             heads: self.heads as u32,
-            classes: self.classes as u32,
+            width: self.width as u32,
             loss_off: self.loss_off as u32,
         }
     }

@@ -149,23 +149,21 @@ pub fn softmax_xent(
     logits: &[f32],
     labels: &[i32],
     b: usize,
-    heads: usize,
-    classes: usize,
+    offsets: &[usize],
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    SoftmaxXentShape {
-        batch: b,
-        heads,
-        classes,
-    }
-    .check(logits.len(), labels)?;
+    let shape = SoftmaxXentShape { batch: b, offsets };
+    shape.check(logits.len(), labels)?;
+    let offs = buffers::storage(ctx, "head offsets", offsets.len())?;
+    ctx.queue
+        .write_buffer(&offs, 0, &super::softmax_xent::offsets_bytes(offsets));
     let lg = buffers::storage_with(ctx, "logits", logits)?;
     let lb = buffers::storage(ctx, "labels", labels.len())?;
     ctx.queue.write_buffer(&lb, 0, bytemuck::cast_slice(labels));
     let dl = buffers::storage(ctx, "dlogits", logits.len())?;
     let rl = buffers::storage(ctx, "row_loss", b)?;
     let op = SoftmaxXent {
-        heads,
-        classes,
+        heads: shape.heads(),
+        width: shape.width(),
         loss_off: 0,
     };
     let named = [
@@ -173,6 +171,7 @@ pub fn softmax_xent(
         ("labels", &lb),
         ("dlogits", &dl),
         ("row_loss", &rl),
+        ("head_offsets", &offs),
     ];
     run_once(ctx, &op, &named, &launch(b))?;
     let mut out = buffers::read_many(ctx, &[(&dl, 0, logits.len()), (&rl, 0, b)])?;

@@ -64,6 +64,13 @@ pub struct RunRecord {
     pub task_accuracy: Vec<f64>,
     pub task_split_accuracy: Vec<f64>,
     pub task_drop: Vec<f64>,
+    /// The tasks' names, in the order of the `task_*` lists (absent in records written before
+    /// tasks could be chosen: MNIST and Fashion-MNIST).
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// The same numbers keyed by task name: full and split accuracy and the drop.
+    #[serde(default)]
+    pub by_task: std::collections::BTreeMap<String, TaskResult>,
     /// Every task's accuracy of the full network is above 0.5 (chance is 0.1).
     pub trained_all_heads: bool,
     /// Per split layer: neurons per task, cross-task |w| share, segregation score and p-value.
@@ -78,7 +85,29 @@ pub struct RunRecord {
     pub modularity: Option<ModularityReport>,
 }
 
+/// One task's numbers in a [`RunRecord`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskResult {
+    /// Accuracy of the full network on the task.
+    pub full: f64,
+    /// Accuracy of the task's subnetwork on it.
+    pub split: f64,
+    /// `full - split`.
+    pub drop: f64,
+}
+
 impl RunRecord {
+    /// The tasks' names (those records written before tasks could be chosen imply, when absent).
+    pub fn task_names(&self) -> Vec<String> {
+        let n = self.task_accuracy.len();
+        let names = crate::split::task_names_or_legacy(&self.tasks, n);
+        if names.len() == n {
+            names
+        } else {
+            (0..n).map(|t| format!("task{t}")).collect()
+        }
+    }
+
     fn new(spec: &RunSpec, report: &SplitReport, train_seconds: f64) -> RunRecord {
         RunRecord {
             run: spec.name.clone(),
@@ -97,6 +126,21 @@ impl RunRecord {
             task_accuracy: report.task_accuracy.clone(),
             task_split_accuracy: report.task_split_accuracy.clone(),
             task_drop: report.task_drop.clone(),
+            tasks: spec.model.task_names(),
+            by_task: spec
+                .model
+                .task_names()
+                .into_iter()
+                .enumerate()
+                .map(|(t, name)| {
+                    let r = TaskResult {
+                        full: report.task_accuracy[t],
+                        split: report.task_split_accuracy[t],
+                        drop: report.task_drop[t],
+                    };
+                    (name, r)
+                })
+                .collect(),
             trained_all_heads: report.task_accuracy.iter().all(|&a| a > 0.5),
             split_layers: report.layers.clone(),
             train_seconds,
@@ -168,7 +212,7 @@ pub struct Setting {
 
 /// The run of `setting` with `seed` and `epochs`, on top of `base` (the options every run of the grid
 /// shares): `train`'s own option handling, so the defaults are exactly those of `spatial-gpu train`;
-/// the input width is the data's.
+/// the tasks' heads and the input width are the data's.
 pub fn run_spec(
     name: String,
     base: &Overrides,
@@ -189,8 +233,6 @@ pub fn run_spec(
         seed: Some(seed),
         ..base.clone()
     };
-    let (mut model, train) = overrides.configs()?;
-    model.sizes[0] = data.input_dim(s.mode);
-    model.validate()?;
+    let (model, train) = overrides.configs_for(&data.shape())?;
     Ok(RunSpec { name, model, train })
 }

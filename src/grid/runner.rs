@@ -148,7 +148,7 @@ fn run_state(dir: &Path, spec: &RunSpec, opts: SplitOptions) -> Result<RunState>
     }
     let ck =
         checkpoint::load(&ckpt).with_context(|| format!("cannot resume the run in {}", dir.display()))?;
-    if ck.model != spec.model || without_epochs(&ck.train) != without_epochs(&spec.train) {
+    if !ck.model.same_model(&spec.model) || without_epochs(&ck.train) != without_epochs(&spec.train) {
         return Err(describe_mismatch(dir, spec, &ck.model, &ck.train));
     }
     let wanted = spec.train.epochs;
@@ -408,9 +408,10 @@ pub fn run_grid(
                     record.split_accuracy,
                     record.drop,
                     record
-                        .task_accuracy
+                        .task_names()
                         .iter()
-                        .map(|a| format!("{a:.4}"))
+                        .zip(&record.task_accuracy)
+                        .map(|(name, a)| format!("{name} {a:.4}"))
                         .collect::<Vec<_>>()
                         .join(" / "),
                     record.train_seconds

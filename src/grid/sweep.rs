@@ -42,6 +42,19 @@ pub struct SweepCell {
     pub selectivity_agreement: Option<MeanStd>,
     /// Run directories of the cell.
     pub run_names: Vec<String>,
+    /// Per task (in head order): full and split accuracy and drop, means over the cell's runs.
+    /// Empty in files written before they were recorded.
+    #[serde(default)]
+    pub tasks: Vec<CellTask>,
+}
+
+/// One task's numbers in a sweep cell, means over the cell's runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellTask {
+    pub name: String,
+    pub full: Option<f64>,
+    pub split: Option<f64>,
+    pub drop: Option<f64>,
 }
 
 /// One split layer's numbers in a sweep cell, averaged over the cell's runs.
@@ -219,6 +232,23 @@ pub fn sweep_cells(
             participation: stat(&|r| r.participation().map(|p| p.0)),
             selectivity_agreement: stat(&|r| r.selectivity_agreement()),
             run_names: specs.iter().map(|s| s.name.clone()).collect(),
+            tasks: first
+                .model
+                .task_names()
+                .into_iter()
+                .enumerate()
+                .map(|(t, name)| {
+                    let of = |v: &dyn Fn(&RunRecord) -> Option<f64>| {
+                        mean(recs.iter().filter_map(|r| v(r)).collect())
+                    };
+                    CellTask {
+                        name,
+                        full: of(&|r| r.task_accuracy.get(t).copied()),
+                        split: of(&|r| r.task_split_accuracy.get(t).copied()),
+                        drop: of(&|r| r.task_drop.get(t).copied()),
+                    }
+                })
+                .collect(),
         });
     }
     out
@@ -291,6 +321,46 @@ pub fn sweep_markdown(cells: &[SweepCell], epochs: usize, seeds: &[u64]) -> Stri
             let _ = write!(s, " {} |", fmt_stat(v));
         }
         s.push('\n');
+    }
+    // Per task: each task's full / split accuracy and drop (means over the cell's runs).
+    let tasks: Vec<&CellTask> = cells.first().map_or(Vec::new(), |c| c.tasks.iter().collect());
+    if !tasks.is_empty() {
+        s.push_str("\n## Per task (full / split / drop, means over the cell's runs)\n\n");
+        s.push_str("| mode | init | transport | weight | alpha | beta |");
+        for t in &tasks {
+            let _ = write!(s, " {} |", crate::config::display_name(&t.name));
+        }
+        s.push_str("\n| --- | --- | --- | --- | --- | --- |");
+        for _ in &tasks {
+            s.push_str(" --- |");
+        }
+        s.push('\n');
+        for c in cells {
+            let _ = write!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                c.mode,
+                lower(c.init),
+                if c.spatial {
+                    name(c.transport_norm.map(lower))
+                } else {
+                    "(regular)".into()
+                },
+                name(c.weight_norm.map(lower)),
+                c.alpha,
+                c.beta
+            );
+            for t in &c.tasks {
+                let _ = write!(
+                    s,
+                    " {} / {} / {} |",
+                    fmt_opt(t.full, 3),
+                    fmt_opt(t.split, 3),
+                    fmt_opt(t.drop, 3)
+                );
+            }
+            s.push('\n');
+        }
     }
     s
 }

@@ -214,11 +214,12 @@ pub fn table_markdown(records: &[RunRecord], specs: &[RunSpec]) -> String {
     modularity_section(&mut s, &cols, &of, &header);
 
     let tasks = records.first().map_or(2, |r| r.task_accuracy.len());
+    let names = records.first().map_or_else(Vec::new, |r| r.task_names());
     s.push_str("\n## Per task (mean over seeds)\n\n");
     header(&mut s);
     for t in 0..tasks {
         for (what, split) in [("full", false), ("split", true)] {
-            let _ = write!(s, "| {} {what} |", split::task_name(t, tasks));
+            let _ = write!(s, "| {} {what} |", split::task_name(&names, t));
             for &(m, sp) in &cols {
                 let v: Vec<f64> = of(m, sp)
                     .iter()
@@ -316,7 +317,7 @@ pub fn table_markdown(records: &[RunRecord], specs: &[RunSpec]) -> String {
 
     s.push_str("\n## Runs\n\n| run | full | split | drop |");
     for t in 0..tasks {
-        let _ = write!(s, " {} full / split |", split::task_name(t, tasks));
+        let _ = write!(s, " {} full / split |", split::task_name(&names, t));
     }
     for l in &layers {
         let _ = write!(s, " seg. {l} |");

@@ -72,13 +72,29 @@ mod tests {
     fn checks_name_the_op_and_sizes() {
         let shape = softmax_xent::SoftmaxXentShape {
             batch: 2,
-            heads: 2,
-            classes: 3,
+            offsets: &[0, 3, 6],
         };
         assert!(shape.check(12, &[0, 2, -1, 1]).is_ok());
         let e = shape.check(12, &[0, 3, -1, 1]).unwrap_err();
         assert_eq!(e.op, "softmax_xent");
         assert!(e.to_string().contains("label 3 (example 0, head 1)"), "{e}");
+        // Heads of 2 and 4 classes: 3 is a class of head 1 only.
+        let unequal = softmax_xent::SoftmaxXentShape {
+            batch: 2,
+            offsets: &[0, 2, 6],
+        };
+        assert!(unequal.check(12, &[1, 3, -1, 0]).is_ok());
+        let e = unequal.check(12, &[1, 3, 2, 0]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("label 2 (example 1, head 0) is not one of the 2 classes"),
+            "{e}"
+        );
+        let bad = softmax_xent::SoftmaxXentShape {
+            batch: 1,
+            offsets: &[0, 2, 2],
+        };
+        assert!(bad.check(2, &[0, 0]).is_err());
         let e = shape.check(11, &[0, 0, 0, 0]).unwrap_err();
         assert!(
             e.to_string()

@@ -208,7 +208,7 @@ pub fn draw_frame<DB: DrawingBackend>(
         ))
         .map_err(plot_err)?;
         root.draw(&Text::new(
-            format!("task {t}: {}", split::task_name(t, history.model.heads)),
+            format!("task {t}: {}", split::task_name(&history.model.task_names(), t)),
             (lx + 18, ly - 7),
             font.clone(),
         ))

@@ -12,7 +12,7 @@ use crate::history::{History, HistoryPoint};
 
 /// Task colours, Figure 1's (Tableau order: blue, orange, green, red, purple, ...). `figure` keeps
 /// its own private copy; the two must stay equal so that an animation matches the figures.
-pub const TASK_COLOURS: [(u8, u8, u8); 8] = [
+pub const TASK_COLOURS: [(u8, u8, u8); 10] = [
     (31, 119, 180),
     (255, 127, 14),
     (44, 160, 44),
@@ -21,6 +21,8 @@ pub const TASK_COLOURS: [(u8, u8, u8); 8] = [
     (140, 86, 75),
     (227, 119, 194),
     (23, 190, 207),
+    (188, 189, 34),
+    (0, 0, 128),
 ];
 /// Colour of a connection between neurons of different tasks.
 pub const CROSS_COLOUR: (u8, u8, u8) = (120, 120, 120);

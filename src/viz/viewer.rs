@@ -135,7 +135,7 @@ pub fn viewer_data(history: &History, info: &NeuronInfo, options: &ViewerOptions
     Ok(json!({
         "title": options.title,
         "tasks": m,
-        "taskNames": (0..m).map(|t| split::task_name(t, m)).collect::<Vec<_>>(),
+        "taskNames": (0..m).map(|t| split::task_name(&history.model.task_names(), t)).collect::<Vec<_>>(),
         "colours": TASK_COLOURS.iter().map(|&(r, g, b)| [r, g, b]).collect::<Vec<_>>(),
         "cross": [super::CROSS_COLOUR.0, super::CROSS_COLOUR.1, super::CROSS_COLOUR.2],
         "layers": layers.iter().map(|&l| json!({"layer": l, "size": sizes[l]})).collect::<Vec<_>>(),

@@ -135,6 +135,8 @@ struct Case {
     name: &'static str,
     sizes: &'static [usize],
     heads: usize,
+    /// Classes of each head when the heads differ in size (empty: `heads` equal blocks).
+    classes: &'static [usize],
     spatial: &'static [usize],
     batch: usize,
     /// Seed of `Params::init`.
@@ -149,6 +151,7 @@ const CASES: &[Case] = &[
         name: "A",
         sizes: &[5, 7, 3, 4],
         heads: 2,
+        classes: &[],
         spatial: &[2, 3],
         batch: 3,
         init_seed: 11,
@@ -159,6 +162,7 @@ const CASES: &[Case] = &[
         name: "B",
         sizes: &[9, 6, 11, 6],
         heads: 2,
+        classes: &[],
         spatial: &[3],
         batch: 5,
         init_seed: 12,
@@ -169,6 +173,7 @@ const CASES: &[Case] = &[
         name: "C",
         sizes: &[7, 5, 6, 9],
         heads: 3,
+        classes: &[],
         spatial: &[2, 3],
         batch: 5,
         init_seed: 13,
@@ -179,6 +184,7 @@ const CASES: &[Case] = &[
         name: "D",
         sizes: &[6, 5, 7, 3, 6],
         heads: 2,
+        classes: &[],
         spatial: &[2, 3, 4],
         batch: 4,
         init_seed: 14,
@@ -189,10 +195,23 @@ const CASES: &[Case] = &[
         name: "E",
         sizes: &[4, 5, 3],
         heads: 1,
+        classes: &[],
         spatial: &[1, 2],
         batch: 3,
         init_seed: 15,
         data_seed: 105,
+        masking: Masking::Random,
+    },
+    // Heads of different sizes (3 and 5 classes): the per-head offsets of the loss.
+    Case {
+        name: "F",
+        sizes: &[6, 5, 7, 8],
+        heads: 2,
+        classes: &[3, 5],
+        spatial: &[2, 3],
+        batch: 4,
+        init_seed: 16,
+        data_seed: 106,
         masking: Masking::Random,
     },
 ];
@@ -411,6 +430,12 @@ impl Setup {
         let model = ModelConfig {
             sizes: case.sizes.to_vec(),
             heads: case.heads,
+            tasks: case
+                .classes
+                .iter()
+                .enumerate()
+                .map(|(t, &n)| spatial_gpu::config::TaskHead::new(&format!("t{t}"), n))
+                .collect(),
             spatial_layers: case.spatial.to_vec(),
             alpha,
             beta,
@@ -454,9 +479,9 @@ impl Setup {
         if act == Activation::Relu {
             prepare_relu(&model, &mut params, &mut inputs, &mut rng);
         }
-        let classes = model.head_size() as i32;
+        let classes = model.head_sizes();
         let mut labels: Vec<i32> = (0..b * case.heads)
-            .map(|_| rng.random_range(0..classes))
+            .map(|k| rng.random_range(0..classes[k % case.heads] as i32))
             .collect();
         for r in 0..b {
             let own_head = rng.random_range(0..case.heads);
@@ -560,7 +585,7 @@ fn naive_losses(
     };
     let dist = |(x1, y1): (f64, f64), (x2, y2): (f64, f64)| ((x1 - x2).powi(2) + (y1 - y2).powi(2)).sqrt();
 
-    let classes = n[last] / model.heads;
+    let offsets = model.head_offsets();
     let mut task = 0.0;
     for r in 0..b {
         let mut a: Vec<f64> = (0..n[0]).map(|i| inputs[r * n[0] + i] as f64).collect();
@@ -583,7 +608,7 @@ fn naive_losses(
             if y < 0 {
                 continue;
             }
-            let z = &a[h * classes..(h + 1) * classes];
+            let z = &a[offsets[h]..offsets[h + 1]];
             let sum: f64 = z.iter().map(|v| v.exp()).sum();
             task += -(z[y as usize].exp() / sum).ln();
         }

@@ -260,11 +260,24 @@ fn density_op_coincident_points() {
 
 #[test]
 fn softmax_xent_op_matches_finite_differences() {
-    let mut rng = ChaCha8Rng::seed_from_u64(203);
-    let (b, heads, classes) = (5, 3, 4);
-    let logits = normals(&mut rng, b * heads * classes, 2.0);
+    // Equal heads (3 x 4 classes), then heads of different sizes (4, 2 and 5 classes).
+    softmax_xent_case(203, &[0, 4, 8, 12]);
+    softmax_xent_case(205, &[0, 4, 6, 11]);
+}
+
+/// The fused loss against its definition and finite differences, for heads at `offsets`.
+fn softmax_xent_case(seed: u64, offsets: &[usize]) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let heads = offsets.len() - 1;
+    let width = offsets[heads];
+    let b = 5;
+    let head_of = |c: usize| (0..heads).find(|&h| c < offsets[h + 1]).unwrap();
+    let logits = normals(&mut rng, b * width, 2.0);
     let mut labels: Vec<i32> = (0..b * heads)
-        .map(|_| rng.random_range(0..classes as i32))
+        .map(|k| {
+            let h = k % heads;
+            rng.random_range(0..(offsets[h + 1] - offsets[h]) as i32)
+        })
         .collect();
     // Some examples lack some heads' labels (and head 1 of example 0, all heads of example 3).
     for (k, l) in labels.iter_mut().enumerate() {
@@ -273,20 +286,20 @@ fn softmax_xent_op_matches_finite_differences() {
         }
     }
     // dlogits is overwritten (`=`): start from NaN.
-    let mut dlogits = vec![f32::NAN; b * heads * classes];
-    let loss = softmax_xent::softmax_xent_forward_backward(&mut dlogits, &logits, &labels, b, heads, classes);
+    let mut dlogits = vec![f32::NAN; b * width];
+    let loss = softmax_xent::softmax_xent_forward_backward(&mut dlogits, &logits, &labels, b, offsets);
     let mut want = 0.0;
     for r in 0..b {
         for h in 0..heads {
             let y = labels[r * heads + h];
             if y >= 0 {
-                let z = &logits[(r * heads + h) * classes..][..classes];
+                let z = &logits[r * width + offsets[h]..r * width + offsets[h + 1]];
                 let sum: f64 = z.iter().map(|&v| (v as f64).exp()).sum();
                 want -= ((z[y as usize] as f64).exp() / sum).ln();
             }
         }
     }
-    let mut r = Report::new("softmax_xent op");
+    let mut r = Report::new(format!("softmax_xent op, heads at {offsets:?}"));
     r.compare(
         &|| "loss".into(),
         loss,
@@ -295,11 +308,13 @@ fn softmax_xent_op_matches_finite_differences() {
     );
     let mut scratch = vec![0.0; dlogits.len()];
     let fd = fd32(&mut logits.clone(), &mut |z| {
-        softmax_xent::softmax_xent_forward_backward(&mut scratch, z, &labels, b, heads, classes)
+        softmax_xent::softmax_xent_forward_backward(&mut scratch, z, &labels, b, offsets)
     });
     let (mut labelled, mut significant) = (0, 0);
     for k in 0..dlogits.len() {
-        if labels[k / classes] < 0 {
+        let (row, col) = (k / width, k % width);
+        let h = head_of(col);
+        if labels[row * heads + h] < 0 {
             assert_eq!(dlogits[k], 0.0, "dlogits[{k}] of a masked head must be 0");
         } else {
             labelled += 1;
@@ -308,10 +323,8 @@ fn softmax_xent_op_matches_finite_differences() {
         r.compare(
             &|| {
                 format!(
-                    "dlogits[{k}] (example {}, head {}, class {})",
-                    k / (heads * classes),
-                    k / classes % heads,
-                    k % classes
+                    "dlogits[{k}] (example {row}, head {h}, class {})",
+                    col - offsets[h]
                 )
             },
             dlogits[k] as f64,
@@ -328,7 +341,7 @@ fn softmax_xent_op_matches_finite_differences() {
     let none = vec![-1; b * heads];
     let mut d = vec![f32::NAN; dlogits.len()];
     assert_eq!(
-        softmax_xent::softmax_xent_forward_backward(&mut d, &logits, &none, b, heads, classes),
+        softmax_xent::softmax_xent_forward_backward(&mut d, &logits, &none, b, offsets),
         0.0
     );
     assert!(d.iter().all(|&v| v == 0.0));

@@ -50,21 +50,25 @@ fn idx_labels(labels: &[u8]) -> Vec<u8> {
     b
 }
 
-/// Writes `data` as a data directory (`mnist/` and `fashion-mnist/`, raw IDX files).
+/// Writes `data` as a data directory (a folder per task, named as the task: `mnist/` and
+/// `fashion-mnist/` for [`Datasets::synthetic`]; raw IDX files).
 pub fn write_data_dir(dir: &Path, data: &Datasets) {
-    for (set, task) in [("mnist", &data.mnist), ("fashion-mnist", &data.fashion)] {
-        let set_dir = dir.join(set);
-        std::fs::create_dir_all(&set_dir).unwrap();
-        let t: &TaskData = task;
-        let files = [
-            idx_images(&t.train_images),
-            idx_labels(&t.train_labels),
-            idx_images(&t.test_images),
-            idx_labels(&t.test_labels),
-        ];
-        for (name, bytes) in SET_FILES.iter().zip(files) {
-            std::fs::write(set_dir.join(name), bytes).unwrap();
-        }
+    for t in &data.tasks {
+        write_task_dir(&dir.join(&t.name), t);
+    }
+}
+
+/// Writes one task's four IDX files (raw) into `set_dir`, created if need be.
+pub fn write_task_dir(set_dir: &Path, t: &TaskData) {
+    std::fs::create_dir_all(set_dir).unwrap();
+    let files = [
+        idx_images(&t.train_images),
+        idx_labels(&t.train_labels),
+        idx_images(&t.test_images),
+        idx_labels(&t.test_labels),
+    ];
+    for (name, bytes) in SET_FILES.iter().zip(files) {
+        std::fs::write(set_dir.join(name), bytes).unwrap();
     }
 }
 

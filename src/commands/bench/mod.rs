@@ -112,6 +112,11 @@ pub fn cmd_bench(args: &BenchArgs) -> Result<i32> {
     if args.steps == 0 || args.repeats == 0 || args.batch_size == 0 || args.threads == 0 {
         bail!("--steps, --repeats, --batch-size and --threads must be at least 1");
     }
+    if let Some(spec) = args.data.task.first() {
+        bail!(
+            "--task {spec}: bench always measures the paper's two tasks, MNIST and Fashion-MNIST (the PyTorch baseline has two equal heads)"
+        );
+    }
     let data = load_data(args.data.data_dir.as_deref())?;
     let data_dir = crate::data::resolve_data_dir(args.data.data_dir.as_deref());
     let input_dim = data.input_dim(InputMode::Concat);
