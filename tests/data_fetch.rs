@@ -350,3 +350,110 @@ fn kmnist_is_verified_by_the_sha256_of_its_gz_files() {
         ["http://codh.rois.ac.jp/kmnist/dataset/kmnist/"]
     );
 }
+
+/// A zip archive of `members` (name, bytes), deflated as NIST's is.
+fn zip_of(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in members {
+        w.start_file(name.as_str(), opts).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// EMNIST-balanced comes out of one archive checked by its MD5: the four members land under
+/// EMNIST's names in emnist-balanced/ and load; the archive itself is not kept; a second fetch
+/// downloads nothing; a wrong MD5 or an archive without the members writes nothing.
+#[test]
+fn emnist_balanced_is_taken_out_of_its_verified_archive() {
+    use spatial_gpu::data::emnist::{fetch_emnist_balanced, ZipSource};
+    let raw = set_files(12, 5, 28, 28, 17);
+    let mut members: Vec<(String, Vec<u8>)> = data::EMNIST_BALANCED_FILES
+        .iter()
+        .zip(&raw)
+        .map(|(name, bytes)| (format!("gzip/{name}.gz"), gzip(bytes)))
+        .collect();
+    // Another split in the same archive is left alone.
+    members.push((
+        "gzip/emnist-digits-train-labels-idx1-ubyte.gz".into(),
+        gzip(&raw[1]),
+    ));
+    let archive = zip_of(&members);
+    let partial = zip_of(&members[1..]);
+    let mut files = HashMap::new();
+    files.insert("/good/gzip.zip".to_string(), archive.clone());
+    files.insert("/partial/gzip.zip".to_string(), partial.clone());
+    let server = Server::start(files);
+    let (good, missing) = (
+        format!("{}/good/gzip.zip", server.base),
+        format!("{}/missing/gzip.zip", server.base),
+    );
+    let md5 = md5_hex(&archive);
+    let urls = [missing.as_str(), good.as_str()];
+    let source = ZipSource {
+        urls: &urls,
+        md5: &md5,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let report = fetch_emnist_balanced(dir.path(), &source, false).unwrap();
+    assert_eq!(report.downloaded.len(), 4);
+    let mut want: Vec<String> = data::EMNIST_BALANCED_FILES
+        .iter()
+        .map(|n| format!("emnist-balanced/{n}.gz"))
+        .collect();
+    want.sort();
+    assert_eq!(
+        list_files(dir.path()),
+        want,
+        "the four members only, no archive left"
+    );
+    let sources = data::resolve_tasks(&["emnist-balanced".to_string()], &[]).unwrap();
+    let d = data::load_tasks(dir.path(), &sources).unwrap();
+    assert_eq!(d.tasks[0].train_labels, label_values(12, 17));
+    let before = server.requests().len();
+    let again = fetch_emnist_balanced(dir.path(), &source, false).unwrap();
+    assert_eq!((again.downloaded.len(), again.present.len()), (0, 4));
+    assert_eq!(
+        server.requests().len(),
+        before,
+        "nothing downloaded the second time"
+    );
+
+    // The right archive under a wrong published MD5: refused naming both, nothing written.
+    let empty = tempfile::tempdir().unwrap();
+    let only_good = [good.as_str()];
+    let wrong = ZipSource {
+        urls: &only_good,
+        md5: "00000000000000000000000000000000",
+    };
+    let err = fetch_emnist_balanced(empty.path(), &wrong, false).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&md5) && msg.contains("00000000000000000000000000000000"),
+        "{msg}"
+    );
+    assert_eq!(list_files(empty.path()), Vec::<String>::new());
+
+    // An archive that lacks a member: named, nothing written.
+    let partial_url = format!("{}/partial/gzip.zip", server.base);
+    let partial_md5 = md5_hex(&partial);
+    let only_partial = [partial_url.as_str()];
+    let lacking = ZipSource {
+        urls: &only_partial,
+        md5: &partial_md5,
+    };
+    let err = fetch_emnist_balanced(empty.path(), &lacking, false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("emnist-balanced-train-images-idx3-ubyte.gz"),
+        "{err}"
+    );
+    assert_eq!(list_files(empty.path()), Vec::<String>::new());
+}

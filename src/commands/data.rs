@@ -26,6 +26,8 @@ pub fn cmd_data(command: &DataCommand) -> Result<i32> {
             let sources = resolve_tasks(&names, &data.custom_tasks()?)?;
             let mut specs = Vec::new();
             let mut by_hand = Vec::new();
+            // EMNIST-balanced comes out of one archive (`data::emnist`), after the others.
+            let mut emnist = false;
             for source in &sources {
                 if source.dir.is_some() {
                     bail!(
@@ -34,13 +36,22 @@ pub fn cmd_data(command: &DataCommand) -> Result<i32> {
                         source.name
                     );
                 }
+                if source.name == datasets::EMNIST_BALANCED {
+                    emnist = true;
+                    continue;
+                }
                 let files = fetch::files_of(&source.name);
                 if files.is_empty() && !datasets::builtin_present(&dir, &source.name) {
                     by_hand.extend(datasets::no_mirror_note(&source.name));
                 }
                 specs.extend_from_slice(files);
             }
-            let report = datasets::fetch_files(&dir, &specs, &fetch::MIRRORS, true)?;
+            let mut report = datasets::fetch_files(&dir, &specs, &fetch::MIRRORS, true)?;
+            if emnist {
+                let got = datasets::emnist::fetch_emnist_balanced(&dir, &datasets::emnist::EMNIST_ZIP, true)?;
+                report.downloaded.extend(got.downloaded);
+                report.present.extend(got.present);
+            }
             println!(
                 "data in {}: {} file(s) downloaded, {} already present and verified",
                 dir.display(),

@@ -6,9 +6,9 @@
 //! KMNIST ([`KMNIST_FILES`]), whose published checksums are of the `.gz` files, the SHA-256 of the
 //! bytes as served. A mismatch moves on to the next mirror.
 //!
-//! Animal-MNIST and EMNIST-balanced are not downloaded: the first has no published IDX files, the
-//! second is published only inside one zip archive of over 500 MB ([`EMNIST_ZIP_URL`]); `data fetch` says
-//! how to install them by hand (`super::no_mirror_note`). Only a verified download is written: to a temporary file in the same directory, synced,
+//! Animal-MNIST is not downloaded: it has no published IDX files; `data fetch` says how to install it
+//! by hand (`super::no_mirror_note`). EMNIST-balanced is published only inside one zip archive of
+//! over 500 MB ([`EMNIST_ZIP_URL`]): `super::emnist` fetches that. Only a verified download is written: to a temporary file in the same directory, synced,
 //! then renamed over the final name, so a failed or interrupted fetch never leaves a partial file
 //! under a name [`super::load`] would read.
 //!
@@ -17,7 +17,7 @@
 //! the gzip on the fly (`Content-Encoding: gzip`) hands us the uncompressed file; that is stored as
 //! `<name>`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -125,7 +125,7 @@ pub const KMNIST_FILES: [FileSpec; 4] = [
 ];
 
 /// EMNIST's only published form: one zip archive of every split (over 500 MB), and its MD5 as
-/// torchvision's `datasets/mnist.py` (class `EMNIST`) lists it. Not downloaded (module docs).
+/// torchvision's `datasets/mnist.py` (class `EMNIST`) lists it; see `super::emnist`.
 pub const EMNIST_ZIP_URL: &str = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip";
 pub const EMNIST_ZIP_MD5: &str = "58c8d27c78d21e728a6bc7b3cc06412e";
 
@@ -372,6 +372,19 @@ fn agent(url: &str, timeout: Duration) -> ureq::Agent {
 
 /// The body of `url`, or why not.
 fn download(url: &str, progress: bool) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    download_into(url, &mut body, MAX_DOWNLOAD, progress)?;
+    Ok(body)
+}
+
+/// Streams the body of `url` into `out`, at most `limit` bytes (more is an error); returns its
+/// length, or says why not.
+pub(super) fn download_into(
+    url: &str,
+    out: &mut dyn Write,
+    limit: u64,
+    progress: bool,
+) -> Result<u64, String> {
     let mut response = agent(url, DOWNLOAD_TIMEOUT)
         .get(url)
         .call()
@@ -392,18 +405,15 @@ fn download(url: &str, progress: bool) -> Result<Vec<u8>, String> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut body = Vec::with_capacity(len.unwrap_or(0).min(MAX_DOWNLOAD) as usize);
-    let reader = response.body_mut().with_config().limit(MAX_DOWNLOAD).reader();
-    bar.wrap_read(reader)
-        .read_to_end(&mut body)
-        .map_err(|e| e.to_string())?;
+    let reader = response.body_mut().with_config().limit(limit).reader();
+    let n = std::io::copy(&mut bar.wrap_read(reader), out).map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    Ok(body)
+    Ok(n)
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it to `path`, so `path`
 /// is either absent, its old content, or the whole new content. The temporary is removed on error.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("data");
     let tmp = path.with_file_name(format!(".{name}.part-{}", std::process::id()));
     let result = (|| {

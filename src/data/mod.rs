@@ -17,6 +17,7 @@
 //! package ([`DEBIAN_FASHION_DIR`]) when `DIR/fashion-mnist` lacks it.
 
 pub mod batches;
+pub mod emnist;
 pub mod fetch;
 pub mod idx;
 pub mod sources;
@@ -583,7 +584,7 @@ pub fn missing_data_message(dir: &Path, sets: &str, expected: &[PathBuf]) -> Str
     let fetchable: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|n| !MIRRORS.for_set(n).is_empty())
+        .filter(|n| !MIRRORS.for_set(n).is_empty() || *n == EMNIST_BALANCED)
         .collect();
     if !fetchable.is_empty() {
         let tasks = if fetchable == [MNIST, FASHION] || fetchable == [MNIST] || fetchable == [FASHION] {
@@ -614,8 +615,9 @@ pub fn no_mirror_note(name: &str) -> Option<String> {
                 .into(),
         ),
         EMNIST_BALANCED => Some(format!(
-            "emnist-balanced is published only inside one archive of over 500 MB, {} (MD5 {}): unzip it and copy the four \
-             emnist-balanced-*-idx?-ubyte.gz files into the emnist-balanced/ folder (spatial-gpu data fetch does not download it).",
+            "emnist-balanced is published only inside one archive of over 500 MB, {} (MD5 {}); `data fetch` takes \
+             the four files out of it. By hand: unzip it and copy the four emnist-balanced-*-idx?-ubyte.gz files into the \
+             emnist-balanced/ folder.",
             fetch::EMNIST_ZIP_URL,
             fetch::EMNIST_ZIP_MD5
         )),
