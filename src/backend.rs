@@ -110,6 +110,12 @@ pub trait Backend {
 
     /// Replaces parameters, moments and step count.
     fn set_state(&mut self, state: &TrainState) -> anyhow::Result<()>;
+
+    /// Returns once the device has finished every step submitted so far (a blocking device poll
+    /// on the GPU; nothing to wait for on the CPU, whose steps finish inside `train_step`). Every
+    /// timed region that reports a training rate ends with this call, so the time covers the work
+    /// and not only its submission; it is never called inside a step.
+    fn synchronize(&mut self) -> anyhow::Result<()>;
 }
 
 /// The checks of a training batch that both backends make before touching it, so that both refuse

@@ -241,6 +241,8 @@ pub fn train_observed(
             let stop_now = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
             let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every as u64);
             if (stop_now || periodic) && b + 1 < n_batches {
+                // The clock of the steps so far stops once the device has done them.
+                backend.synchronize()?;
                 saver.epoch_losses.seconds = seconds_before + t0.elapsed().as_secs_f64();
                 let progress = Progress { epoch, batch: b + 1 };
                 let place = format!("epoch {}, batch {} of {n_batches}", epoch + 1, b + 1);
@@ -252,6 +254,9 @@ pub fn train_observed(
                 }
             }
         }
+        // The epoch's clock stops once the device has finished its steps, not after the last
+        // submit: the time is the work's, not the host's submission rate.
+        backend.synchronize()?;
         let seconds = seconds_before + t0.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let losses = saver.finish_epoch(backend)?;

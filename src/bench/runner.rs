@@ -106,6 +106,8 @@ impl<'a> OurRunner<'a> {
             self.next += 1;
             samples += self.batch.size;
         }
+        // Reading the losses back waits for the device too; the explicit wait says so.
+        self.backend.synchronize()?;
         let losses = self.backend.take_losses()?;
         let seconds = t0.elapsed().as_secs_f64();
         // A GPU backend works in other threads too (a driver's, or lavapipe's): no CPU time then.

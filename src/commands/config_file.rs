@@ -85,6 +85,8 @@ pub const GRID_KEYS: &[(&str, &str)] = &[
     ("permutations", "100"),
     ("checkpoint-every", "100"),
     ("tabulate-only", "true"),
+    ("shard", r#""2/3""#),
+    ("collect", r#"["runs/shard-1", "runs/shard-2"]"#),
     ("no-figures", "true"),
 ];
 

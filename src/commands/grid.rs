@@ -4,7 +4,7 @@ use super::{check_writable, make_backend, BackendChoice, DataDirArg, TasksArg};
 use crate::backend::Backend;
 use crate::config::{Activation, InputMode, ModelConfig, Overrides, TrainConfig};
 use crate::data::Datasets;
-use crate::grid::runner::{BackendFactory, GridContext, GridOutcome};
+use crate::grid::runner::{BackendFactory, Collected, GridContext, GridOutcome};
 use crate::grid::{run_spec, RunSpec, Setting, ALL_MODES};
 use crate::model::TrainState;
 use crate::split::{self, SplitOptions};
@@ -67,6 +67,16 @@ pub struct GridArgs {
     /// modularity measures to an older split.json, where needed) and leave the others
     #[arg(long)]
     pub tabulate_only: bool,
+    /// Train only shard I of N (1-based: 1/3, 2/3, 3/3): run k of the grid (counting from 1, in
+    /// grid order) belongs to shard ((k - 1) mod N) + 1. The tables cover the shard's runs;
+    /// `--collect` merges the shards' directories into the whole grid's tables
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Train nothing: read the finished runs of the grid from each DIR (each shard's --out, or one
+    /// shared directory) and write the whole grid's tables into --out; runs found in no DIR are
+    /// listed, and a run found twice with different results is an error
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub collect: Vec<PathBuf>,
     /// Draw no figures (by default Figures 1 and 2 of the first seed's run of each cell are drawn
     /// into that run's directory)
     #[arg(long)]
@@ -130,7 +140,39 @@ impl GridArgs {
         if self.jobs == 0 {
             bail!("--jobs 0: at least one run must train at a time");
         }
+        if !self.collect.is_empty() {
+            if let Some(shard) = self.shard {
+                bail!("--shard {shard} with --collect: collecting trains nothing and reads the whole grid; give one or the other");
+            }
+            if self.tabulate_only {
+                bail!(
+                    "--tabulate-only with --collect: --collect already trains nothing; give one or the other"
+                );
+            }
+            for dir in &self.collect {
+                if !dir.is_dir() {
+                    bail!("--collect {}: not a directory", dir.display());
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The runs of `specs` this invocation trains, with their places in the grid: all of them, or
+    /// those of `--shard`. An error if the shard would have none.
+    pub(super) fn shard_of(&self, specs: &[RunSpec]) -> Result<Vec<usize>> {
+        let Some(shard) = self.shard else {
+            return Ok((0..specs.len()).collect());
+        };
+        if shard.count > specs.len() {
+            bail!(
+                "--shard {shard}: the grid has {} runs, fewer than {} shards (some would have no run); use N <= {}",
+                specs.len(),
+                shard.count,
+                specs.len()
+            );
+        }
+        Ok((0..specs.len()).filter(|&k| shard.owns(k)).collect())
     }
 
     /// The options every run of the grid shares.
@@ -207,6 +249,85 @@ impl GridArgs {
             .collect();
         crate::provenance::Invocation::new(argv, Some(&data_dir), config)
     }
+}
+
+/// `--shard I/N`: shard `index` (1-based) of `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether the run at 0-based place `k` of the grid belongs to this shard: run k + 1 belongs to
+    /// shard (k mod N) + 1, so every shard gets runs from every part of the grid (cheap and
+    /// expensive settings alike) and shards 1..=N together hold every run exactly once.
+    pub fn owns(&self, k: usize) -> bool {
+        k % self.count + 1 == self.index
+    }
+
+    /// The line that opens a shard's tables: "shard 2/3: 6 of 18 runs".
+    pub fn describe(&self, runs: usize, of: usize) -> String {
+        format!("shard {self}: {runs} of {of} runs (run k of the grid, counting from 1, belongs to shard ((k - 1) mod {}) + 1)", self.count)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Parses `I/N` (1-based `I`, `1 <= I <= N`).
+pub fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
+    let Some((i, n)) = text.split_once('/') else {
+        return Err(format!(
+            "expected I/N, shard I of N counting from 1 (e.g. 2/3), not {text:?}"
+        ));
+    };
+    let num = |v: &str, what: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{what} {v:?} is not a whole number (expected I/N, e.g. 2/3)"))
+    };
+    let (index, count) = (num(i, "I")?, num(n, "N")?);
+    if count == 0 {
+        return Err("N is 0: give at least one shard (I/N, e.g. 1/1)".into());
+    }
+    if index == 0 || index > count {
+        return Err(format!(
+            "shard {index} of {count} does not exist: I counts from 1 to N ({})",
+            if count == 1 {
+                "1/1".to_string()
+            } else {
+                format!("1/{count} to {count}/{count}")
+            }
+        ));
+    }
+    Ok(Shard { index, count })
+}
+
+/// `md` with `line` as its first paragraph, after the title line.
+pub(super) fn with_scope_line(md: String, line: &str) -> String {
+    match md.split_once("\n\n") {
+        Some((title, rest)) => format!("{title}\n\n{line}\n\n{rest}"),
+        None => format!("{line}\n\n{md}"),
+    }
+}
+
+/// `--collect`: reports the runs found in no directory; the exit code.
+pub(super) fn finish_collect(collected: &Collected, total: usize, out: &Path) -> Result<i32> {
+    if collected.missing.is_empty() {
+        println!("collected all {total} runs into {}", out.display());
+        return Ok(0);
+    }
+    eprintln!(
+        "--collect: {} of {total} runs are in no given directory (or not finished there), left out of the tables in {}:\n  {}",
+        collected.missing.len(),
+        out.display(),
+        collected.missing.join("\n  ")
+    );
+    Ok(1)
 }
 
 pub(super) fn prepare_grid_dir(out: &Path) -> Result<()> {

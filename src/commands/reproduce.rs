@@ -1,12 +1,12 @@
 //! `spatial-gpu reproduce`: the paper's Table 1 ({concat, mixed, sequential} x {regular, spatial} x
 //! seeds, each run trained, split and summarised), written to `results.json` and `table.md`.
 
-use super::grid::{finish, prepare_grid_dir, GridArgs, INTERRUPT_MESSAGE};
+use super::grid::{finish, finish_collect, prepare_grid_dir, with_scope_line, GridArgs, INTERRUPT_MESSAGE};
 use super::interrupt_flag;
 use crate::checkpoint;
 use crate::config::{Init, TransportNorm, WeightNorm};
 use crate::data::Datasets;
-use crate::grid::runner::{preflight, run_grid};
+use crate::grid::runner::{collect_grid, preflight, run_grid};
 use crate::grid::tables::table_markdown;
 use crate::grid::{RunRecord, RunSpec, Setting};
 use crate::split::SplitOptions;
@@ -101,27 +101,41 @@ fn reproduce(args: &ReproduceArgs) -> Result<i32> {
     args.grid.modes()?;
     prepare_grid_dir(&args.out)?;
     let data = args.grid.load_data()?;
-    let specs = reproduce_specs(args, &data)?;
+    let all_specs = reproduce_specs(args, &data)?;
+    let make_backend = args.grid.backend_factory();
+    let split_options = SplitOptions {
+        permutations: args.grid.permutations,
+        ..SplitOptions::default()
+    };
+    if !args.grid.collect.is_empty() {
+        return collect(args, &all_specs, &data, &make_backend);
+    }
+    let places = args.grid.shard_of(&all_specs)?;
+    let specs: Vec<RunSpec> = places.iter().map(|&k| all_specs[k].clone()).collect();
+    let scope = args
+        .grid
+        .shard
+        .map(|shard| shard.describe(specs.len(), all_specs.len()));
     println!(
-        "reproducing Table 1: {} runs ({} epochs each) in {}, {} at a time",
+        "reproducing Table 1: {} runs ({} epochs each) in {}, {} at a time{}",
         specs.len(),
         specs[0].train.epochs,
         args.out.display(),
-        args.grid.jobs
+        args.grid.jobs,
+        scope.as_ref().map(|s| format!("; {s}")).unwrap_or_default()
     );
-    preflight(
-        &specs,
-        &args.out,
-        SplitOptions {
-            permutations: args.grid.permutations,
-            ..SplitOptions::default()
-        },
-    )?;
-    let make_backend = args.grid.backend_factory();
+    preflight(&specs, &args.out, split_options)?;
     let stop = interrupt_flag(INTERRUPT_MESSAGE);
     let ctx = args
         .grid
         .context(args.out.clone(), &data, &make_backend, stop, figure_seed);
+    let markdown = |finished: &[RunRecord]| {
+        let md = table_markdown(finished, &specs);
+        match &scope {
+            Some(line) => with_scope_line(md, line),
+            None => md,
+        }
+    };
     let write = |records: &[Option<RunRecord>]| -> Result<()> {
         let finished: Vec<RunRecord> = records.iter().flatten().cloned().collect();
         write_outputs(
@@ -129,7 +143,7 @@ fn reproduce(args: &ReproduceArgs) -> Result<i32> {
             records,
             "results.json",
             "table.md",
-            table_markdown(&finished, &specs),
+            markdown(&finished),
         )
     };
     let on_update = |records: &[Option<RunRecord>]| {
@@ -140,7 +154,7 @@ fn reproduce(args: &ReproduceArgs) -> Result<i32> {
     let outcome = run_grid(&specs, &ctx, &on_update);
     write(&outcome.records)?;
     let finished: Vec<RunRecord> = outcome.records.iter().flatten().cloned().collect();
-    let table = table_markdown(&finished, &specs);
+    let table = markdown(&finished);
     println!("\n{}\n", table.split("\n## ").next().unwrap_or("").trim_end());
     println!(
         "wrote {} and {}",
@@ -148,4 +162,48 @@ fn reproduce(args: &ReproduceArgs) -> Result<i32> {
         args.out.join("table.md").display()
     );
     finish(&outcome, &args.out, "reproduce")
+}
+
+/// `reproduce --collect DIR...`: the whole grid's tables from the finished runs of the directories.
+fn collect(
+    args: &ReproduceArgs,
+    specs: &[RunSpec],
+    data: &Datasets,
+    make_backend: &crate::grid::runner::BackendFactory,
+) -> Result<i32> {
+    println!(
+        "collecting Table 1: {} runs from {}",
+        specs.len(),
+        args.grid
+            .collect
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let stop = interrupt_flag(INTERRUPT_MESSAGE);
+    let ctx = args
+        .grid
+        .context(args.out.clone(), data, make_backend, stop, None);
+    let collected = collect_grid(specs, &args.grid.collect, &ctx)?;
+    let finished: Vec<RunRecord> = collected.records.iter().flatten().cloned().collect();
+    let line = format!(
+        "collected from {}: {} of {} runs",
+        args.grid
+            .collect
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        finished.len(),
+        specs.len()
+    );
+    let md = with_scope_line(table_markdown(&finished, specs), &line);
+    write_outputs(&args.out, &collected.records, "results.json", "table.md", md)?;
+    println!(
+        "wrote {} and {}",
+        args.out.join("results.json").display(),
+        args.out.join("table.md").display()
+    );
+    finish_collect(&collected, specs.len(), &args.out)
 }

@@ -1,11 +1,11 @@
 //! `spatial-gpu sweep`: trains a grid of settings (transport norm x weight norm x init x alpha x beta,
 //! each over seeds) and tabulates them in `sweep.json` and `sweep.md`.
 
-use super::grid::{finish, prepare_grid_dir, GridArgs, INTERRUPT_MESSAGE};
+use super::grid::{finish, finish_collect, prepare_grid_dir, with_scope_line, GridArgs, INTERRUPT_MESSAGE};
 use super::interrupt_flag;
 use crate::checkpoint;
 use crate::config::{Init, TransportNorm, WeightNorm};
-use crate::grid::runner::{preflight, run_grid};
+use crate::grid::runner::{collect_grid, preflight, run_grid};
 use crate::grid::sweep::{sweep_cells, sweep_markdown, sweep_settings, SweepAxes, SweepResults};
 use crate::grid::{RunRecord, RunSpec};
 use crate::split::SplitOptions;
@@ -102,6 +102,39 @@ fn sweep(args: &SweepArgs) -> Result<i32> {
             .collect::<Result<Vec<_>>>()?;
         cells.push((name.clone(), specs));
     }
+    let total: usize = cells.iter().map(|(_, c)| c.len()).sum();
+    let mut scope = None;
+    if !args.grid.collect.is_empty() {
+        scope = Some(format!(
+            "collected from {}",
+            args.grid
+                .collect
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    } else if let Some(shard) = args.grid.shard {
+        // Only the shard's runs, and only the cells that have some.
+        let all: Vec<RunSpec> = cells.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+        let places = args.grid.shard_of(&all)?;
+        // `k`: the grid place of the cell's first run.
+        let mut k = 0;
+        for (_, c) in &mut cells {
+            let len = c.len();
+            let mine: Vec<RunSpec> = c
+                .drain(..)
+                .enumerate()
+                .filter(|(j, _)| places.binary_search(&(k + j)).is_ok())
+                .map(|(_, s)| s)
+                .collect();
+            k += len;
+            *c = mine;
+        }
+        cells.retain(|(_, c)| !c.is_empty());
+        let n: usize = cells.iter().map(|(_, c)| c.len()).sum();
+        scope = Some(shard.describe(n, total));
+    }
     let mut offsets = Vec::new();
     let mut specs = Vec::new();
     for (_, c) in &cells {
@@ -109,27 +142,29 @@ fn sweep(args: &SweepArgs) -> Result<i32> {
         specs.extend(c.iter().cloned());
     }
     println!(
-        "sweep: {} cells x {} seeds = {} runs ({epochs} epochs each) in {}, {} at a time",
+        "sweep: {} cells x {} seeds = {} runs ({epochs} epochs each) in {}, {} at a time{}",
         cells.len(),
         seeds.len(),
         specs.len(),
         args.out.display(),
-        args.grid.jobs
+        args.grid.jobs,
+        scope.as_ref().map(|s| format!("; {s}")).unwrap_or_default()
     );
-    preflight(
-        &specs,
-        &args.out,
-        SplitOptions {
-            permutations: args.grid.permutations,
-            ..SplitOptions::default()
-        },
-    )?;
+    let split_options = SplitOptions {
+        permutations: args.grid.permutations,
+        ..SplitOptions::default()
+    };
     let make_backend = args.grid.backend_factory();
     let stop = interrupt_flag(INTERRUPT_MESSAGE);
     let figure_seed = args.grid.figure_seed(&seeds);
-    let ctx = args
-        .grid
-        .context(args.out.clone(), &data, &make_backend, stop, figure_seed);
+    let collecting = !args.grid.collect.is_empty();
+    let ctx = args.grid.context(
+        args.out.clone(),
+        &data,
+        &make_backend,
+        stop,
+        if collecting { None } else { figure_seed },
+    );
     let write = |records: &[Option<RunRecord>]| -> Result<()> {
         let cell_stats = sweep_cells(&cells, records, &offsets);
         let results = SweepResults {
@@ -142,10 +177,31 @@ fn sweep(args: &SweepArgs) -> Result<i32> {
         checkpoint::write_atomic(&json, serde_json::to_string_pretty(&results)?.as_bytes())
             .with_context(|| format!("cannot write {}", json.display()))?;
         let md = args.out.join("sweep.md");
-        checkpoint::write_atomic(&md, sweep_markdown(&cell_stats, epochs, &seeds).as_bytes())
+        let mut text = sweep_markdown(&cell_stats, epochs, &seeds);
+        if let Some(line) = &scope {
+            let found = records.iter().flatten().count();
+            let line = if collecting {
+                format!("{line}: {found} of {total} runs")
+            } else {
+                line.clone()
+            };
+            text = with_scope_line(text, &line);
+        }
+        checkpoint::write_atomic(&md, text.as_bytes())
             .with_context(|| format!("cannot write {}", md.display()))?;
         Ok(())
     };
+    if collecting {
+        let collected = collect_grid(&specs, &args.grid.collect, &ctx)?;
+        write(&collected.records)?;
+        println!(
+            "wrote {} and {}",
+            args.out.join("sweep.json").display(),
+            args.out.join("sweep.md").display()
+        );
+        return finish_collect(&collected, specs.len(), &args.out);
+    }
+    preflight(&specs, &args.out, split_options)?;
     let on_update = |records: &[Option<RunRecord>]| {
         if let Err(e) = write(records) {
             eprintln!("warning: {e:#}");

@@ -443,4 +443,9 @@ impl Backend for CpuBackend {
         self.state = state.clone();
         Ok(())
     }
+
+    /// Nothing to wait for: a CPU step has finished when `train_step` returns.
+    fn synchronize(&mut self) -> Result<()> {
+        Ok(())
+    }
 }

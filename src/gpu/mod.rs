@@ -383,4 +383,8 @@ impl Backend for GpuBackend {
         self.step = state.step;
         Ok(())
     }
+
+    fn synchronize(&mut self) -> Result<()> {
+        self.ctx.wait()
+    }
 }

@@ -213,8 +213,13 @@ impl TestSets<'_> {
 
 /// Trains (or resumes) and splits one run, or reads a finished one back; then draws its figures if
 /// its seed is the grid's figure seed and they are not there yet.
-fn execute(spec: &RunSpec, ctx: &GridContext, tests: &TestSets) -> Result<(RunRecord, bool), RunError> {
-    let dir = ctx.out.join(&spec.name);
+fn execute(
+    spec: &RunSpec,
+    out: &Path,
+    ctx: &GridContext,
+    tests: &TestSets,
+) -> Result<(RunRecord, bool), RunError> {
+    let dir = out.join(&spec.name);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("--out: cannot create the directory {}", dir.display()))?;
     // Held until the run is done: another process on the same grid skips nothing, it fails here.
@@ -388,15 +393,17 @@ pub fn run_grid(
                 ctx.out.join(&spec.name).display()
             );
         }
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(spec, ctx, &tests)))
-            .unwrap_or_else(|panic| {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(RunError::Failed(anyhow!("panicked: {msg}")))
-            });
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            execute(spec, &ctx.out, ctx, &tests)
+        }))
+        .unwrap_or_else(|panic| {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(RunError::Failed(anyhow!("panicked: {msg}")))
+        });
         let k = done.fetch_add(1, Ordering::SeqCst) + 1;
         match result {
             Ok((record, was_done)) => {
@@ -458,4 +465,98 @@ pub fn run_grid(
         interrupted: interrupted.load(Ordering::SeqCst) || ctx.stop.load(Ordering::SeqCst),
         untrained: untrained.into_iter().map(|(_, name)| name).collect(),
     }
+}
+
+/// What `--collect` found: each run's record (in grid order) and the directory it came from, and
+/// the runs found finished in no directory.
+pub struct Collected {
+    pub records: Vec<Option<RunRecord>>,
+    pub sources: Vec<Option<PathBuf>>,
+    pub missing: Vec<String>,
+}
+
+/// `record` without its wall times, to compare one run found in two directories.
+fn results_only(record: &RunRecord) -> RunRecord {
+    let mut r = RunRecord {
+        train_seconds: 0.0,
+        split_seconds: 0.0,
+        ..record.clone()
+    };
+    if let Some(sel) = r.modularity.as_mut().and_then(|m| m.selectivity.as_mut()) {
+        sel.seconds = 0.0;
+    }
+    r
+}
+
+/// `--collect`: reads every run of `specs` from whichever of `dirs` holds it finished, as
+/// `--tabulate-only` would (a finished run whose split is missing or stale is split there, one
+/// whose `split.json` predates the modularity measures gets them; nothing is trained). A run
+/// directory with other options than the grid's, or one run finished in two directories with
+/// different results (wall times aside), is an error naming the directories; all problems are
+/// listed at once. Runs finished nowhere are returned as missing.
+pub fn collect_grid(specs: &[RunSpec], dirs: &[PathBuf], ctx: &GridContext) -> Result<Collected> {
+    let tests = TestSets {
+        data: ctx.data,
+        sets: Default::default(),
+    };
+    // The same directory given twice (or by two spellings) is read once.
+    let mut unique: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for d in dirs {
+        let canon =
+            std::fs::canonicalize(d).with_context(|| format!("--collect {}: cannot read it", d.display()))?;
+        if !unique.iter().any(|(_, c)| *c == canon) {
+            unique.push((d.clone(), canon));
+        }
+    }
+    let n = specs.len();
+    let mut records = vec![None; n];
+    let mut sources = vec![None; n];
+    let mut missing = Vec::new();
+    let mut problems = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let mut found: Option<(RunRecord, PathBuf)> = None;
+        for (dir, _) in &unique {
+            if !dir.join(&spec.name).is_dir() {
+                continue;
+            }
+            match execute(spec, dir, ctx, &tests) {
+                Ok((record, _)) => match &found {
+                    Some((first, from)) if results_only(first) != results_only(&record) => {
+                        problems.push(format!(
+                            "run {} differs between {} and {} (same options, different results: full accuracy {} vs {}); remove the wrong one",
+                            spec.name,
+                            from.join(&spec.name).display(),
+                            dir.join(&spec.name).display(),
+                            first.full_accuracy,
+                            record.full_accuracy
+                        ));
+                    }
+                    Some(_) => {}
+                    None => found = Some((record, dir.clone())),
+                },
+                Err(RunError::Untrained) | Err(RunError::Interrupted) => {}
+                Err(RunError::Failed(e)) => problems.push(format!("--collect {}: {e:#}", dir.display())),
+            }
+        }
+        match found {
+            Some((record, dir)) => {
+                println!("[{}/{n}] {}: from {}", i + 1, spec.name, dir.display());
+                records[i] = Some(record);
+                sources[i] = Some(dir);
+            }
+            None => missing.push(spec.name.clone()),
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "--collect: {} problems, nothing written:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(Collected {
+        records,
+        sources,
+        missing,
+    })
 }

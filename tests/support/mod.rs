@@ -272,6 +272,9 @@ impl Backend for Wrapped {
     fn set_state(&mut self, state: &TrainState) -> anyhow::Result<()> {
         self.inner.set_state(state)
     }
+    fn synchronize(&mut self) -> anyhow::Result<()> {
+        self.inner.synchronize()
+    }
 }
 
 /// Asserts two states are equal bit for bit (parameters, both moments, step), printing the first
