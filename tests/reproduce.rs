@@ -520,6 +520,13 @@ fn grids_speak_tasks() {
         assert!(table.contains(&format!("| {name} full |")), "{table}");
         assert!(table.contains(&format!(" {name} full / split |")), "{table}");
     }
+    // The paper's numbers are for MNIST and Fashion-MNIST: not beside three other tasks.
+    assert!(
+        table.starts_with("# Table 1's grid on 3 tasks: small, mid, wide"),
+        "{table}"
+    );
+    assert!(!table.contains("Beside the paper") && !table.contains("The paper's Table 1"));
+    assert!(table.contains("the mean of the tasks' test accuracies"), "{table}");
 
     // The default modes include mixed, which needs one image size: refused, naming the tasks.
     let out2 = dir.join("grid2");
