@@ -526,7 +526,10 @@ fn grids_speak_tasks() {
         "{table}"
     );
     assert!(!table.contains("Beside the paper") && !table.contains("The paper's Table 1"));
-    assert!(table.contains("the mean of the tasks' test accuracies"), "{table}");
+    assert!(
+        table.contains("the mean of the tasks' test accuracies"),
+        "{table}"
+    );
 
     // The default modes include mixed, which needs one image size: refused, naming the tasks.
     let out2 = dir.join("grid2");
