@@ -115,8 +115,8 @@ pub fn assign(model: &ModelConfig, params: &Params) -> Assignment {
     }
 }
 
-/// Index of the largest value; the lowest index among equal largest values.
-fn argmax_lowest(v: &[f64]) -> usize {
+/// Index of the largest value; the lowest index among equal largest values (the split's tie rule).
+pub(crate) fn argmax_lowest(v: &[f64]) -> usize {
     let mut best = 0;
     for (t, &x) in v.iter().enumerate().skip(1) {
         if x > v[best] {

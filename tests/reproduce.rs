@@ -311,40 +311,8 @@ fn sweep_writes_one_row_per_cell() {
     let data = tmp.path().join("data");
     tiny_data(&data);
     let out = tmp.path().join("sweep");
-    let args = [
-        "sweep",
-        "--epochs",
-        "1",
-        "--seeds",
-        "3",
-        "--modes",
-        "concat",
-        "--inits",
-        "xavier",
-        "--transport-norms",
-        "paper,mean",
-        "--weight-norms",
-        "l1",
-        "--paper-alphas",
-        "0.01,1",
-        "--mean-alphas",
-        "1",
-        "--backend",
-        "cpu",
-        "--data-dir",
-        s(&data),
-        "--out",
-        s(&out),
-        "--hidden",
-        "8,8,8,8",
-        "--batch-size",
-        "16",
-        "--permutations",
-        "10",
-        "--jobs",
-        "2",
-        "--no-figures",
-    ];
+    let mut args = sweep_args(s(&data), s(&out));
+    args.extend(["--jobs", "2"]);
     let stdout = ok(&args);
     assert!(stdout.contains("4 cells x 1 seeds = 4 runs"), "{stdout}");
     let run = out.join("concat-xavier-paper-l1-a0.01-b3-seed3");

@@ -190,43 +190,10 @@ fn sweep_shards_and_collect() {
     let data = tmp.path().join("data");
     tiny_data(&data);
     let args = |out: &Path, extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "sweep",
-            "--epochs",
-            "1",
-            "--seeds",
-            "3",
-            "--modes",
-            "concat",
-            "--inits",
-            "xavier",
-            "--transport-norms",
-            "paper,mean",
-            "--weight-norms",
-            "l1",
-            "--paper-alphas",
-            "0.01,1",
-            "--mean-alphas",
-            "1",
-            "--backend",
-            "cpu",
-            "--hidden",
-            "8,8,8,8",
-            "--batch-size",
-            "16",
-            "--permutations",
-            "10",
-            "--no-figures",
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
-        v.extend([
-            "--data-dir".into(),
-            s(&data).into(),
-            "--out".into(),
-            s(out).into(),
-        ]);
+        let mut v: Vec<String> = sweep_args(s(&data), s(out))
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
         v.extend(extra.iter().map(|x| x.to_string()));
         v
     };

@@ -18,7 +18,7 @@
 //! ratio is taken over that task's own examples. The activations come from a plain CPU forward of
 //! the final network (the same as `cpu::forward`), chunk by chunk.
 
-use crate::assignment::{assign, Assignment};
+use crate::assignment::{argmax_lowest, assign, Assignment};
 use crate::config::ModelConfig;
 use crate::cpu::activation::activation_forward;
 use crate::cpu::linear::linear_forward;
@@ -193,15 +193,4 @@ pub fn assign_by_activations(model: &ModelConfig, params: &Params, test: &TestSe
         assignment.groups[k] = eta2.iter().map(|v| argmax_lowest(v)).collect();
     }
     Ok(assignment)
-}
-
-/// Index of the largest value; the lowest index among equal largest values.
-fn argmax_lowest(v: &[f64]) -> usize {
-    let mut best = 0;
-    for (t, &x) in v.iter().enumerate().skip(1) {
-        if x > v[best] {
-            best = t;
-        }
-    }
-    best
 }

@@ -92,6 +92,15 @@ pub struct GridArgs {
 }
 
 impl GridArgs {
+    /// The `--collect` directories, comma-separated, for messages.
+    pub(super) fn collect_dirs(&self) -> String {
+        self.collect
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The seed whose runs get their figures drawn: the first one, unless `--no-figures`.
     pub(super) fn figure_seed(&self, seeds: &[u64]) -> Option<u64> {
         if self.no_figures {

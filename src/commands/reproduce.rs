@@ -174,12 +174,7 @@ fn collect(
     println!(
         "collecting Table 1: {} runs from {}",
         specs.len(),
-        args.grid
-            .collect
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        args.grid.collect_dirs()
     );
     let stop = interrupt_flag(INTERRUPT_MESSAGE);
     let ctx = args
@@ -189,12 +184,7 @@ fn collect(
     let finished: Vec<RunRecord> = collected.records.iter().flatten().cloned().collect();
     let line = format!(
         "collected from {}: {} of {} runs",
-        args.grid
-            .collect
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        args.grid.collect_dirs(),
         finished.len(),
         specs.len()
     );

@@ -105,15 +105,7 @@ fn sweep(args: &SweepArgs) -> Result<i32> {
     let total: usize = cells.iter().map(|(_, c)| c.len()).sum();
     let mut scope = None;
     if !args.grid.collect.is_empty() {
-        scope = Some(format!(
-            "collected from {}",
-            args.grid
-                .collect
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        scope = Some(format!("collected from {}", args.grid.collect_dirs()));
     } else if let Some(shard) = args.grid.shard {
         // Only the shard's runs, and only the cells that have some.
         let all: Vec<RunSpec> = cells.iter().flat_map(|(_, c)| c.iter().cloned()).collect();

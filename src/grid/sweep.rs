@@ -281,11 +281,11 @@ pub fn sweep_markdown(cells: &[SweepCell], epochs: usize, seeds: &[u64]) -> Stri
         s.push_str(" --- |");
     }
     s.push('\n');
-    let name = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    for c in cells {
-        let _ = write!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} |",
+    // The six columns that name a cell, as both tables start their rows.
+    let key = |c: &SweepCell| {
+        let name = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        format!(
+            "| {} | {} | {} | {} | {} | {} |",
             c.mode,
             lower(c.init),
             if c.spatial {
@@ -295,7 +295,14 @@ pub fn sweep_markdown(cells: &[SweepCell], epochs: usize, seeds: &[u64]) -> Stri
             },
             name(c.weight_norm.map(lower)),
             c.alpha,
-            c.beta,
+            c.beta
+        )
+    };
+    for c in cells {
+        let _ = write!(
+            s,
+            "{} {}/{} | {} | {} | {} | {} |",
+            key(c),
             c.trained_all_heads,
             c.runs,
             fmt_opt(c.full_accuracy, 3),
@@ -336,20 +343,7 @@ pub fn sweep_markdown(cells: &[SweepCell], epochs: usize, seeds: &[u64]) -> Stri
         }
         s.push('\n');
         for c in cells {
-            let _ = write!(
-                s,
-                "| {} | {} | {} | {} | {} | {} |",
-                c.mode,
-                lower(c.init),
-                if c.spatial {
-                    name(c.transport_norm.map(lower))
-                } else {
-                    "(regular)".into()
-                },
-                name(c.weight_norm.map(lower)),
-                c.alpha,
-                c.beta
-            );
+            s.push_str(&key(c));
             for t in &c.tasks {
                 let _ = write!(
                     s,

@@ -87,6 +87,43 @@ pub fn reproduce_args<'a>(data: &'a str, out: &'a str, jobs: &'a str) -> Vec<&'a
     ]
 }
 
+/// `sweep`'s tiny grid of 4 cells (concat; regular, paper alpha 0.01 and 1, mean alpha 1), seed 3,
+/// no figures.
+pub fn sweep_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "sweep",
+        "--epochs",
+        "1",
+        "--seeds",
+        "3",
+        "--modes",
+        "concat",
+        "--inits",
+        "xavier",
+        "--transport-norms",
+        "paper,mean",
+        "--weight-norms",
+        "l1",
+        "--paper-alphas",
+        "0.01,1",
+        "--mean-alphas",
+        "1",
+        "--backend",
+        "cpu",
+        "--data-dir",
+        data,
+        "--out",
+        out,
+        "--hidden",
+        "8,8,8,8",
+        "--batch-size",
+        "16",
+        "--permutations",
+        "10",
+        "--no-figures",
+    ]
+}
+
 /// results.json without the wall times, which are the only thing allowed to differ between runs.
 pub fn results_without_times(path: &Path) -> Vec<Value> {
     let v: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
