@@ -335,6 +335,7 @@ fn other_kernels(c: &mut Criterion) {
     let at = Launch {
         batch: BATCH,
         adam: hp,
+        first: 0,
     };
     let k = bind(ctx, &op, &["grads", "params", "m", "v"], &data, &at);
     bench_gpu(

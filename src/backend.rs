@@ -2,7 +2,8 @@
 //! engine). The training loop, evaluation, split and checkpoints only ever talk to this trait.
 
 use crate::config::{ModelConfig, TrainConfig};
-use crate::data::batches::Batch;
+use crate::data::batches::{Batch, EpochOrder};
+use crate::data::Datasets;
 use crate::model::{NeuronMask, TrainState};
 use crate::ops::{self, softmax_xent::SoftmaxXentShape, OpError};
 use serde::{Deserialize, Serialize};
@@ -116,6 +117,44 @@ pub trait Backend {
     /// timed region that reports a training rate ends with this call, so the time covers the work
     /// and not only its submission; it is never called inside a step.
     fn synchronize(&mut self) -> anyhow::Result<()>;
+
+    /// The most training steps [`Backend::train_batches`] records into one submission (1 where
+    /// every step runs on its own, as on the CPU). The training loop checks Ctrl-C, saves
+    /// checkpoints and records history between such chunks, never inside one.
+    fn steps_per_submit(&self) -> usize {
+        1
+    }
+
+    /// Trains on batches `batches` of `order` (an epoch's order over `data`, made for the run's
+    /// mode), in order, as `train_step` on each would. The default builds each batch on the host
+    /// in `scratch` ([`train_batches_on_host`]); the GPU builds them on the device from data it
+    /// holds and submits up to [`Backend::steps_per_submit`] steps at once.
+    fn train_batches(
+        &mut self,
+        data: &Datasets,
+        order: &EpochOrder,
+        batches: std::ops::Range<usize>,
+        scratch: &mut Batch,
+    ) -> anyhow::Result<()> {
+        train_batches_on_host(self, data, order, batches, scratch)
+    }
+}
+
+/// [`Backend::train_batches`] with batches built on the host, one `train_step` each.
+pub fn train_batches_on_host<B: Backend + ?Sized>(
+    backend: &mut B,
+    data: &Datasets,
+    order: &EpochOrder,
+    batches: std::ops::Range<usize>,
+    scratch: &mut Batch,
+) -> anyhow::Result<()> {
+    let cfg = backend.train_config();
+    let (mode, batch_size) = (cfg.mode, cfg.batch_size);
+    for b in batches {
+        order.fill_batch(data, mode, b, batch_size, scratch);
+        backend.train_step(scratch)?;
+    }
+    Ok(())
 }
 
 /// The checks of a training batch that both backends make before touching it, so that both refuse

@@ -119,6 +119,10 @@ impl TrainObserver for RunLog {
         Ok(())
     }
 
+    fn step_interval(&self) -> usize {
+        self.history.as_ref().map_or(0, |r| r.every)
+    }
+
     fn saving(&mut self, _progress: Progress) -> Result<()> {
         if let Some(r) = &self.history {
             r.history

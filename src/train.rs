@@ -135,9 +135,15 @@ pub trait TrainObserver {
     fn start(&mut self, _backend: &mut dyn Backend, _start: Progress) -> Result<()> {
         Ok(())
     }
-    /// After each step; `progress` is where the run stands after it (`{e + 1, 0}` at an epoch's end).
+    /// After each chunk of steps (see [`Backend::steps_per_submit`]); `progress` is where the run
+    /// stands after it (`{e + 1, 0}` at an epoch's end).
     fn step(&mut self, _backend: &mut dyn Backend, _progress: Progress) -> Result<()> {
         Ok(())
+    }
+    /// The observer wants [`TrainObserver::step`] called after every step that is a multiple of
+    /// this (0: only at epoch ends and wherever a chunk happens to end); chunks end there.
+    fn step_interval(&self) -> usize {
+        0
     }
     /// Just before a checkpoint at `progress` is saved: what the observer keeps in step with the
     /// checkpoint is saved first, so that a resume never finds it behind.
@@ -216,20 +222,38 @@ pub fn train_observed(
             0.0
         };
         let mut samples = first_batch * cfg.batch_size;
-        for b in first_batch..n_batches {
-            order.fill_batch(data, mode, b, cfg.batch_size, &mut batch);
-            if let Err(e) = backend.train_step(&batch) {
+        let chunk = backend.steps_per_submit().max(1);
+        let observed_every = observer.step_interval();
+        let mut b = first_batch;
+        while b < n_batches {
+            // A chunk of steps runs without the host looking: it ends where a checkpoint or a
+            // history point is due (and at the epoch's end), so those land on the same steps as
+            // with one step at a time; Ctrl-C is seen at its end.
+            let step0 = backend.steps();
+            let mut end = (b + chunk).min(n_batches);
+            for every in [opts.checkpoint_every, observed_every] {
+                if every > 0 {
+                    let due = (every as u64 - step0 % every as u64) as usize;
+                    end = end.min(b + due);
+                }
+            }
+            if let Err(e) = backend.train_batches(data, &order, b..end, &mut batch) {
                 bar.finish_and_clear();
-                let place = format!("epoch {}, batch {} of {n_batches}", epoch + 1, b + 1);
+                let place = if end - b == 1 {
+                    format!("epoch {}, batch {} of {n_batches}", epoch + 1, b + 1)
+                } else {
+                    format!("epoch {}, batches {}-{} of {n_batches}", epoch + 1, b + 1, end)
+                };
                 return Err(match e.downcast::<Diverged>() {
                     Ok(d) => saver.explain(d, place).into(),
-                    Err(e) => e.context(format!("training step {} ({place})", backend.steps() + 1)),
+                    Err(e) => e.context(format!("training step {} ({place})", step0 + 1)),
                 });
             }
-            samples += batch.size;
-            bar.inc(1);
-            let after = if b + 1 < n_batches {
-                Progress { epoch, batch: b + 1 }
+            samples += (end * cfg.batch_size).min(order.len()) - b * cfg.batch_size;
+            bar.inc((end - b) as u64);
+            b = end;
+            let after = if b < n_batches {
+                Progress { epoch, batch: b }
             } else {
                 Progress {
                     epoch: epoch + 1,
@@ -240,12 +264,12 @@ pub fn train_observed(
             let step = backend.steps();
             let stop_now = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
             let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every as u64);
-            if (stop_now || periodic) && b + 1 < n_batches {
+            if (stop_now || periodic) && b < n_batches {
                 // The clock of the steps so far stops once the device has done them.
                 backend.synchronize()?;
                 saver.epoch_losses.seconds = seconds_before + t0.elapsed().as_secs_f64();
-                let progress = Progress { epoch, batch: b + 1 };
-                let place = format!("epoch {}, batch {} of {n_batches}", epoch + 1, b + 1);
+                let progress = Progress { epoch, batch: b };
+                let place = format!("epoch {}, batch {b} of {n_batches}", epoch + 1);
                 observer.saving(progress)?;
                 saver.save(backend, progress, None, &place)?;
                 if stop_now {

@@ -34,6 +34,7 @@ fn gpu_maker(m: &ModelConfig, t: &TrainConfig, s: TrainState) -> Option<Box<dyn 
     // A fixed matmul variant: autotuning on a software adapter takes long and changes nothing here.
     let opts = GpuOptions {
         matmul: MatmulChoice::Fixed(Variant::Tiled),
+        ..GpuOptions::default()
     };
     Some(Box::new(
         GpuBackend::with_options(ctx, m.clone(), t.clone(), s, opts).unwrap(),

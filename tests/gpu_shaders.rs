@@ -34,6 +34,7 @@ fn every_shader_parses_and_validates() {
         "adam",
         "bias_grad",
         "density",
+        "gather",
         "mask",
         "matmul",
         "reduce",
@@ -66,16 +67,7 @@ fn every_shader_parses_and_validates() {
 fn embedded_sources_are_the_files() {
     use spatial_gpu::gpu::*;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    for shader in [
-        matmul::SHADER,
-        bias_grad::SHADER,
-        mask::SHADER,
-        softmax_xent::SHADER,
-        transport::SHADER,
-        density::SHADER,
-        adam::SHADER,
-        reduce::SHADER,
-    ] {
+    for &shader in SHADERS {
         let on_disk = std::fs::read_to_string(dir.join(shader.file)).expect("the file exists");
         assert_eq!(
             shader.src, on_disk,

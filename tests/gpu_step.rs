@@ -78,7 +78,10 @@ fn backends(
         model.clone(),
         train.clone(),
         state,
-        GpuOptions { matmul: v },
+        GpuOptions {
+            matmul: v,
+            ..GpuOptions::default()
+        },
     )
     .unwrap();
     (cpu, gpu)

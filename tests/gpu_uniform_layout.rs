@@ -33,6 +33,7 @@ fn every_uniform_block_matches_its_wgsl_struct() {
         (density::SHADER, check::<density::Params>(density::SHADER)),
         (reduce::SHADER, check::<reduce::Params>(reduce::SHADER)),
         (adam::SHADER, check::<adam::Params>(adam::SHADER)),
+        (gather::SHADER, check::<gather::Params>(gather::SHADER)),
     ];
     // Every shader on disk has its block checked here.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
@@ -76,16 +77,7 @@ fn a_swapped_field_is_reported() {
 
 #[test]
 fn bindings_are_named_and_distinct() {
-    for shader in [
-        matmul::SHADER,
-        bias_grad::SHADER,
-        mask::SHADER,
-        softmax_xent::SHADER,
-        transport::SHADER,
-        density::SHADER,
-        reduce::SHADER,
-        adam::SHADER,
-    ] {
+    for &shader in SHADERS {
         let i = shader.interface().unwrap_or_else(|e| panic!("{e:#}"));
         let uniforms = i.bindings.iter().filter(|b| b.access == Access::Uniform).count();
         assert_eq!(uniforms, 1, "{}: one uniform block", shader.file);

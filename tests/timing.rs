@@ -143,6 +143,7 @@ fn gpu_epoch_clock_waits_for_the_device() {
         // A fixed matmul variant: autotuning on a software adapter takes long and changes nothing here.
         let opts = GpuOptions {
             matmul: MatmulChoice::Fixed(Variant::Tiled),
+            ..GpuOptions::default()
         };
         Box::new(GpuBackend::with_options(ctx.clone(), m.clone(), t.clone(), s, opts).unwrap())
     });

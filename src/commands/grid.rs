@@ -38,6 +38,9 @@ pub struct GridArgs {
     /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
     #[arg(long)]
     pub adapter: Option<String>,
+    /// GPU: training steps recorded and submitted at once (see `train --steps-per-submit`)
+    #[arg(long, default_value_t = crate::gpu::DEFAULT_STEPS_PER_SUBMIT, value_parser = super::at_least_one)]
+    pub steps_per_submit: usize,
     /// Runs trained at once, one thread each
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
@@ -212,8 +215,8 @@ impl GridArgs {
     pub(super) fn backend_factory(
         &self,
     ) -> impl Fn(ModelConfig, TrainConfig, TrainState) -> Result<Box<dyn Backend>> + Sync {
-        let (choice, adapter) = (self.backend, self.adapter.clone());
-        move |model, train, state| make_backend(choice, adapter.as_deref(), model, train, state)
+        let (choice, adapter, chunk) = (self.backend, self.adapter.clone(), self.steps_per_submit);
+        move |model, train, state| make_backend(choice, adapter.as_deref(), chunk, model, train, state)
     }
 
     pub(super) fn context<'a>(

@@ -152,9 +152,18 @@ pub fn load_run(dir: &Path, option: &str) -> Result<Checkpoint> {
 }
 
 /// Builds the backend `choice` names for a model and its starting state.
+/// A count of at least 1 (a clap value parser): an error names the value.
+pub fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number of at least 1")),
+    }
+}
+
 pub fn make_backend(
     choice: BackendChoice,
     adapter: Option<&str>,
+    steps_per_submit: usize,
     model: ModelConfig,
     train: TrainConfig,
     state: TrainState,
@@ -187,7 +196,11 @@ pub fn make_backend(
     // tens of seconds on a software adapter and a blank screen looks like a hang.
     eprintln!("tuning the matmul kernels on {} ...", ctx.describe());
     let t0 = std::time::Instant::now();
-    let backend = crate::gpu::GpuBackend::new(ctx, model, train, state)?;
+    let opts = crate::gpu::GpuOptions {
+        steps_per_submit,
+        ..Default::default()
+    };
+    let backend = crate::gpu::GpuBackend::with_options(ctx, model, train, state, opts)?;
     eprintln!("tuned in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(Box::new(backend))
 }

@@ -74,6 +74,10 @@ pub struct TrainArgs {
     /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
     #[arg(long)]
     pub adapter: Option<String>,
+    /// GPU: training steps recorded and submitted at once, with no host wait between them;
+    /// checkpoints, Ctrl-C and --history-every act between such chunks
+    #[arg(long, default_value_t = crate::gpu::DEFAULT_STEPS_PER_SUBMIT, value_parser = super::at_least_one)]
+    pub steps_per_submit: usize,
     /// Output directory [default: runs/<mode>-<spatial|regular>-seed<seed>]
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub out: Option<PathBuf>,
@@ -346,6 +350,7 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
     let mut backend = make_backend(
         args.backend,
         args.adapter.as_deref(),
+        args.steps_per_submit,
         model.clone(),
         train_cfg.clone(),
         state,

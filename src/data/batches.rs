@@ -170,6 +170,20 @@ impl EpochOrder {
         (0..self.len()).map(|k| self.example(k))
     }
 
+    /// The order as the GPU's gather reads it (`shaders/gather.wgsl`): concat and mixed, the
+    /// training index of every task per example; sequential, `(task, index)` per example.
+    pub fn device_indices(&self) -> Vec<u32> {
+        match self.mode {
+            InputMode::Sequential => self.single.iter().flat_map(|&(t, i)| [t, i]).collect(),
+            _ => self.paired.clone(),
+        }
+    }
+
+    /// The mode the order was made for.
+    pub fn mode(&self) -> InputMode {
+        self.mode
+    }
+
     /// Batches of `batch_size` in the epoch; the last one may be smaller (it is kept, not dropped).
     pub fn num_batches(&self, batch_size: usize) -> usize {
         assert!(batch_size > 0, "batch size must be at least 1");

@@ -81,6 +81,14 @@ impl Uniforms {
     pub fn upload(&self, ctx: &GpuContext) {
         ctx.queue.write_buffer(&self.buffer, 0, &self.data);
     }
+
+    /// Uploads slots `0..slots` only (a chunk shorter than the buffer).
+    pub fn upload_slots(&self, ctx: &GpuContext, slots: usize) {
+        let end = (slots as u64 * self.stride).min(self.data.len() as u64) as usize;
+        if end > 0 {
+            ctx.queue.write_buffer(&self.buffer, 0, &self.data[..end]);
+        }
+    }
 }
 
 /// Copies `len` f32 from `buffer` (starting at element `offset`) back to the host; waits.
@@ -149,18 +157,31 @@ pub fn read_many(ctx: &GpuContext, ranges: &[(&wgpu::Buffer, usize, usize)]) -> 
     Ok(out)
 }
 
-/// Records one dispatch into a compute pass.
+/// Records one dispatch into a compute pass, with the uniform block its bind group names.
 pub fn dispatch(
     pass: &mut wgpu::ComputePass<'_>,
     pipeline: &wgpu::ComputePipeline,
     bg: &wgpu::BindGroup,
     groups: [u32; 3],
 ) {
+    dispatch_at(pass, pipeline, bg, 0, groups);
+}
+
+/// Records one dispatch whose uniform block lies `uniform_offset` bytes after the one its bind
+/// group names (every uniform binding has a dynamic offset: the recordings of a chunk share bind
+/// groups and differ in this offset).
+pub fn dispatch_at(
+    pass: &mut wgpu::ComputePass<'_>,
+    pipeline: &wgpu::ComputePipeline,
+    bg: &wgpu::BindGroup,
+    uniform_offset: u32,
+    groups: [u32; 3],
+) {
     if groups.contains(&0) {
         return;
     }
     pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, bg, &[]);
+    pass.set_bind_group(0, bg, &[uniform_offset]);
     pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
 }
 

@@ -377,7 +377,9 @@ impl GpuContext {
                         Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
                         Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                     },
-                    has_dynamic_offset: false,
+                    // The uniform block of a recording is chosen at `set_bind_group` (see
+                    // `kernel::Compiled`): one bind group serves every step of a chunk.
+                    has_dynamic_offset: b.access == Access::Uniform,
                     min_binding_size: None,
                 },
                 count: None,

@@ -2,12 +2,16 @@
 //! the matmul variants chosen, and a snapshot of activations, gradient and state for tests.
 
 use super::buffers;
+use super::kernel::Launch;
 use super::matmul::Variant;
 use super::GpuBackend;
+use super::Resident;
 use crate::backend::Backend;
-use crate::data::batches::Batch;
+use crate::data::batches::{Batch, EpochOrder};
+use crate::data::Datasets;
 use crate::model::TrainState;
-use anyhow::Result;
+use crate::ops::adam::AdamStep;
+use anyhow::{bail, Result};
 
 /// Activations, gradient and state after a step, for tests: the GPU twin of
 /// `cpu::Workspace::acts`, `CpuBackend::last_grads()` and `CpuBackend::state()`.
@@ -117,6 +121,62 @@ impl GpuBackend {
             acts,
             grads,
             state: self.state()?,
+        })
+    }
+
+    /// Batch `b` of `order` as the device's gather builds it, read back (waits): the GPU twin of
+    /// `EpochOrder::fill_batch`, for tests. Trains nothing.
+    pub fn gathered_batch(&mut self, data: &Datasets, order: &EpochOrder, b: usize) -> Result<Batch> {
+        if !self.make_resident(data, order)? {
+            bail!(
+                "the training sets are not on the device: {:?}",
+                self.device_data_status()
+            );
+        }
+        let bs = self.train.batch_size;
+        let first = b * bs;
+        if first >= order.len() {
+            bail!("batch {b} is past the end of the epoch");
+        }
+        let at = Launch {
+            batch: bs.min(order.len() - first),
+            adam: AdamStep::of(&self.train, 1),
+            first,
+        };
+        let Resident::Yes { plan, .. } = &mut self.resident else {
+            bail!("the training sets are not on the device");
+        };
+        plan.write_uniforms(&self.ctx, &at);
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("gather"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gather"),
+                timestamp_writes: None,
+            });
+            plan.record(&mut pass, &at, |_| true);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        let width = self.model.sizes[0];
+        let heads = self.model.heads;
+        let mut out = buffers::read_many(
+            &self.ctx,
+            &[
+                (&self.bufs.input, 0, at.batch * width),
+                (&self.bufs.labels, 0, at.batch * heads),
+            ],
+        )?;
+        let labels = out.pop().unwrap_or_default();
+        let inputs = out.pop().unwrap_or_default();
+        Ok(Batch {
+            size: at.batch,
+            input_dim: width,
+            inputs,
+            labels: labels.iter().map(|l| l.to_bits() as i32).collect(),
         })
     }
 }

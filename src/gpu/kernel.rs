@@ -10,11 +10,14 @@ use super::shader::{Shader, Uniform};
 use crate::ops::adam::AdamStep;
 use anyhow::{Context, Result};
 
-/// What changes between the recordings of one plan: the batch size and the Adam step.
+/// What changes between the recordings of one plan: the batch size, the Adam step, and where the
+/// batch starts in the epoch's order (read by the device-side gather; 0 elsewhere).
 #[derive(Clone, Copy, Debug)]
 pub struct Launch {
     pub batch: usize,
     pub adam: AdamStep,
+    /// The batch's first example in the epoch's order.
+    pub first: usize,
 }
 
 /// One GPU op: a kernel of a WGSL file with its geometry (offsets, sizes) fixed when the plan is
@@ -95,15 +98,27 @@ pub struct Step {
 }
 
 /// A plan on the device: a pipeline and a bind group per dispatch, and the uniform buffer whose
-/// slot `i` is dispatch `i`'s block.
+/// slot `r · D + i` is dispatch `i`'s block in recording `r` of a chunk (`D` dispatches, up to
+/// `chunk` recordings per submit). Each bind group binds slot `i`; the uniform binding has a
+/// dynamic offset, which selects the recording (`r · D · stride`), so one set of bind groups
+/// serves every step of a chunk.
 pub struct Compiled {
     pub steps: Vec<Step>,
     pub uniforms: Uniforms,
+    /// Recordings one upload of the uniforms holds.
+    pub chunk: usize,
 }
 
 impl Compiled {
+    /// A plan recorded once per submit (evaluation, one-off runs).
     pub fn new(ctx: &GpuContext, label: &str, plan: Vec<Dispatch<'_>>) -> Result<Compiled> {
-        let uniforms = Uniforms::new(ctx, label, plan.len());
+        Self::chunked(ctx, label, plan, 1)
+    }
+
+    /// A plan recorded up to `chunk` times per submit, each recording with its own [`Launch`].
+    pub fn chunked(ctx: &GpuContext, label: &str, plan: Vec<Dispatch<'_>>, chunk: usize) -> Result<Compiled> {
+        let chunk = chunk.max(1);
+        let uniforms = Uniforms::new(ctx, label, plan.len() * chunk);
         let mut steps = Vec::with_capacity(plan.len());
         for (i, d) in plan.into_iter().enumerate() {
             let shader = d.op.shader();
@@ -117,21 +132,58 @@ impl Compiled {
                 bind_group,
             });
         }
-        Ok(Compiled { steps, uniforms })
+        Ok(Compiled {
+            steps,
+            uniforms,
+            chunk,
+        })
     }
 
     /// Writes every dispatch's uniform block for `at` and uploads them (one `write_buffer`).
     pub fn write_uniforms(&mut self, ctx: &GpuContext, at: &Launch) {
-        for (i, s) in self.steps.iter().enumerate() {
-            s.op.write_uniform(at, &mut self.uniforms, i);
-        }
-        self.uniforms.upload(ctx);
+        self.write_chunk_uniforms(ctx, std::slice::from_ref(at));
     }
 
-    /// Records the dispatches `keep` selects, in order, into `pass`.
+    /// Writes the uniform blocks of recordings `0..ats.len()` of a chunk (recording `r` for
+    /// `ats[r]`) and uploads them with one `write_buffer`. Panics past the chunk (a caller's bug).
+    pub fn write_chunk_uniforms(&mut self, ctx: &GpuContext, ats: &[Launch]) {
+        assert!(
+            ats.len() <= self.chunk,
+            "{} recordings in a chunk of {}",
+            ats.len(),
+            self.chunk
+        );
+        let d = self.steps.len();
+        for (r, at) in ats.iter().enumerate() {
+            for (i, s) in self.steps.iter().enumerate() {
+                s.op.write_uniform(at, &mut self.uniforms, r * d + i);
+            }
+        }
+        self.uniforms.upload_slots(ctx, ats.len() * d);
+    }
+
+    /// Records the dispatches `keep` selects, in order, into `pass`, with recording 0's uniforms.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, at: &Launch, keep: impl Fn(&dyn Kernel) -> bool) {
+        self.record_nth(pass, at, 0, keep);
+    }
+
+    /// Records the dispatches `keep` selects with the uniforms of recording `r` of the chunk.
+    pub fn record_nth(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        at: &Launch,
+        r: usize,
+        keep: impl Fn(&dyn Kernel) -> bool,
+    ) {
+        let offset = (r * self.steps.len()) as u64 * self.uniforms.stride;
         for s in self.steps.iter().filter(|s| keep(s.op.as_ref())) {
-            buffers::dispatch(pass, &s.pipeline, &s.bind_group, s.op.workgroups(at));
+            buffers::dispatch_at(
+                pass,
+                &s.pipeline,
+                &s.bind_group,
+                offset as u32,
+                s.op.workgroups(at),
+            );
         }
     }
 

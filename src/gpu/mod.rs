@@ -21,6 +21,7 @@ pub mod bias_grad;
 pub mod buffers;
 pub mod context;
 pub mod density;
+pub mod gather;
 pub mod instrument;
 pub mod kernel;
 pub mod mask;
@@ -38,7 +39,8 @@ pub use matmul::Variant;
 
 use crate::backend::{Backend, Losses};
 use crate::config::{ModelConfig, TrainConfig};
-use crate::data::batches::Batch;
+use crate::data::batches::{Batch, EpochOrder};
+use crate::data::Datasets;
 use crate::model::{Layout, NeuronMask, TrainState};
 use crate::ops::adam::AdamStep;
 use crate::ops::mask::flatten as flatten_mask;
@@ -47,6 +49,19 @@ use anyhow::{bail, Result};
 use kernel::{Compiled, Launch};
 use plan::{Buffers, PlanInputs};
 use std::sync::Arc;
+
+/// Every shader of the engine (the tests validate and translate each, and check its uniform block).
+pub const SHADERS: &[shader::Shader] = &[
+    matmul::SHADER,
+    bias_grad::SHADER,
+    mask::SHADER,
+    softmax_xent::SHADER,
+    transport::SHADER,
+    density::SHADER,
+    reduce::SHADER,
+    adam::SHADER,
+    gather::SHADER,
+];
 
 /// Environment variable that makes GPU tests fail (instead of skip) when no adapter is found.
 pub const REQUIRE_ADAPTER_ENV: &str = "SPATIAL_GPU_REQUIRE_ADAPTER";
@@ -60,18 +75,43 @@ pub enum MatmulChoice {
     Fixed(Variant),
 }
 
+/// Training steps recorded into one submission by default (see [`GpuOptions::steps_per_submit`]).
+pub const DEFAULT_STEPS_PER_SUBMIT: usize = 64;
+
 /// Options of [`GpuBackend::with_options`].
 #[derive(Clone, Copy, Debug)]
 pub struct GpuOptions {
     pub matmul: MatmulChoice,
+    /// Training steps recorded into one command buffer and submitted at once, with no host wait
+    /// between them (at least 1). Checkpoints, Ctrl-C and the history act at the boundaries of
+    /// these chunks (the training loop cuts a chunk short where one is due).
+    pub steps_per_submit: usize,
+    /// Keep the training sets on the device and build each batch there (`gpu/gather.rs`), so that
+    /// a step uploads nothing. Without it (or when the sets do not fit the device) each batch is
+    /// built on the host and uploaded.
+    pub device_data: bool,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
         GpuOptions {
             matmul: MatmulChoice::Autotune,
+            steps_per_submit: DEFAULT_STEPS_PER_SUBMIT,
+            device_data: true,
         }
     }
+}
+
+/// The training sets on the device, once uploaded, with the plan of the gather.
+enum Resident {
+    /// Not uploaded yet (or turned off by [`GpuOptions::device_data`]).
+    No,
+    Yes {
+        data: gather::DeviceData,
+        plan: Compiled,
+    },
+    /// They could not be uploaded (too large for the device): batches come from the host.
+    Unavailable(String),
 }
 
 /// For tests: a context on the adapter the environment selects, or `None` (printing
@@ -113,6 +153,8 @@ pub struct GpuBackend {
     pending_steps: u64,
     /// Size of the last training batch (for snapshots).
     last_batch: usize,
+    opts: GpuOptions,
+    resident: Resident,
 }
 
 impl GpuBackend {
@@ -167,7 +209,15 @@ impl GpuBackend {
             variant,
             max_workgroups: ctx.caps.max_workgroups,
         };
-        let train_plan = Compiled::new(&ctx, "training step", plan::training_step(&inputs))?;
+        if opts.steps_per_submit == 0 {
+            bail!("the GPU's steps per submit must be at least 1");
+        }
+        let train_plan = Compiled::chunked(
+            &ctx,
+            "training step",
+            plan::training_step(&inputs),
+            opts.steps_per_submit,
+        )?;
         let eval_plan = Compiled::new(&ctx, "evaluation", plan::evaluation(&inputs, false))?;
         let eval_masked_plan = Compiled::new(&ctx, "masked evaluation", plan::evaluation(&inputs, true))?;
         let mut gb = GpuBackend {
@@ -183,6 +233,8 @@ impl GpuBackend {
             eval_masked_plan,
             pending_steps: 0,
             last_batch: 0,
+            opts,
+            resident: Resident::No,
         };
         if opts.matmul == MatmulChoice::Autotune {
             gb.autotune()?;
@@ -196,7 +248,123 @@ impl GpuBackend {
         Launch {
             batch,
             adam: AdamStep::of(&self.train, step),
+            first: 0,
         }
+    }
+
+    /// The options the backend was made with.
+    pub fn options(&self) -> GpuOptions {
+        self.opts
+    }
+
+    /// Whether the training sets are on the device (after the first [`Backend::train_batches`]);
+    /// `Err` says why they could not be put there.
+    pub fn device_data_status(&self) -> std::result::Result<bool, String> {
+        match &self.resident {
+            Resident::No => Ok(false),
+            Resident::Yes { .. } => Ok(true),
+            Resident::Unavailable(why) => Err(why.clone()),
+        }
+    }
+
+    /// Puts `data`'s training sets and `order` on the device (each once); `false` when the
+    /// batches must come from the host instead.
+    fn make_resident(&mut self, data: &Datasets, order: &EpochOrder) -> Result<bool> {
+        if !self.opts.device_data || matches!(self.resident, Resident::Unavailable(_)) {
+            return Ok(false);
+        }
+        if let Resident::Yes { data: dd, .. } = &self.resident {
+            if dd.fingerprint != gather::fingerprint(data) {
+                self.resident = Resident::No;
+            }
+        }
+        if matches!(self.resident, Resident::No) {
+            if self.capacity > self.ctx.caps.max_workgroups as usize {
+                self.resident = Resident::Unavailable(format!(
+                    "a batch of {} rows is more than the adapter's {} workgroups per dimension",
+                    self.capacity, self.ctx.caps.max_workgroups
+                ));
+                return Ok(false);
+            }
+            let dd = match gather::DeviceData::upload(
+                &self.ctx,
+                data,
+                self.train.mode,
+                order.device_indices().len(),
+            ) {
+                Ok(dd) => dd,
+                Err(e) => {
+                    self.resident = Resident::Unavailable(format!("{e:#}"));
+                    return Ok(false);
+                }
+            };
+            let width = self.model.sizes[0];
+            let tasks = data.tasks.len();
+            let gather_op = |part| gather::Gather {
+                part,
+                width,
+                tasks,
+                mode: self.train.mode,
+            };
+            let bind = |op| {
+                kernel::Dispatch::new(
+                    op,
+                    [
+                        ("data", &dd.data),
+                        ("sets", &dd.sets),
+                        ("order", &dd.order),
+                        ("input", &self.bufs.input),
+                        ("labels", &self.bufs.labels),
+                    ],
+                )
+            };
+            let plan = Compiled::chunked(
+                &self.ctx,
+                "batch gather",
+                vec![
+                    bind(gather_op(gather::Part::Inputs)),
+                    bind(gather_op(gather::Part::Labels)),
+                ],
+                self.opts.steps_per_submit,
+            )?;
+            self.resident = Resident::Yes { data: dd, plan };
+        }
+        let Resident::Yes { data: dd, .. } = &mut self.resident else {
+            return Ok(false);
+        };
+        dd.set_order(&self.ctx, order)?;
+        Ok(true)
+    }
+
+    /// Records the steps `ats` (at most a chunk) into one command encoder, each gathering its batch
+    /// on the device, and submits them at once.
+    fn submit_chunk(&mut self, ats: &[Launch]) -> Result<()> {
+        let Resident::Yes {
+            plan: gather_plan, ..
+        } = &mut self.resident
+        else {
+            bail!("the training sets are not on the device");
+        };
+        gather_plan.write_chunk_uniforms(&self.ctx, ats);
+        self.train_plan.write_chunk_uniforms(&self.ctx, ats);
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("train chunk"),
+            });
+        for (r, at) in ats.iter().enumerate() {
+            // Transport and density add into the gradient buffer: each step starts from zero.
+            enc.clear_buffer(&self.bufs.grads, 0, None);
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("train step"),
+                timestamp_writes: None,
+            });
+            gather_plan.record_nth(&mut pass, at, r, |_| true);
+            self.train_plan.record_nth(&mut pass, at, r, |_| true);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(())
     }
 
     /// Chooses the matmul variant of every product of every plan by measurement at full batch.
@@ -386,5 +554,52 @@ impl Backend for GpuBackend {
 
     fn synchronize(&mut self) -> Result<()> {
         self.ctx.wait()
+    }
+
+    fn steps_per_submit(&self) -> usize {
+        self.opts.steps_per_submit
+    }
+
+    fn train_batches(
+        &mut self,
+        data: &Datasets,
+        order: &EpochOrder,
+        batches: std::ops::Range<usize>,
+        scratch: &mut Batch,
+    ) -> Result<()> {
+        self.ctx.check()?;
+        if !self.make_resident(data, order)? {
+            return crate::backend::train_batches_on_host(self, data, order, batches, scratch);
+        }
+        let bs = self.train.batch_size;
+        let len = order.len();
+        if batches.end > order.num_batches(bs) {
+            bail!(
+                "batches {}..{} of an epoch of {} batches",
+                batches.start,
+                batches.end,
+                order.num_batches(bs)
+            );
+        }
+        let mut b = batches.start;
+        while b < batches.end {
+            let n = (batches.end - b).min(self.opts.steps_per_submit);
+            let ats: Vec<Launch> = (0..n)
+                .map(|i| {
+                    let first = (b + i) * bs;
+                    Launch {
+                        batch: bs.min(len - first),
+                        adam: AdamStep::of(&self.train, self.step + 1 + i as u64),
+                        first,
+                    }
+                })
+                .collect();
+            self.submit_chunk(&ats)?;
+            self.step += n as u64;
+            self.pending_steps += n as u64;
+            self.last_batch = ats.last().map_or(0, |a| a.batch);
+            b += n;
+        }
+        Ok(())
     }
 }

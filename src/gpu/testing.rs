@@ -25,6 +25,7 @@ pub fn launch(batch: usize) -> Launch {
     Launch {
         batch,
         adam: AdamStep::of(&TrainConfig::default(), 1),
+        first: 0,
     }
 }
 
@@ -255,7 +256,11 @@ pub fn adam(
         n,
         max_workgroups: ctx.caps.max_workgroups,
     };
-    let at = Launch { batch: 1, adam: hp };
+    let at = Launch {
+        batch: 1,
+        adam: hp,
+        first: 0,
+    };
     run_once(
         ctx,
         &op,

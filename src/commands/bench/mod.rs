@@ -41,7 +41,14 @@ impl BenchBackend {
             BenchBackend::Gpu => BackendChoice::Gpu,
         };
         let state = TrainState::new(Params::init(&model, train.seed));
-        let backend = make_backend(choice, adapter, model, train.clone(), state)?;
+        let backend = make_backend(
+            choice,
+            adapter,
+            crate::gpu::DEFAULT_STEPS_PER_SUBMIT,
+            model,
+            train.clone(),
+            state,
+        )?;
         // The CPU backend is single-threaded: its thread's CPU time is the program's.
         Ok(OurRunner::new(backend, train, data, self == BenchBackend::Cpu))
     }
