@@ -11,7 +11,8 @@ struct Params {
     eps: f32,
     c1: f32,
     c2: f32,
-    _pad: u32,
+    // Per-model stride of the four buffers (see matmul.wgsl); model = workgroup z.
+    params_ms: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -22,7 +23,9 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    for (var i = gid.x; i < p.n; i += nw.x * 256u) {
+    let base = gid.z * p.params_ms;
+    for (var j = gid.x; j < p.n; j += nw.x * 256u) {
+        let i = base + j;
         let g = grads[i];
         let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
         let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;

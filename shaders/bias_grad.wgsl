@@ -7,7 +7,12 @@ struct Params {
     rows: u32,
     n: u32,
     dbias_off: u32,
-    _pad: u32,
+    // Per-model strides (see matmul.wgsl); model = workgroup z.
+    dout_ms: u32,
+    grads_ms: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -22,7 +27,7 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var s = 0.0;
     for (var r = 0u; r < p.rows; r++) {
-        s = s + dout[r * p.n + j];
+        s = s + dout[gid.z * p.dout_ms + r * p.n + j];
     }
-    grads[p.dbias_off + j] = s;
+    grads[gid.z * p.grads_ms + p.dbias_off + j] = s;
 }

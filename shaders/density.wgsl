@@ -9,11 +9,13 @@ struct Params {
     n: u32,
     p_off: u32,
     partial_off: u32,
-    _pad: u32,
+    // Per-model strides (see matmul.wgsl; `grads` has the stride of `params`); model =
+    // workgroup z.
+    params_ms: u32,
     g: f32,
-    _pad1: f32,
-    _pad2: f32,
-    _pad3: f32,
+    partials_ms: u32,
+    _pad2: u32,
+    _pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,12 +30,13 @@ var<workgroup> red: array<vec3<f32>, 64>;
 fn density(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let j = wid.x;
     let t = lid.x;
-    let xj = params[p.p_off + 2u * j];
-    let yj = params[p.p_off + 2u * j + 1u];
+    let po = wid.z * p.params_ms + p.p_off;
+    let xj = params[po + 2u * j];
+    let yj = params[po + 2u * j + 1u];
     var acc = vec3<f32>(0.0);
     for (var k = t; k < p.n; k += WG) {
-        let dx = xj - params[p.p_off + 2u * k];
-        let dy = yj - params[p.p_off + 2u * k + 1u];
+        let dx = xj - params[po + 2u * k];
+        let dy = yj - params[po + 2u * k + 1u];
         let d = sqrt(dx * dx + dy * dy);
         let e = exp(-d);
         acc.z = acc.z + e;
@@ -51,8 +54,8 @@ fn density(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     }
     workgroupBarrier();
     if (t == 0u) {
-        grads[p.p_off + 2u * j] = grads[p.p_off + 2u * j] + p.g * red[0].x;
-        grads[p.p_off + 2u * j + 1u] = grads[p.p_off + 2u * j + 1u] + p.g * red[0].y;
-        partials[p.partial_off + j] = red[0].z;
+        grads[po + 2u * j] = grads[po + 2u * j] + p.g * red[0].x;
+        grads[po + 2u * j + 1u] = grads[po + 2u * j + 1u] + p.g * red[0].y;
+        partials[wid.z * p.partials_ms + p.partial_off + j] = red[0].z;
     }
 }

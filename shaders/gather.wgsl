@@ -25,9 +25,11 @@ struct Params {
     width: u32,
     tasks: u32,
     mode: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // Per-model strides (see matmul.wgsl); model = workgroup z. A population's models share the
+    // training sets and each has its own order (its own seed) and batch.
+    order_ms: u32,
+    input_ms: u32,
+    labels_ms: u32,
 }
 
 const CONCAT: u32 = 0u;
@@ -63,23 +65,24 @@ fn gather_inputs(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let e = p.first + r;
+    let om = gid.z * p.order_ms;
     var v = 0.0;
     if (p.mode == SEQUENTIAL) {
-        v = pixel(order[2u * e], order[2u * e + 1u], col);
+        v = pixel(order[om + 2u * e], order[om + 2u * e + 1u], col);
     } else if (p.mode == MIXED) {
         for (var t = 0u; t < p.tasks; t++) {
-            v = v + pixel(t, order[e * p.tasks + t], col);
+            v = v + pixel(t, order[om + e * p.tasks + t], col);
         }
     } else {
         for (var t = 0u; t < p.tasks; t++) {
             let c0 = sets[4u * t + 2u];
             let len = sets[4u * t + 1u];
             if (col >= c0 && col < c0 + len) {
-                v = pixel(t, order[e * p.tasks + t], col - c0);
+                v = pixel(t, order[om + e * p.tasks + t], col - c0);
             }
         }
     }
-    input[r * p.width + col] = v;
+    input[gid.z * p.input_ms + r * p.width + col] = v;
 }
 
 // One invocation per (row, head): x = head, y = row.
@@ -91,13 +94,14 @@ fn gather_labels(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let e = p.first + r;
+    let om = gid.z * p.order_ms;
     var label = NO_LABEL;
     if (p.mode == SEQUENTIAL) {
-        if (order[2u * e] == h) {
-            label = i32(data[sets[4u * h + 3u] + order[2u * e + 1u]]);
+        if (order[om + 2u * e] == h) {
+            label = i32(data[sets[4u * h + 3u] + order[om + 2u * e + 1u]]);
         }
     } else {
-        label = i32(data[sets[4u * h + 3u] + order[e * p.tasks + h]]);
+        label = i32(data[sets[4u * h + 3u] + order[om + e * p.tasks + h]]);
     }
-    labels[r * p.tasks + h] = label;
+    labels[gid.z * p.labels_ms + r * p.tasks + h] = label;
 }

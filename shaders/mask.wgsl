@@ -6,7 +6,8 @@ struct Params {
     rows: u32,
     n: u32,
     keep_off: u32,
-    _pad: u32,
+    // Per-model stride of `acts` (see matmul.wgsl); model = workgroup z. The mask is shared.
+    acts_ms: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -17,6 +18,7 @@ struct Params {
 fn mask_columns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
     let total = p.rows * p.n;
     for (var i = gid.x; i < total; i += nw.x * 256u) {
-        acts[i] = acts[i] * keep[p.keep_off + i % p.n];
+        let at = gid.z * p.acts_ms + i;
+        acts[at] = acts[at] * keep[p.keep_off + i % p.n];
     }
 }

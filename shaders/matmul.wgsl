@@ -46,8 +46,14 @@ struct Params {
     bias_off: u32,
     aux_off: u32,
     act: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // Per-model strides (elements) of each operand: model `z` of a population reads and writes
+    // its own copy at `+ z * stride` (0 for a buffer the models share). See src/gpu/kernel.rs.
+    a_ms: u32,
+    b_ms: u32,
+    c_ms: u32,
+    bias_ms: u32,
+    aux_ms: u32,
+    _pad: u32,
 }
 
 const BIAS: u32 = 1u;
@@ -67,14 +73,17 @@ const TANH: u32 = 2u;
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
 
+// The model of a population this invocation computes: the workgroup's z (0 for one network).
+var<private> mdl: u32;
+
 // Base offset of row r of A (clamped into range).
 fn a_row(r: u32) -> u32 {
-    return p.a_off + min(r, p.m - 1u) * p.a_rs;
+    return p.a_off + mdl * p.a_ms + min(r, p.m - 1u) * p.a_rs;
 }
 
 // Base offset of column col of B (clamped into range).
 fn b_col(col: u32) -> u32 {
-    return p.b_off + min(col, p.n - 1u) * p.b_cs;
+    return p.b_off + mdl * p.b_ms + min(col, p.n - 1u) * p.b_cs;
 }
 
 // f(z), the activation `act`.
@@ -107,16 +116,16 @@ fn store(r: u32, col: u32, acc: f32) {
     }
     var v = acc;
     if ((p.flags & BIAS) != 0u) {
-        v = v + bias[p.bias_off + col];
+        v = v + bias[p.bias_off + mdl * p.bias_ms + col];
     }
     if ((p.flags & ACTIVATE) != 0u) {
         v = activate(v);
     }
     if ((p.flags & ACTIVATE_GRAD) != 0u) {
-        let y = aux[p.aux_off + r * p.n + col];
+        let y = aux[p.aux_off + mdl * p.aux_ms + r * p.n + col];
         v = v * activate_grad(y);
     }
-    let idx = p.c_off + r * p.n + col;
+    let idx = p.c_off + mdl * p.c_ms + r * p.n + col;
     if ((p.flags & ACCUMULATE) != 0u) {
         v = c[idx] + v;
     }
@@ -133,6 +142,7 @@ fn store_row(r: u32, col: u32, step: u32, v: vec4<f32>) {
 
 @compute @workgroup_size(16, 16)
 fn mm_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    mdl = gid.z;
     let col = gid.x;
     let r = gid.y;
     let ar = a_row(r);
@@ -148,6 +158,7 @@ fn mm_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
 // drivers may place in slow local memory).
 @compute @workgroup_size(8, 8)
 fn mm_reg4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    mdl = gid.z;
     let r0 = gid.y * 4u;
     let c0 = gid.x * 4u;
     let ar = vec4<u32>(a_row(r0), a_row(r0 + 1u), a_row(r0 + 2u), a_row(r0 + 3u));
@@ -173,6 +184,7 @@ fn mm_reg4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(8, 8)
 fn mm_reg8x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+    mdl = gid.z;
     let r0 = gid.y * 8u;
     let c0 = gid.x * 8u;
     var ar: array<u32, 8>;
@@ -204,6 +216,7 @@ fn mm_reg8x8(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(8, 8)
 fn mm_reg16x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+    mdl = gid.z;
     let r0 = gid.y * 16u;
     let c0 = gid.x * 8u;
     var ar: array<u32, 16>;
@@ -255,6 +268,7 @@ fn tile_coords(idx: u32, k_contiguous: bool) -> vec2<u32> {
 
 @compute @workgroup_size(16, 16)
 fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    mdl = wid.z;
     let tx = lid.x;
     let ty = lid.y;
     let flat = ty * 16u + tx;

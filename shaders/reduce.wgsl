@@ -8,6 +8,11 @@ struct Params {
     len: u32,
     acc_idx: u32,
     scale: f32,
+    // Per-model strides (see matmul.wgsl); model = workgroup z.
+    src_ms: u32,
+    acc_ms: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -17,11 +22,11 @@ struct Params {
 var<workgroup> red: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn reduce_sum(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn reduce_sum(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let t = lid.x;
     var s = 0.0;
     for (var i = t; i < p.len; i += 256u) {
-        s = s + src[p.src_off + i];
+        s = s + src[wid.z * p.src_ms + p.src_off + i];
     }
     red[t] = s;
     for (var h = 128u; h > 0u; h = h / 2u) {
@@ -32,6 +37,7 @@ fn reduce_sum(@builtin(local_invocation_id) lid: vec3<u32>) {
     }
     workgroupBarrier();
     if (t == 0u) {
-        acc[p.acc_idx] = acc[p.acc_idx] + p.scale * red[0];
+        let at = wid.z * p.acc_ms + p.acc_idx;
+        acc[at] = acc[at] + p.scale * red[0];
     }
 }

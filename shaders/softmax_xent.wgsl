@@ -12,6 +12,12 @@ struct Params {
     heads: u32,
     width: u32,
     loss_off: u32,
+    // Per-model strides (see matmul.wgsl; `dlogits` has the stride of `logits`); model =
+    // workgroup z. The head offsets are shared.
+    logits_ms: u32,
+    labels_ms: u32,
+    row_loss_ms: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,11 +34,12 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let inv_b = 1.0 / f32(p.b);
+    let lm = gid.z * p.logits_ms;
     var loss = 0.0;
     for (var h = 0u; h < p.heads; h++) {
-        let base = r * p.width + head_offsets[h];
+        let base = lm + r * p.width + head_offsets[h];
         let classes = head_offsets[h + 1u] - head_offsets[h];
-        let label = labels[r * p.heads + h];
+        let label = labels[gid.z * p.labels_ms + r * p.heads + h];
         if (label < 0) {
             for (var k = 0u; k < classes; k++) {
                 dlogits[base + k] = 0.0;
@@ -54,5 +61,5 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
             dlogits[base + k] = (prob - onehot) * inv_b;
         }
     }
-    row_loss[p.loss_off + r] = loss;
+    row_loss[gid.z * p.row_loss_ms + p.loss_off + r] = loss;
 }

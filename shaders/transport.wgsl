@@ -21,11 +21,13 @@ struct Params {
     pout_off: u32,
     partial_off: u32,
     l2: u32,
-    _pad: u32,
+    // Per-model strides (see matmul.wgsl; `grads` has the stride of `params`); model =
+    // workgroup z.
+    params_ms: u32,
     g: f32,
-    _pad1: f32,
-    _pad2: f32,
-    _pad3: f32,
+    partials_ms: u32,
+    _pad2: u32,
+    _pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -65,17 +67,18 @@ fn reduce(t: u32) {
 fn transport_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let j = wid.x;
     let t = lid.x;
-    let xj = params[p.pout_off + 2u * j];
-    let yj = params[p.pout_off + 2u * j + 1u];
+    let mo = wid.z * p.params_ms;
+    let xj = params[mo + p.pout_off + 2u * j];
+    let yj = params[mo + p.pout_off + 2u * j + 1u];
     var acc = vec3<f32>(0.0);
     for (var i = t; i < p.c; i += WG) {
-        let w = params[p.w_off + j * p.c + i];
-        let dx = xj - params[p.pin_off + 2u * i];
-        let dy = yj - params[p.pin_off + 2u * i + 1u];
+        let w = params[mo + p.w_off + j * p.c + i];
+        let dx = xj - params[mo + p.pin_off + 2u * i];
+        let dy = yj - params[mo + p.pin_off + 2u * i + 1u];
         let d = sqrt(dx * dx + dy * dy);
         let f = phi(w);
         acc.z = acc.z + f * d;
-        grads[p.w_off + j * p.c + i] = grads[p.w_off + j * p.c + i] + p.g * dphi(w) * d;
+        grads[mo + p.w_off + j * p.c + i] = grads[mo + p.w_off + j * p.c + i] + p.g * dphi(w) * d;
         if (d > 0.0) {
             acc.x = acc.x + p.g * f * dx / d;
             acc.y = acc.y + p.g * f * dy / d;
@@ -84,9 +87,9 @@ fn transport_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     red[t] = acc;
     reduce(t);
     if (t == 0u) {
-        grads[p.pout_off + 2u * j] = grads[p.pout_off + 2u * j] + red[0].x;
-        grads[p.pout_off + 2u * j + 1u] = grads[p.pout_off + 2u * j + 1u] + red[0].y;
-        partials[p.partial_off + j] = red[0].z;
+        grads[mo + p.pout_off + 2u * j] = grads[mo + p.pout_off + 2u * j] + red[0].x;
+        grads[mo + p.pout_off + 2u * j + 1u] = grads[mo + p.pout_off + 2u * j + 1u] + red[0].y;
+        partials[wid.z * p.partials_ms + p.partial_off + j] = red[0].z;
     }
 }
 
@@ -94,13 +97,14 @@ fn transport_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 fn transport_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = wid.x;
     let t = lid.x;
-    let xi = params[p.pin_off + 2u * i];
-    let yi = params[p.pin_off + 2u * i + 1u];
+    let mo = wid.z * p.params_ms;
+    let xi = params[mo + p.pin_off + 2u * i];
+    let yi = params[mo + p.pin_off + 2u * i + 1u];
     var acc = vec3<f32>(0.0);
     for (var j = t; j < p.oc; j += WG) {
-        let w = params[p.w_off + j * p.c + i];
-        let dx = params[p.pout_off + 2u * j] - xi;
-        let dy = params[p.pout_off + 2u * j + 1u] - yi;
+        let w = params[mo + p.w_off + j * p.c + i];
+        let dx = params[mo + p.pout_off + 2u * j] - xi;
+        let dy = params[mo + p.pout_off + 2u * j + 1u] - yi;
         let d = sqrt(dx * dx + dy * dy);
         if (d > 0.0) {
             let f = phi(w);
@@ -111,7 +115,7 @@ fn transport_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     red[t] = acc;
     reduce(t);
     if (t == 0u) {
-        grads[p.pin_off + 2u * i] = grads[p.pin_off + 2u * i] - red[0].x;
-        grads[p.pin_off + 2u * i + 1u] = grads[p.pin_off + 2u * i + 1u] - red[0].y;
+        grads[mo + p.pin_off + 2u * i] = grads[mo + p.pin_off + 2u * i] - red[0].x;
+        grads[mo + p.pin_off + 2u * i + 1u] = grads[mo + p.pin_off + 2u * i + 1u] - red[0].y;
     }
 }

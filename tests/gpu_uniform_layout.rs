@@ -101,13 +101,13 @@ fn bindings_are_named_and_distinct() {
     }
 }
 
-/// The activation is a field of matmul's block (`act`, where `_pad0` was): a shader whose `act`
+/// The activation is a field of matmul's block (`act`, after `aux_off`): a shader whose `act`
 /// sits elsewhere is reported, and each activation's code is its constant's value in `matmul.wgsl`.
 #[test]
 fn the_matmul_activation_field_and_codes_match_the_shader() {
     let moved = matmul::SHADER.src.replacen(
-        "    act: u32,\n    _pad1: u32,",
-        "    _pad1: u32,\n    act: u32,",
+        "    aux_off: u32,\n    act: u32,",
+        "    act: u32,\n    aux_off: u32,",
         1,
     );
     assert_ne!(moved, matmul::SHADER.src, "the edit applies");
@@ -119,7 +119,7 @@ fn the_matmul_activation_field_and_codes_match_the_shader() {
     assert!(
         found
             .iter()
-            .any(|m| m.contains("member 13") && m.contains("`_pad1`") && m.contains("`act`")),
+            .any(|m| m.contains("member 12") && m.contains("`aux_off`") && m.contains("`act`")),
         "{found:?}"
     );
     use spatial_gpu::config::Activation;

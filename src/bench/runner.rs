@@ -94,17 +94,21 @@ impl<'a> OurRunner<'a> {
         let cpu0 = thread_cpu_seconds();
         let t0 = Instant::now();
         let mut samples = 0;
-        for _ in 0..steps {
+        let mut left = steps;
+        while left > 0 {
             if self.next == self.order.num_batches(bs) {
                 self.epoch += 1;
                 self.order = epoch_order(self.train.mode, self.data, self.train.seed, self.epoch);
                 self.next = 0;
             }
-            self.order
-                .fill_batch(self.data, self.train.mode, self.next, bs, &mut self.batch);
-            self.backend.train_step(&self.batch)?;
-            self.next += 1;
-            samples += self.batch.size;
+            // As `train` does: the CPU builds each batch and steps; the GPU gathers them on the
+            // device and submits `steps_per_submit` steps at a time.
+            let end = (self.next + left).min(self.order.num_batches(bs));
+            self.backend
+                .train_batches(self.data, &self.order, self.next..end, &mut self.batch)?;
+            samples += (end * bs).min(self.order.len()) - self.next * bs;
+            left -= end - self.next;
+            self.next = end;
         }
         // Reading the losses back waits for the device too; the explicit wait says so.
         self.backend.synchronize()?;

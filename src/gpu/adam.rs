@@ -22,9 +22,10 @@ pub struct Params {
     pub eps: f32,
     pub c1: f32,
     pub c2: f32,
-    pub _pad: u32,
+    /// Per-model stride (`kernel::Dispatch::per_model`).
+    pub params_ms: u32,
 }
-crate::uniform!(Params = "Params" { n, lr, beta1, beta2, eps, c1, c2, _pad });
+crate::uniform!(Params = "Params" { n, lr, beta1, beta2, eps, c1, c2, params_ms });
 
 /// One step over `n` parameters, at the step [`Launch::adam`] says. Binds `grads`, `params`,
 /// `m`, `v`.
@@ -52,7 +53,7 @@ impl GpuOp for Adam {
             eps: hp.eps,
             c1,
             c2,
-            _pad: 0,
+            params_ms: 0,
         }
     }
     fn workgroups(&self, _: &Launch) -> [u32; 3] {

@@ -18,9 +18,14 @@ pub struct Params {
     pub rows: u32,
     pub n: u32,
     pub dbias_off: u32,
-    pub _pad: u32,
+    /// Per-model strides (`kernel::Dispatch::per_model`).
+    pub dout_ms: u32,
+    pub grads_ms: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
-crate::uniform!(Params = "Params" { rows, n, dbias_off, _pad });
+crate::uniform!(Params = "Params" { rows, n, dbias_off, dout_ms, grads_ms, _pad0, _pad1, _pad2 });
 
 /// `grads[dbias_off..+n] = Σ_rows dout (batch, n)`. Binds `dout`, `grads`.
 #[derive(Clone, Copy, Debug)]
@@ -40,7 +45,7 @@ impl GpuOp for BiasGrad {
             rows: at.batch as u32,
             n: self.n as u32,
             dbias_off: self.dbias_off as u32,
-            _pad: 0,
+            ..Params::default()
         }
     }
     fn workgroups(&self, _: &Launch) -> [u32; 3] {

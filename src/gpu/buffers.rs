@@ -6,7 +6,7 @@ use anyhow::{anyhow, Result};
 use std::num::NonZeroU64;
 
 /// Every kernel's uniform block fits in this many bytes (a slot's minimum size).
-pub const UNIFORM_BYTES: u64 = 64;
+pub const UNIFORM_BYTES: u64 = 128;
 
 /// A storage buffer of `len` elements of 4 bytes (at least one), zeroed.
 pub fn storage(ctx: &GpuContext, label: &str, len: usize) -> Result<wgpu::Buffer> {
@@ -70,6 +70,16 @@ impl Uniforms {
             "a uniform block exceeds {UNIFORM_BYTES} bytes"
         );
         let at = slot * self.stride as usize;
+        self.data[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
+    /// Overwrites `bytes` at byte `offset` of slot `slot` of the host copy (a per-model stride).
+    pub fn patch(&mut self, slot: usize, offset: usize, bytes: &[u8]) {
+        assert!(
+            (offset + bytes.len()) as u64 <= UNIFORM_BYTES,
+            "a uniform patch past the block"
+        );
+        let at = slot * self.stride as usize + offset;
         self.data[at..at + bytes.len()].copy_from_slice(bytes);
     }
 

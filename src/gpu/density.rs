@@ -18,13 +18,14 @@ pub struct Params {
     pub n: u32,
     pub p_off: u32,
     pub partial_off: u32,
-    pub _pad: u32,
+    /// Per-model strides (`kernel::Dispatch::per_model`).
+    pub params_ms: u32,
     pub g: f32,
-    pub _pad1: f32,
-    pub _pad2: f32,
-    pub _pad3: f32,
+    pub partials_ms: u32,
+    pub _pad2: u32,
+    pub _pad3: u32,
 }
-crate::uniform!(Params = "Params" { n, p_off, partial_off, _pad, g, _pad1, _pad2, _pad3 });
+crate::uniform!(Params = "Params" { n, p_off, partial_off, params_ms, g, partials_ms, _pad2, _pad3 });
 
 /// `n` neurons at `p_off`, weighted `coeff` (`beta / |L|`) in the loss; the row sums go to
 /// `partials[partial_off..+n]`. Binds `params`, `grads`, `partials`.

@@ -27,11 +27,12 @@ pub struct Params {
     pub width: u32,
     pub tasks: u32,
     pub mode: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    /// Per-model strides (`kernel::Dispatch::per_model`).
+    pub order_ms: u32,
+    pub input_ms: u32,
+    pub labels_ms: u32,
 }
-crate::uniform!(Params = "Params" { b, first, width, tasks, mode, _pad0, _pad1, _pad2 });
+crate::uniform!(Params = "Params" { b, first, width, tasks, mode, order_ms, input_ms, labels_ms });
 
 /// The value of `Params::mode` (`CONCAT`, `MIXED`, `SEQUENTIAL` in `gather.wgsl`).
 pub fn mode_code(mode: InputMode) -> u32 {
@@ -93,11 +94,13 @@ pub struct DeviceData {
     /// Per task: byte offset, pixels per image, input column, label offset; then the 256 scaled
     /// pixel values (see `gather.wgsl`).
     pub sets: wgpu::Buffer,
-    /// The epoch's order (`EpochOrder::device_indices`).
+    /// Each network's epoch order (`EpochOrder::device_indices`), `order_len` indices apart.
     pub order: wgpu::Buffer,
-    /// What identifies the data uploaded (see [`fingerprint`]) and the order now in `order`.
+    pub order_len: usize,
+    /// What identifies the data uploaded (see [`fingerprint`]) and each network's order now in
+    /// `order`.
     pub fingerprint: Vec<(String, usize, usize)>,
-    pub order_now: Vec<u32>,
+    pub order_now: Vec<Vec<u32>>,
     pub bytes: u64,
 }
 
@@ -151,12 +154,14 @@ pub fn pack(data: &Datasets, mode: InputMode) -> Result<(Vec<u32>, Vec<u32>)> {
 }
 
 impl DeviceData {
-    /// Uploads the training sets of `data` for `mode`, with room for an epoch's order.
+    /// Uploads the training sets of `data` for `mode`, with room for an epoch's order of `order_len`
+    /// indices for each of `models` networks.
     pub fn upload(
         ctx: &GpuContext,
         data: &Datasets,
         mode: InputMode,
         order_len: usize,
+        models: usize,
     ) -> Result<DeviceData> {
         let (words, meta) = pack(data, mode)?;
         let buf = |label: &str, v: &[u32]| -> Result<wgpu::Buffer> {
@@ -169,27 +174,32 @@ impl DeviceData {
         Ok(DeviceData {
             data: buf("training sets", &words)?,
             sets: buf("training set layout", &meta)?,
-            order: buffers::storage(ctx, "epoch order", order_len)?,
+            order: buffers::storage(ctx, "epoch orders", order_len * models.max(1))?,
+            order_len,
             fingerprint: fingerprint(data),
-            order_now: Vec::new(),
-            bytes: (words.len() + meta.len() + order_len) as u64 * 4,
+            order_now: vec![Vec::new(); models.max(1)],
+            bytes: (words.len() + meta.len() + order_len * models.max(1)) as u64 * 4,
         })
     }
 
-    /// Makes `order` the order on the device (one upload per epoch; none if it is already there).
-    pub fn set_order(&mut self, ctx: &GpuContext, order: &EpochOrder) -> Result<()> {
+    /// Makes `order` network `k`'s order on the device (one upload per epoch; none if it is
+    /// already there).
+    pub fn set_order(&mut self, ctx: &GpuContext, k: usize, order: &EpochOrder) -> Result<()> {
         let indices = order.device_indices();
-        if indices != self.order_now {
-            if indices.len() as u64 * 4 > self.order.size() {
+        if indices != self.order_now[k] {
+            if indices.len() != self.order_len {
                 bail!(
                     "an epoch's order of {} indices does not fit the order buffer made for {}",
                     indices.len(),
-                    self.order.size() / 4
+                    self.order_len
                 );
             }
-            ctx.queue
-                .write_buffer(&self.order, 0, bytemuck::cast_slice(&indices));
-            self.order_now = indices;
+            ctx.queue.write_buffer(
+                &self.order,
+                (k * self.order_len * 4) as u64,
+                bytemuck::cast_slice(&indices),
+            );
+            self.order_now[k] = indices;
         }
         Ok(())
     }

@@ -127,7 +127,7 @@ impl GpuBackend {
     /// Batch `b` of `order` as the device's gather builds it, read back (waits): the GPU twin of
     /// `EpochOrder::fill_batch`, for tests. Trains nothing.
     pub fn gathered_batch(&mut self, data: &Datasets, order: &EpochOrder, b: usize) -> Result<Batch> {
-        if !self.make_resident(data, order)? {
+        if !self.make_resident(data, &[order])? {
             bail!(
                 "the training sets are not on the device: {:?}",
                 self.device_data_status()

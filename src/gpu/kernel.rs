@@ -8,7 +8,7 @@ use super::context::GpuContext;
 use super::matmul::MatmulOp;
 use super::shader::{Shader, Uniform};
 use crate::ops::adam::AdamStep;
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 /// What changes between the recordings of one plan: the batch size, the Adam step, and where the
 /// batch starts in the epoch's order (read by the device-side gather; 0 elsewhere).
@@ -22,7 +22,7 @@ pub struct Launch {
 
 /// One GPU op: a kernel of a WGSL file with its geometry (offsets, sizes) fixed when the plan is
 /// built; the batch size and the Adam step arrive at each recording through [`Launch`].
-pub trait GpuOp: 'static {
+pub trait GpuOp: Send + Sync + 'static {
     /// The uniform block, mirroring the shader's `struct Params`.
     type Params: Uniform;
     const SHADER: Shader;
@@ -40,7 +40,7 @@ pub trait GpuOp: 'static {
 }
 
 /// [`GpuOp`] with the associated items erased, so that a plan can hold different ops.
-pub trait Kernel {
+pub trait Kernel: Send + Sync {
     fn shader(&self) -> Shader;
     fn entry(&self) -> &'static str;
     fn uniform_size(&self) -> usize;
@@ -76,9 +76,17 @@ impl<T: GpuOp> Kernel for T {
 }
 
 /// An op and the buffers it binds, each under the name the shader gives it.
+///
+/// Populations: a plan can train several networks of one shape at once, model `z` in workgroup
+/// row `z` of every dispatch. A buffer that holds one copy per model (parameters, activations,
+/// the batch, ...) is given its per-model stride in elements by name ([`Dispatch::per_model`]);
+/// the runtime writes it into the uniform member `<name>_ms`, and the kernel adds
+/// `z * <name>_ms` to its indices. A buffer with no stride (the mask, the head offsets, the
+/// training sets) is shared. With one network every stride is unused (z is 0).
 pub struct Dispatch<'a> {
     pub op: Box<dyn Kernel>,
     pub buffers: Vec<(&'static str, &'a wgpu::Buffer)>,
+    pub strides: Vec<(&'static str, usize)>,
 }
 
 impl<'a> Dispatch<'a> {
@@ -86,7 +94,14 @@ impl<'a> Dispatch<'a> {
         Dispatch {
             op: Box::new(op),
             buffers: buffers.to_vec(),
+            strides: Vec::new(),
         }
+    }
+
+    /// The per-model strides (elements) of the buffers bound under these names.
+    pub fn per_model(mut self, strides: &[(&'static str, usize)]) -> Self {
+        self.strides.extend_from_slice(strides);
+        self
     }
 }
 
@@ -95,6 +110,8 @@ pub struct Step {
     pub op: Box<dyn Kernel>,
     pub pipeline: wgpu::ComputePipeline,
     pub bind_group: wgpu::BindGroup,
+    /// The per-model strides, as (byte offset in the uniform block, value).
+    pub strides: Vec<(usize, u32)>,
 }
 
 /// A plan on the device: a pipeline and a bind group per dispatch, and the uniform buffer whose
@@ -107,6 +124,8 @@ pub struct Compiled {
     pub uniforms: Uniforms,
     /// Recordings one upload of the uniforms holds.
     pub chunk: usize,
+    /// Networks each dispatch computes (workgroup rows along z).
+    pub models: usize,
 }
 
 impl Compiled {
@@ -117,6 +136,18 @@ impl Compiled {
 
     /// A plan recorded up to `chunk` times per submit, each recording with its own [`Launch`].
     pub fn chunked(ctx: &GpuContext, label: &str, plan: Vec<Dispatch<'_>>, chunk: usize) -> Result<Compiled> {
+        Self::population(ctx, label, plan, chunk, 1)
+    }
+
+    /// A plan of `models` networks at once (see [`Dispatch::per_model`]), recorded up to `chunk`
+    /// times per submit.
+    pub fn population(
+        ctx: &GpuContext,
+        label: &str,
+        plan: Vec<Dispatch<'_>>,
+        chunk: usize,
+        models: usize,
+    ) -> Result<Compiled> {
         let chunk = chunk.max(1);
         let uniforms = Uniforms::new(ctx, label, plan.len() * chunk);
         let mut steps = Vec::with_capacity(plan.len());
@@ -126,16 +157,35 @@ impl Compiled {
             let bind_group = ctx
                 .bind_group(shader, uniforms.binding(i, d.op.uniform_size()), &d.buffers)
                 .with_context(|| format!("{label}, dispatch {i} ({})", d.op.entry()))?;
+            let interface = &ctx.shader(shader)?.interface;
+            let mut strides = Vec::new();
+            for &(name, stride) in &d.strides {
+                let member = format!("{name}_ms");
+                let Some(m) = interface.uniform.members.iter().find(|m| m.name == member) else {
+                    bail!(
+                        "{label}, dispatch {i}: shader {} has no per-model stride `{member}` for its buffer `{name}`",
+                        shader.file
+                    );
+                };
+                let stride = u32::try_from(stride.checked_mul(models.max(1)).unwrap_or(usize::MAX))
+                    .map(|_| stride as u32)
+                    .map_err(|_| {
+                        anyhow!("{label}: {models} copies of `{name}` are too large for 32-bit indexing")
+                    })?;
+                strides.push((m.offset as usize, stride));
+            }
             steps.push(Step {
                 op: d.op,
                 pipeline,
                 bind_group,
+                strides,
             });
         }
         Ok(Compiled {
             steps,
             uniforms,
             chunk,
+            models: models.max(1),
         })
     }
 
@@ -157,6 +207,9 @@ impl Compiled {
         for (r, at) in ats.iter().enumerate() {
             for (i, s) in self.steps.iter().enumerate() {
                 s.op.write_uniform(at, &mut self.uniforms, r * d + i);
+                for &(offset, stride) in &s.strides {
+                    self.uniforms.patch(r * d + i, offset, &stride.to_le_bytes());
+                }
             }
         }
         self.uniforms.upload_slots(ctx, ats.len() * d);
@@ -177,13 +230,9 @@ impl Compiled {
     ) {
         let offset = (r * self.steps.len()) as u64 * self.uniforms.stride;
         for s in self.steps.iter().filter(|s| keep(s.op.as_ref())) {
-            buffers::dispatch_at(
-                pass,
-                &s.pipeline,
-                &s.bind_group,
-                offset as u32,
-                s.op.workgroups(at),
-            );
+            let mut groups = s.op.workgroups(at);
+            groups[2] *= self.models as u32;
+            buffers::dispatch_at(pass, &s.pipeline, &s.bind_group, offset as u32, groups);
         }
     }
 

@@ -18,9 +18,10 @@ pub struct Params {
     pub rows: u32,
     pub n: u32,
     pub keep_off: u32,
-    pub _pad: u32,
+    /// Per-model stride of `acts` (`kernel::Dispatch::per_model`).
+    pub acts_ms: u32,
 }
-crate::uniform!(Params = "Params" { rows, n, keep_off, _pad });
+crate::uniform!(Params = "Params" { rows, n, keep_off, acts_ms });
 
 /// One layer's mask. Binds `keep`, `acts`.
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +43,7 @@ impl GpuOp for Mask {
             rows: at.batch as u32,
             n: self.n as u32,
             keep_off: self.keep_off as u32,
-            _pad: 0,
+            acts_ms: 0,
         }
     }
     fn workgroups(&self, at: &Launch) -> [u32; 3] {

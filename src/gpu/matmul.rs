@@ -35,11 +35,17 @@ pub struct Params {
     pub aux_off: u32,
     /// The activation of `ACTIVATE` and `ACTIVATE_GRAD` ([`activation_code`]).
     pub act: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    /// Per-model strides, filled by the runtime for a population (`kernel::Dispatch::per_model`).
+    pub a_ms: u32,
+    pub b_ms: u32,
+    pub c_ms: u32,
+    pub bias_ms: u32,
+    pub aux_ms: u32,
+    pub _pad: u32,
 }
 crate::uniform!(Params = "Params" {
-    m, n, k, flags, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, bias_off, aux_off, act, _pad1, _pad2
+    m, n, k, flags, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, bias_off, aux_off, act,
+    a_ms, b_ms, c_ms, bias_ms, aux_ms, _pad
 });
 
 pub const BIAS: u32 = 1;

@@ -19,6 +19,7 @@
 pub mod adam;
 pub mod bias_grad;
 pub mod buffers;
+pub mod chunk;
 pub mod context;
 pub mod density;
 pub mod gather;
@@ -27,6 +28,7 @@ pub mod kernel;
 pub mod mask;
 pub mod matmul;
 pub mod plan;
+pub mod population;
 pub mod reduce;
 pub mod shader;
 pub mod softmax_xent;
@@ -136,11 +138,16 @@ pub fn test_context() -> Option<Arc<GpuContext>> {
     }
 }
 
-/// The WGSL engine behind [`Backend`].
+/// The WGSL engine behind [`Backend`]: one network, or a population of networks of one shape
+/// trained in the same dispatches (`population.rs`).
 pub struct GpuBackend {
     ctx: Arc<GpuContext>,
     model: ModelConfig,
+    /// The training configuration of network 0 (a population's differ in the seed only).
     train: TrainConfig,
+    /// Networks in the population (1 for a single run), and each one's configuration.
+    models: usize,
+    trains: Vec<TrainConfig>,
     layout: Layout,
     capacity: usize,
     step: u64,
@@ -149,8 +156,8 @@ pub struct GpuBackend {
     /// The evaluation pass without and with the neuron mask.
     eval_plan: Compiled,
     eval_masked_plan: Compiled,
-    /// Steps whose losses sit in the accumulator.
-    pending_steps: u64,
+    /// Per network: steps whose losses sit in its accumulator.
+    pending: Vec<u64>,
     /// Size of the last training batch (for snapshots).
     last_batch: usize,
     opts: GpuOptions,
@@ -175,15 +182,60 @@ impl GpuBackend {
         state: TrainState,
         opts: GpuOptions,
     ) -> Result<GpuBackend> {
+        Self::build(ctx, model, vec![train], vec![state], opts)
+    }
+
+    /// The engine of `trains.len()` networks of `model`'s shape (one network: a single run), network
+    /// `k` with `trains[k]` (equal but for the seed) from `states[k]` (all at one step).
+    pub(crate) fn build(
+        ctx: Arc<GpuContext>,
+        model: ModelConfig,
+        trains: Vec<TrainConfig>,
+        states: Vec<TrainState>,
+        opts: GpuOptions,
+    ) -> Result<GpuBackend> {
         model.validate()?;
-        train.validate()?;
+        let Some(train) = trains.first().cloned() else {
+            bail!("a population needs at least one network");
+        };
+        if trains.len() != states.len() {
+            bail!(
+                "{} training configurations for {} states",
+                trains.len(),
+                states.len()
+            );
+        }
+        for t in &trains {
+            t.validate()?;
+            let same = TrainConfig {
+                seed: train.seed,
+                ..t.clone()
+            };
+            if same != train {
+                bail!(
+                    "the networks of a population may differ in their seed only (seed {} differs from seed {} in more)",
+                    t.seed,
+                    train.seed
+                );
+            }
+        }
         ctx.check()?;
         let layout = Layout::new(&model.sizes);
-        crate::backend::check_state(&model, &state)?;
+        for state in &states {
+            crate::backend::check_state(&model, state)?;
+            if state.step != states[0].step {
+                bail!(
+                    "the networks of a population start at one step (found {} and {})",
+                    states[0].step,
+                    state.step
+                );
+            }
+        }
+        let models = trains.len();
         let cap = train.batch_size;
         let max_u32 = u32::MAX as usize;
         let widest = model.sizes.iter().max().copied().unwrap_or(0);
-        if layout.len >= max_u32 / 4 || cap * widest >= max_u32 / 4 {
+        if layout.len * models >= max_u32 / 4 || cap * widest * models >= max_u32 / 4 {
             bail!(
                 "the model or batch is too large for 32-bit indexing on the GPU: use a smaller --batch-size"
             );
@@ -196,7 +248,7 @@ impl GpuBackend {
                 );
             }
         }
-        let bufs = Buffers::new(&ctx, &model, &layout, cap, &state)?;
+        let bufs = Buffers::new(&ctx, &model, &layout, cap, &states)?;
         let variant = match opts.matmul {
             MatmulChoice::Fixed(v) => v,
             MatmulChoice::Autotune => Variant::Tiled,
@@ -208,30 +260,47 @@ impl GpuBackend {
             capacity: cap,
             variant,
             max_workgroups: ctx.caps.max_workgroups,
+            shared_input: false,
         };
         if opts.steps_per_submit == 0 {
             bail!("the GPU's steps per submit must be at least 1");
         }
-        let train_plan = Compiled::chunked(
+        let train_plan = Compiled::population(
             &ctx,
             "training step",
             plan::training_step(&inputs),
             opts.steps_per_submit,
+            models,
         )?;
-        let eval_plan = Compiled::new(&ctx, "evaluation", plan::evaluation(&inputs, false))?;
-        let eval_masked_plan = Compiled::new(&ctx, "masked evaluation", plan::evaluation(&inputs, true))?;
+        // Evaluation: every network on the same inputs (those of network 0's batch).
+        let inputs = PlanInputs {
+            shared_input: true,
+            ..inputs
+        };
+        let eval_plan =
+            Compiled::population(&ctx, "evaluation", plan::evaluation(&inputs, false), 1, models)?;
+        let eval_masked_plan = Compiled::population(
+            &ctx,
+            "masked evaluation",
+            plan::evaluation(&inputs, true),
+            1,
+            models,
+        )?;
+        let step = states[0].step;
         let mut gb = GpuBackend {
             ctx,
             model,
             train,
+            models,
+            trains,
             layout,
             capacity: cap,
-            step: state.step,
+            step,
             bufs,
             train_plan,
             eval_plan,
             eval_masked_plan,
-            pending_steps: 0,
+            pending: vec![0; models],
             last_batch: 0,
             opts,
             resident: Resident::No,
@@ -265,106 +334,6 @@ impl GpuBackend {
             Resident::Yes { .. } => Ok(true),
             Resident::Unavailable(why) => Err(why.clone()),
         }
-    }
-
-    /// Puts `data`'s training sets and `order` on the device (each once); `false` when the
-    /// batches must come from the host instead.
-    fn make_resident(&mut self, data: &Datasets, order: &EpochOrder) -> Result<bool> {
-        if !self.opts.device_data || matches!(self.resident, Resident::Unavailable(_)) {
-            return Ok(false);
-        }
-        if let Resident::Yes { data: dd, .. } = &self.resident {
-            if dd.fingerprint != gather::fingerprint(data) {
-                self.resident = Resident::No;
-            }
-        }
-        if matches!(self.resident, Resident::No) {
-            if self.capacity > self.ctx.caps.max_workgroups as usize {
-                self.resident = Resident::Unavailable(format!(
-                    "a batch of {} rows is more than the adapter's {} workgroups per dimension",
-                    self.capacity, self.ctx.caps.max_workgroups
-                ));
-                return Ok(false);
-            }
-            let dd = match gather::DeviceData::upload(
-                &self.ctx,
-                data,
-                self.train.mode,
-                order.device_indices().len(),
-            ) {
-                Ok(dd) => dd,
-                Err(e) => {
-                    self.resident = Resident::Unavailable(format!("{e:#}"));
-                    return Ok(false);
-                }
-            };
-            let width = self.model.sizes[0];
-            let tasks = data.tasks.len();
-            let gather_op = |part| gather::Gather {
-                part,
-                width,
-                tasks,
-                mode: self.train.mode,
-            };
-            let bind = |op| {
-                kernel::Dispatch::new(
-                    op,
-                    [
-                        ("data", &dd.data),
-                        ("sets", &dd.sets),
-                        ("order", &dd.order),
-                        ("input", &self.bufs.input),
-                        ("labels", &self.bufs.labels),
-                    ],
-                )
-            };
-            let plan = Compiled::chunked(
-                &self.ctx,
-                "batch gather",
-                vec![
-                    bind(gather_op(gather::Part::Inputs)),
-                    bind(gather_op(gather::Part::Labels)),
-                ],
-                self.opts.steps_per_submit,
-            )?;
-            self.resident = Resident::Yes { data: dd, plan };
-        }
-        let Resident::Yes { data: dd, .. } = &mut self.resident else {
-            return Ok(false);
-        };
-        dd.set_order(&self.ctx, order)?;
-        Ok(true)
-    }
-
-    /// Records the steps `ats` (at most a chunk) into one command encoder, each gathering its batch
-    /// on the device, and submits them at once.
-    fn submit_chunk(&mut self, ats: &[Launch]) -> Result<()> {
-        let Resident::Yes {
-            plan: gather_plan, ..
-        } = &mut self.resident
-        else {
-            bail!("the training sets are not on the device");
-        };
-        gather_plan.write_chunk_uniforms(&self.ctx, ats);
-        self.train_plan.write_chunk_uniforms(&self.ctx, ats);
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("train chunk"),
-            });
-        for (r, at) in ats.iter().enumerate() {
-            // Transport and density add into the gradient buffer: each step starts from zero.
-            enc.clear_buffer(&self.bufs.grads, 0, None);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("train step"),
-                timestamp_writes: None,
-            });
-            gather_plan.record_nth(&mut pass, at, r, |_| true);
-            self.train_plan.record_nth(&mut pass, at, r, |_| true);
-        }
-        self.ctx.queue.submit([enc.finish()]);
-        Ok(())
     }
 
     /// Chooses the matmul variant of every product of every plan by measurement at full batch.
@@ -417,62 +386,23 @@ impl GpuBackend {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Which {
-    Train,
-    Eval,
-    EvalMasked,
-}
-
-impl Backend for GpuBackend {
-    fn name(&self) -> String {
-        format!("gpu ({})", self.ctx.describe())
-    }
-    fn model_config(&self) -> &ModelConfig {
-        &self.model
-    }
-    fn train_config(&self) -> &TrainConfig {
-        &self.train
-    }
-    fn steps(&self) -> u64 {
-        self.step
-    }
-
-    fn train_step(&mut self, batch: &Batch) -> Result<()> {
-        self.ctx.check()?;
-        crate::backend::check_batch(&self.model, self.capacity, batch)?;
-        let b = batch.size;
-        let heads = self.model.heads;
-        let q = &self.ctx.queue;
-        q.write_buffer(
-            &self.bufs.input,
-            0,
-            bytemuck::cast_slice(&batch.inputs[..b * batch.input_dim]),
-        );
-        q.write_buffer(
-            &self.bufs.labels,
-            0,
-            bytemuck::cast_slice(&batch.labels[..b * heads]),
-        );
-        self.step += 1;
-        let at = self.launch(b, self.step);
-        self.submit(Which::Train, &at, "train step");
-        self.pending_steps += 1;
-        self.last_batch = b;
-        Ok(())
-    }
-
-    fn take_losses(&mut self) -> Result<Option<Losses>> {
-        if self.pending_steps == 0 {
+impl GpuBackend {
+    /// [`Backend::take_losses`] of network `k`.
+    pub fn take_losses_of(&mut self, k: usize) -> Result<Option<Losses>> {
+        self.check_model(k)?;
+        if self.pending[k] == 0 {
             return Ok(None);
         }
         let slots = self.bufs.slots;
-        let acc = buffers::read(&self.ctx, &self.bufs.acc, 0, slots.len())?;
-        self.ctx
-            .queue
-            .write_buffer(&self.bufs.acc, 0, bytemuck::cast_slice(&vec![0f32; slots.len()]));
-        let n = self.pending_steps as f64;
-        self.pending_steps = 0;
+        let at = k * slots.len();
+        let acc = buffers::read(&self.ctx, &self.bufs.acc, at, slots.len())?;
+        self.ctx.queue.write_buffer(
+            &self.bufs.acc,
+            (at * 4) as u64,
+            bytemuck::cast_slice(&vec![0f32; slots.len()]),
+        );
+        let n = self.pending[k] as f64;
+        self.pending[k] = 0;
         let mean = |i: usize| acc[i] as f64 / n;
         Ok(Some(
             Losses {
@@ -485,8 +415,17 @@ impl Backend for GpuBackend {
         ))
     }
 
-    fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>) -> Result<Vec<f32>> {
+    /// [`Backend::logits`] of network `k` (a population computes them for every network on the
+    /// same inputs and reads back network `k`'s).
+    pub fn logits_of(
+        &mut self,
+        k: usize,
+        inputs: &[f32],
+        count: usize,
+        keep: Option<&NeuronMask>,
+    ) -> Result<Vec<f32>> {
         self.ctx.check()?;
+        self.check_model(k)?;
         let n0 = self.model.sizes[0];
         let out_dim = self.model.output_dim();
         crate::backend::check_logits_input(&self.model, inputs, count, keep)?;
@@ -512,19 +451,23 @@ impl Backend for GpuBackend {
                 Which::Eval
             };
             self.submit(which, &at, "logits");
-            out.extend(buffers::read(&self.ctx, &self.bufs.acts[last], 0, b * out_dim)?);
+            let at = k * self.bufs.strides.layer[last];
+            out.extend(buffers::read(&self.ctx, &self.bufs.acts[last], at, b * out_dim)?);
         }
         Ok(out)
     }
 
-    fn state(&mut self) -> Result<TrainState> {
+    /// [`Backend::state`] of network `k`.
+    pub fn state_of(&mut self, k: usize) -> Result<TrainState> {
+        self.check_model(k)?;
         let n = self.layout.len;
+        let at = k * n;
         let mut out = buffers::read_many(
             &self.ctx,
             &[
-                (&self.bufs.params, 0, n),
-                (&self.bufs.adam_m, 0, n),
-                (&self.bufs.adam_v, 0, n),
+                (&self.bufs.params, at, n),
+                (&self.bufs.adam_m, at, n),
+                (&self.bufs.adam_v, at, n),
             ],
         )?;
         let adam_v = out.pop().unwrap_or_default();
@@ -541,15 +484,108 @@ impl Backend for GpuBackend {
         })
     }
 
-    fn set_state(&mut self, state: &TrainState) -> Result<()> {
+    /// [`Backend::set_state`] of network `k`; in a population of more than one network the state
+    /// must stand at the population's step.
+    pub fn set_state_of(&mut self, k: usize, state: &TrainState) -> Result<()> {
         self.ctx.check()?;
+        self.check_model(k)?;
         crate::backend::check_state(&self.model, state)?;
+        if self.models > 1 && state.step != self.step {
+            bail!(
+                "network {k} of a population at step {} cannot be set to a state at step {}",
+                self.step,
+                state.step
+            );
+        }
         let q = &self.ctx.queue;
-        q.write_buffer(&self.bufs.params, 0, bytemuck::cast_slice(&state.params.data));
-        q.write_buffer(&self.bufs.adam_m, 0, bytemuck::cast_slice(&state.adam_m));
-        q.write_buffer(&self.bufs.adam_v, 0, bytemuck::cast_slice(&state.adam_v));
+        let at = (k * self.layout.len * 4) as u64;
+        q.write_buffer(&self.bufs.params, at, bytemuck::cast_slice(&state.params.data));
+        q.write_buffer(&self.bufs.adam_m, at, bytemuck::cast_slice(&state.adam_m));
+        q.write_buffer(&self.bufs.adam_v, at, bytemuck::cast_slice(&state.adam_v));
         self.step = state.step;
         Ok(())
+    }
+
+    /// Networks trained together (1 for a single run).
+    pub fn models(&self) -> usize {
+        self.models
+    }
+
+    /// The training configuration of network `k`.
+    pub fn train_config_of(&self, k: usize) -> &TrainConfig {
+        &self.trains[k]
+    }
+
+    fn check_model(&self, k: usize) -> Result<()> {
+        if k >= self.models {
+            bail!("network {k} of a population of {}", self.models);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Train,
+    Eval,
+    EvalMasked,
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> String {
+        format!("gpu ({})", self.ctx.describe())
+    }
+    fn model_config(&self) -> &ModelConfig {
+        &self.model
+    }
+    fn train_config(&self) -> &TrainConfig {
+        &self.train
+    }
+    fn steps(&self) -> u64 {
+        self.step
+    }
+
+    fn train_step(&mut self, batch: &Batch) -> Result<()> {
+        self.ctx.check()?;
+        if self.models > 1 {
+            bail!("a population trains through `train_orders`, with one order per network");
+        }
+        crate::backend::check_batch(&self.model, self.capacity, batch)?;
+        let b = batch.size;
+        let heads = self.model.heads;
+        let q = &self.ctx.queue;
+        q.write_buffer(
+            &self.bufs.input,
+            0,
+            bytemuck::cast_slice(&batch.inputs[..b * batch.input_dim]),
+        );
+        q.write_buffer(
+            &self.bufs.labels,
+            0,
+            bytemuck::cast_slice(&batch.labels[..b * heads]),
+        );
+        self.step += 1;
+        let at = self.launch(b, self.step);
+        self.submit(Which::Train, &at, "train step");
+        self.pending[0] += 1;
+        self.last_batch = b;
+        Ok(())
+    }
+
+    fn take_losses(&mut self) -> Result<Option<Losses>> {
+        self.take_losses_of(0)
+    }
+
+    fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>) -> Result<Vec<f32>> {
+        self.logits_of(0, inputs, count, keep)
+    }
+
+    fn state(&mut self) -> Result<TrainState> {
+        self.state_of(0)
+    }
+
+    fn set_state(&mut self, state: &TrainState) -> Result<()> {
+        self.set_state_of(0, state)
     }
 
     fn synchronize(&mut self) -> Result<()> {
@@ -568,37 +604,11 @@ impl Backend for GpuBackend {
         scratch: &mut Batch,
     ) -> Result<()> {
         self.ctx.check()?;
-        if !self.make_resident(data, order)? {
+        if self.models > 1 {
+            bail!("a population trains through `train_orders`, with one order per network");
+        }
+        if !self.train_orders(data, &[order], batches.clone())? {
             return crate::backend::train_batches_on_host(self, data, order, batches, scratch);
-        }
-        let bs = self.train.batch_size;
-        let len = order.len();
-        if batches.end > order.num_batches(bs) {
-            bail!(
-                "batches {}..{} of an epoch of {} batches",
-                batches.start,
-                batches.end,
-                order.num_batches(bs)
-            );
-        }
-        let mut b = batches.start;
-        while b < batches.end {
-            let n = (batches.end - b).min(self.opts.steps_per_submit);
-            let ats: Vec<Launch> = (0..n)
-                .map(|i| {
-                    let first = (b + i) * bs;
-                    Launch {
-                        batch: bs.min(len - first),
-                        adam: AdamStep::of(&self.train, self.step + 1 + i as u64),
-                        first,
-                    }
-                })
-                .collect();
-            self.submit_chunk(&ats)?;
-            self.step += n as u64;
-            self.pending_steps += n as u64;
-            self.last_batch = ats.last().map_or(0, |a| a.batch);
-            b += n;
         }
         Ok(())
     }

@@ -24,8 +24,12 @@ use crate::ops::reduce::LossSlots;
 use crate::ops::{mask, spatial_weights};
 use anyhow::Result;
 
-/// Every device buffer of a model, for batches of up to `capacity` examples.
+/// Every device buffer of a population of `models` networks of one shape (one network: 1), for
+/// batches of up to `capacity` examples. Each network has its own copy of every buffer but the
+/// mask, the head offsets and `unused`, one after the other (the strides in [`Strides`]).
 pub struct Buffers {
+    pub models: usize,
+    pub strides: Strides,
     pub params: wgpu::Buffer,
     pub grads: wgpu::Buffer,
     pub adam_m: wgpu::Buffer,
@@ -51,16 +55,31 @@ pub struct Buffers {
     pub unused: wgpu::Buffer,
 }
 
+/// The per-model strides (elements) of a population's buffers.
+#[derive(Clone, Debug)]
+pub struct Strides {
+    /// Parameters, gradients and both Adam moments.
+    pub params: usize,
+    pub input: usize,
+    pub labels: usize,
+    /// `acts[l]` and `deltas[l]`.
+    pub layer: Vec<usize>,
+    pub partials: usize,
+    pub acc: usize,
+}
+
 impl Buffers {
+    /// The buffers of a population whose network `k` starts from `states[k]`.
     pub fn new(
         ctx: &GpuContext,
         model: &ModelConfig,
         layout: &Layout,
         cap: usize,
-        state: &TrainState,
+        states: &[TrainState],
     ) -> Result<Buffers> {
         let sizes = &model.sizes;
-        let mk = |label: &str, len: usize| buffers::storage(ctx, label, len);
+        let models = states.len().max(1);
+        let mk = |label: &str, len: usize| buffers::storage(ctx, label, len * models);
         let per_layer = |what: &str| -> Result<Vec<wgpu::Buffer>> {
             (0..sizes.len())
                 .map(|l| {
@@ -68,6 +87,9 @@ impl Buffers {
                     mk(&format!("{what} of layer {l} ({cap} x {})", sizes[l]), len)
                 })
                 .collect()
+        };
+        let concat = |f: &dyn Fn(&TrainState) -> &[f32]| -> Vec<f32> {
+            states.iter().flat_map(|s| f(s).iter().copied()).collect()
         };
         let mut partial_len = cap;
         let mut spatial_partials = Vec::new();
@@ -78,16 +100,30 @@ impl Buffers {
         let slots = LossSlots {
             spatial: model.spatial_layers.len(),
         };
+        let strides = Strides {
+            params: layout.len,
+            input: cap * sizes[0],
+            labels: cap * model.heads,
+            layer: sizes
+                .iter()
+                .enumerate()
+                .map(|(l, &n)| if l == 0 { 0 } else { cap * n })
+                .collect(),
+            partials: partial_len,
+            acc: slots.len(),
+        };
         Ok(Buffers {
-            params: buffers::storage_with(ctx, "parameters", &state.params.data)?,
+            models,
+            strides,
+            params: buffers::storage_with(ctx, "parameters", &concat(&|s| &s.params.data))?,
             grads: mk("gradients", layout.len)?,
-            adam_m: buffers::storage_with(ctx, "adam m", &state.adam_m)?,
-            adam_v: buffers::storage_with(ctx, "adam v", &state.adam_v)?,
+            adam_m: buffers::storage_with(ctx, "adam m", &concat(&|s| &s.adam_m))?,
+            adam_v: buffers::storage_with(ctx, "adam v", &concat(&|s| &s.adam_v))?,
             input: mk(&format!("input batch ({cap} x {})", sizes[0]), cap * sizes[0])?,
             labels: mk("labels", cap * model.heads)?,
             head_offsets: {
                 let offsets = model.head_offsets();
-                let buf = mk("head offsets", offsets.len())?;
+                let buf = buffers::storage(ctx, "head offsets", offsets.len())?;
                 ctx.queue
                     .write_buffer(&buf, 0, &super::softmax_xent::offsets_bytes(&offsets));
                 buf
@@ -98,8 +134,8 @@ impl Buffers {
             spatial_partials,
             acc: mk("loss accumulator", slots.len())?,
             slots,
-            keep: mk("neuron mask", sizes[1..].iter().sum())?,
-            unused: mk("unused", 4)?,
+            keep: buffers::storage(ctx, "neuron mask", sizes[1..].iter().sum())?,
+            unused: buffers::storage(ctx, "unused", 4)?,
         })
     }
 
@@ -109,6 +145,16 @@ impl Buffers {
             &self.input
         } else {
             &self.acts[l - 1]
+        }
+    }
+
+    /// The per-model stride of [`Buffers::input_of`]`(l)`; `shared_input`: the networks all read
+    /// the batch of network 0 (an evaluation).
+    fn input_stride(&self, l: usize, shared_input: bool) -> usize {
+        match l {
+            1 if shared_input => 0,
+            1 => self.strides.input,
+            _ => self.strides.layer[l - 1],
         }
     }
 }
@@ -123,6 +169,8 @@ pub struct PlanInputs<'a> {
     /// The matmul variant of every product until the autotune chooses.
     pub variant: Variant,
     pub max_workgroups: u32,
+    /// Every network of the population reads the batch of network 0 (evaluation plans).
+    pub shared_input: bool,
 }
 
 impl<'a> PlanInputs<'a> {
@@ -153,6 +201,12 @@ impl<'a> PlanInputs<'a> {
                 ("c", &b.acts[l]),
             ],
         )
+        .per_model(&[
+            ("a", b.input_stride(l, self.shared_input)),
+            ("b", b.strides.params),
+            ("bias", b.strides.params),
+            ("c", b.strides.layer[l]),
+        ])
     }
 
     /// Layer `l`'s weight gradient: `dW = deltas[l]ᵀ · input` (`=`).
@@ -180,6 +234,11 @@ impl<'a> PlanInputs<'a> {
                 ("c", &b.grads),
             ],
         )
+        .per_model(&[
+            ("a", b.strides.layer[l]),
+            ("b", b.input_stride(l, false)),
+            ("c", b.strides.params),
+        ])
     }
 
     /// Layer `l`'s bias gradient: `dbias = Σ_rows deltas[l]`.
@@ -188,7 +247,10 @@ impl<'a> PlanInputs<'a> {
             n: self.model.sizes[l],
             dbias_off: self.layout.biases[l - 1].start,
         };
-        Dispatch::new(op, [("dout", &self.bufs.deltas[l]), ("grads", &self.bufs.grads)])
+        Dispatch::new(op, [("dout", &self.bufs.deltas[l]), ("grads", &self.bufs.grads)]).per_model(&[
+            ("dout", self.bufs.strides.layer[l]),
+            ("grads", self.bufs.strides.params),
+        ])
     }
 
     /// The delta of layer `l - 1`: `deltas[l-1] = (deltas[l] · W) · f'(z)`, `f'` from the layer's
@@ -217,6 +279,12 @@ impl<'a> PlanInputs<'a> {
                 ("c", &b.deltas[l - 1]),
             ],
         )
+        .per_model(&[
+            ("a", b.strides.layer[l]),
+            ("b", b.strides.params),
+            ("aux", b.strides.layer[l - 1]),
+            ("c", b.strides.layer[l - 1]),
+        ])
     }
 
     /// The task loss: `deltas[L]` and the per-example losses at the start of `partials`.
@@ -237,6 +305,11 @@ impl<'a> PlanInputs<'a> {
                 ("head_offsets", &b.head_offsets),
             ],
         )
+        .per_model(&[
+            ("logits", b.strides.layer[last]),
+            ("labels", b.strides.labels),
+            ("row_loss", b.strides.partials),
+        ])
     }
 
     /// The transport of spatial layer number `s` (layer `l`), weighted `alpha / |L|`.
@@ -265,6 +338,7 @@ impl<'a> PlanInputs<'a> {
                 ("partials", &b.partials),
             ],
         )
+        .per_model(&[("params", b.strides.params), ("partials", b.strides.partials)])
     }
 
     /// The density of spatial layer number `s` (layer `l`), weighted `beta / |L|`.
@@ -287,7 +361,10 @@ impl<'a> PlanInputs<'a> {
             acc_idx,
             terms,
         };
-        Dispatch::new(op, [("src", &self.bufs.partials), ("acc", &self.bufs.acc)])
+        Dispatch::new(op, [("src", &self.bufs.partials), ("acc", &self.bufs.acc)]).per_model(&[
+            ("src", self.bufs.strides.partials),
+            ("acc", self.bufs.strides.acc),
+        ])
     }
 
     fn adam(&self) -> Dispatch<'a> {
@@ -305,6 +382,7 @@ impl<'a> PlanInputs<'a> {
                 ("v", &b.adam_v),
             ],
         )
+        .per_model(&[("params", b.strides.params)])
     }
 
     fn mask(&self, l: usize) -> Dispatch<'a> {
@@ -314,6 +392,7 @@ impl<'a> PlanInputs<'a> {
             max_workgroups: self.max_workgroups,
         };
         Dispatch::new(op, [("keep", &self.bufs.keep), ("acts", &self.bufs.acts[l])])
+            .per_model(&[("acts", self.bufs.strides.layer[l])])
     }
 }
 

@@ -19,8 +19,13 @@ pub struct Params {
     pub len: u32,
     pub acc_idx: u32,
     pub scale: f32,
+    /// Per-model strides (`kernel::Dispatch::per_model`).
+    pub src_ms: u32,
+    pub acc_ms: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
 }
-crate::uniform!(Params = "Params" { src_off, len, acc_idx, scale });
+crate::uniform!(Params = "Params" { src_off, len, acc_idx, scale, src_ms, acc_ms, _pad0, _pad1 });
 
 /// How many values are summed, and by what they are multiplied.
 #[derive(Clone, Copy, Debug)]
@@ -55,6 +60,7 @@ impl GpuOp for Reduce {
             len: len as u32,
             acc_idx: self.acc_idx as u32,
             scale,
+            ..Params::default()
         }
     }
     fn workgroups(&self, _: &Launch) -> [u32; 3] {

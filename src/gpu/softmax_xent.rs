@@ -20,8 +20,13 @@ pub struct Params {
     pub heads: u32,
     pub width: u32,
     pub loss_off: u32,
+    /// Per-model strides (`kernel::Dispatch::per_model`).
+    pub logits_ms: u32,
+    pub labels_ms: u32,
+    pub row_loss_ms: u32,
+    pub _pad: u32,
 }
-crate::uniform!(Params = "Params" { b, heads, width, loss_off });
+crate::uniform!(Params = "Params" { b, heads, width, loss_off, logits_ms, labels_ms, row_loss_ms, _pad });
 
 /// The loss of a batch: `dlogits` and the per-example losses at `row_loss[loss_off..]`. Binds
 /// `logits`, `labels`, `dlogits`, `row_loss` and `head_offsets` (`heads + 1` `u32`s, see
@@ -52,6 +57,7 @@ impl GpuOp for SoftmaxXent {
             heads: self.heads as u32,
             width: self.width as u32,
             loss_off: self.loss_off as u32,
+            ..Params::default()
         }
     }
     fn workgroups(&self, at: &Launch) -> [u32; 3] {

@@ -24,14 +24,15 @@ pub struct Params {
     pub pout_off: u32,
     pub partial_off: u32,
     pub l2: u32,
-    pub _pad: u32,
+    /// Per-model strides (`kernel::Dispatch::per_model`).
+    pub params_ms: u32,
     pub g: f32,
-    pub _pad1: f32,
-    pub _pad2: f32,
-    pub _pad3: f32,
+    pub partials_ms: u32,
+    pub _pad2: u32,
+    pub _pad3: u32,
 }
 crate::uniform!(Params = "Params" {
-    c, oc, w_off, pin_off, pout_off, partial_off, l2, _pad, g, _pad1, _pad2, _pad3
+    c, oc, w_off, pin_off, pout_off, partial_off, l2, params_ms, g, partials_ms, _pad2, _pad3
 });
 
 /// One layer's transport: where its tensors sit in the flat buffers and how it is weighted.

@@ -1,0 +1,214 @@
+//! Populations on the adapter the environment gives (lavapipe in CI): three networks that differ
+//! in their seed, trained in the same dispatches by one engine, each through its own training loop
+//! and run directory, end exactly where the three single runs end (parameters, Adam's moments,
+//! every metrics line: bit for bit, since each network runs the same kernels on the same data as
+//! alone); a population stopped by Ctrl-C stops every network after the same step, and resumed
+//! from their checkpoints it ends where the single runs end.
+
+mod support;
+
+use spatial_gpu::backend::Backend;
+use spatial_gpu::checkpoint::Progress;
+use spatial_gpu::config::{InputMode, ModelConfig, TrainConfig};
+use spatial_gpu::data::Datasets;
+use spatial_gpu::gpu::population::Population;
+use spatial_gpu::gpu::{GpuBackend, GpuContext, GpuOptions, MatmulChoice, Variant};
+use spatial_gpu::model::{Params, TrainState};
+use spatial_gpu::train::{self, Outcome};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use support::*;
+
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+fn opts() -> GpuOptions {
+    GpuOptions {
+        matmul: MatmulChoice::Fixed(Variant::Tiled),
+        steps_per_submit: 5,
+        device_data: true,
+    }
+}
+
+fn configs(data: &Datasets, mode: InputMode) -> (ModelConfig, Vec<TrainConfig>) {
+    let (model, cfg) = small_configs(mode, data, 2, 1);
+    let trains = SEEDS
+        .iter()
+        .map(|&seed| TrainConfig { seed, ..cfg.clone() })
+        .collect();
+    (model, trains)
+}
+
+/// Each seed alone: its final state, in `dirs[k]`.
+fn single_runs(
+    ctx: &Arc<GpuContext>,
+    data: &Datasets,
+    model: &ModelConfig,
+    trains: &[TrainConfig],
+    dirs: &[&Path],
+) -> Vec<TrainState> {
+    trains
+        .iter()
+        .zip(dirs)
+        .map(|(t, dir)| {
+            let state = TrainState::new(Params::init(model, t.seed));
+            let mut b =
+                GpuBackend::with_options(ctx.clone(), model.clone(), t.clone(), state, opts()).unwrap();
+            let outcome = train::train(&mut b, data, &quiet_options(dir), Progress::default()).unwrap();
+            assert!(matches!(outcome, Outcome::Finished(_)), "{outcome:?}");
+            b.state().unwrap()
+        })
+        .collect()
+}
+
+/// Trains every member of `pop` from `starts[k]` into `dirs[k]`, each on a thread of its own;
+/// returns each member's outcome and final state.
+fn train_members(
+    pop: &Arc<Population>,
+    data: &Datasets,
+    dirs: &[&Path],
+    starts: &[Progress],
+    every: usize,
+) -> Vec<(Outcome, TrainState)> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..pop.len())
+            .map(|k| {
+                let mut member = pop.member(k);
+                let mut o = quiet_options(dirs[k]);
+                o.checkpoint_every = every;
+                o.stop = Some(member.stop_flag());
+                let start = starts[k];
+                s.spawn(move || {
+                    let outcome = train::train(&mut member, data, &o, start).unwrap();
+                    (outcome, member.state().unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn a_population_of_three_equals_the_three_single_runs() {
+    let Some(ctx) = spatial_gpu::gpu::test_context() else {
+        return;
+    };
+    for mode in [InputMode::Concat, InputMode::Sequential] {
+        let data = small_data();
+        let (model, trains) = configs(&data, mode);
+        let single: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+        let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
+        let alone = single_runs(&ctx, &data, &model, &trains, &single_dirs);
+
+        let states = trains
+            .iter()
+            .map(|t| TrainState::new(Params::init(&model, t.seed)))
+            .collect();
+        let pop = Population::new(ctx.clone(), model.clone(), trains.clone(), states, opts(), None).unwrap();
+        let together: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
+        let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 0);
+        for (k, (outcome, state)) in out.iter().enumerate() {
+            let what = format!("{mode}, seed {}", SEEDS[k]);
+            assert!(matches!(outcome, Outcome::Finished(_)), "{what}: {outcome:?}");
+            assert_bits_eq(state, &alone[k], &format!("{what}: population vs alone"));
+            assert_bits_eq(
+                &load_run(dirs[k]).state,
+                &alone[k],
+                &format!("{what}: checkpoint"),
+            );
+            assert_eq!(
+                metrics_without_timing(dirs[k]),
+                metrics_without_timing(single_dirs[k]),
+                "{what}: metrics lines"
+            );
+        }
+        // The seeds differ, so the networks do.
+        assert_ne!(alone[0].params.data, alone[1].params.data);
+    }
+}
+
+#[test]
+fn a_stopped_population_resumes_to_the_single_runs() {
+    let Some(ctx) = spatial_gpu::gpu::test_context() else {
+        return;
+    };
+    let data = small_data();
+    let (model, trains) = configs(&data, InputMode::Concat);
+    let single: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
+    let alone = single_runs(&ctx, &data, &model, &trains, &single_dirs);
+
+    // Ctrl-C before the first step: every network stops after the first chunk, which the
+    // checkpoint interval (3 steps) cuts short.
+    let ctrl_c = Arc::new(AtomicBool::new(true));
+    let states = trains
+        .iter()
+        .map(|t| TrainState::new(Params::init(&model, t.seed)))
+        .collect();
+    let pop = Population::new(
+        ctx.clone(),
+        model.clone(),
+        trains.clone(),
+        states,
+        opts(),
+        Some(ctrl_c.clone()),
+    )
+    .unwrap();
+    let together: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
+    let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 3);
+    drop(pop);
+    let at = Progress { epoch: 0, batch: 3 };
+    for (k, (outcome, _)) in out.iter().enumerate() {
+        assert!(
+            matches!(outcome, Outcome::Interrupted(p) if *p == at),
+            "seed {}: {outcome:?}",
+            SEEDS[k]
+        );
+        assert_eq!(load_run(dirs[k]).progress, at);
+    }
+
+    // Resume all three from their checkpoints, as one population again.
+    ctrl_c.store(false, Ordering::SeqCst);
+    let cks: Vec<_> = dirs.iter().map(|d| load_run(d)).collect();
+    let pop = Population::new(
+        ctx.clone(),
+        cks[0].model.clone(),
+        cks.iter().map(|c| c.train.clone()).collect(),
+        cks.iter().map(|c| c.state.clone()).collect(),
+        opts(),
+        Some(ctrl_c),
+    )
+    .unwrap();
+    let out = train_members(&pop, &data, &dirs, &[at; 3], 3);
+    for (k, (outcome, state)) in out.iter().enumerate() {
+        let what = format!("seed {}", SEEDS[k]);
+        assert!(matches!(outcome, Outcome::Finished(_)), "{what}: {outcome:?}");
+        assert_bits_eq(state, &alone[k], &format!("{what}: resumed population vs alone"));
+        assert_metrics_within(
+            &metrics_without_timing(dirs[k]),
+            &metrics_without_timing(single_dirs[k]),
+            1e-6,
+            &what,
+        );
+    }
+}
+
+#[test]
+fn a_population_refuses_networks_that_differ_in_more_than_the_seed() {
+    let Some(ctx) = spatial_gpu::gpu::test_context() else {
+        return;
+    };
+    let data = small_data();
+    let (model, mut trains) = configs(&data, InputMode::Concat);
+    trains[2].lr *= 2.0;
+    let states = trains
+        .iter()
+        .map(|t| TrainState::new(Params::init(&model, t.seed)))
+        .collect();
+    let err = Population::new(ctx, model, trains, states, opts(), None)
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("seed only"), "{err:#}");
+}
