@@ -73,7 +73,7 @@ fn train_members(
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..pop.len())
             .map(|k| {
-                let mut member = pop.member(k);
+                let mut member = pop.member(k).unwrap();
                 let mut o = quiet_options(dirs[k]);
                 o.checkpoint_every = every;
                 o.stop = Some(member.stop_flag());
@@ -211,4 +211,131 @@ fn a_population_refuses_networks_that_differ_in_more_than_the_seed() {
         .err()
         .expect("refused");
     assert!(format!("{err:#}").contains("seed only"), "{err:#}");
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+const SMALL: &[&str] = &[
+    "--no-progress",
+    "--no-plot",
+    "--hidden",
+    "16,16,16",
+    "--batch-size",
+    "16",
+];
+
+/// `train --seeds` on the GPU: one population, one run directory per seed (a run like any other:
+/// its own summary, metrics and checkpoint, resumable alone).
+#[test]
+fn train_seeds_on_the_gpu_writes_a_run_directory_per_seed() {
+    if spatial_gpu::gpu::test_context().is_none() {
+        return;
+    }
+    let data = cli_data_dir(4);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pop");
+    let o = bin()
+        .args([
+            "train",
+            "--backend",
+            "gpu",
+            "--epochs",
+            "2",
+            "--seeds",
+            "1,2",
+            "--checkpoint-every",
+            "3",
+        ])
+        .args(SMALL)
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_success(&o, "train --seeds on the GPU");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("as one population"));
+    let mut accuracies = Vec::new();
+    for seed in [1u64, 2] {
+        let dir = out.join(format!("seed-{seed}"));
+        let summary = json(&dir.join("summary.json"));
+        assert_eq!(summary["seed"], seed, "{}", dir.display());
+        assert_eq!(metrics_without_timing(&dir).len(), 2, "{}", dir.display());
+        assert_eq!(load_run(&dir).progress, Progress { epoch: 2, batch: 0 });
+        accuracies.push(load_run(&dir).state.params.data);
+    }
+    assert_ne!(accuracies[0], accuracies[1], "the seeds give different networks");
+    // A member is a run like any other: it resumes (and extends) alone.
+    let o = bin()
+        .args([
+            "train",
+            "--backend",
+            "gpu",
+            "--no-progress",
+            "--no-plot",
+            "--epochs",
+            "3",
+            "--resume",
+        ])
+        .arg(out.join("seed-1"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_success(&o, "resume one network of a population");
+    assert_eq!(metrics_without_timing(&out.join("seed-1")).len(), 3);
+}
+
+/// On the CPU, `--seeds` runs one run after another, each the run `--seed N` would be.
+#[test]
+fn train_seeds_on_the_cpu_equals_single_runs() {
+    let data = cli_data_dir(5);
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], out: &Path| {
+        let o = bin()
+            .args(["train", "--backend", "cpu", "--epochs", "1"])
+            .args(SMALL)
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert_success(&o, &format!("train {args:?}"));
+    };
+    run(&["--seeds", "3,4"], &tmp.path().join("both"));
+    run(&["--seed", "4"], &tmp.path().join("alone"));
+    assert_bits_eq(
+        &load_run(&tmp.path().join("both/seed-4")).state,
+        &load_run(&tmp.path().join("alone")).state,
+        "--seeds 3,4 vs --seed 4",
+    );
+    let o = bin()
+        .args(["train", "--backend", "cpu", "--seeds", "1,1", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_fails_with(&o, &["--seeds", "seed 1 is given twice"]);
+}
+
+#[test]
+fn a_member_is_handed_out_once() {
+    let Some(ctx) = spatial_gpu::gpu::test_context() else {
+        return;
+    };
+    let data = small_data();
+    let (model, trains) = configs(&data, InputMode::Concat);
+    let states = trains
+        .iter()
+        .map(|t| TrainState::new(Params::init(&model, t.seed)))
+        .collect();
+    let pop = Population::new(ctx, model, trains, states, opts(), None).unwrap();
+    let first = pop.member(1).unwrap();
+    assert!(pop.member(1).is_err(), "a second handle of network 1");
+    assert!(pop.member(3).is_err(), "network 3 of 3");
+    drop(first);
+    assert!(pop.member(1).is_err(), "a network that left does not come back");
 }

@@ -44,6 +44,7 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
     ("spatial-layers", "[3, 4, 5]"),
     ("epochs", "50"),
     ("seed", "1"),
+    ("seeds", "[1, 2, 3]"),
     ("batch-size", "256"),
     ("lr", "0.005"),
     ("backend", r#""cpu""#),

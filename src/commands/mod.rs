@@ -14,6 +14,7 @@ pub mod reproduce;
 pub mod split;
 pub mod sweep;
 pub mod train;
+pub mod train_seeds;
 pub mod view;
 
 use crate::backend::Backend;
@@ -152,6 +153,38 @@ pub fn load_run(dir: &Path, option: &str) -> Result<Checkpoint> {
 }
 
 /// Builds the backend `choice` names for a model and its starting state.
+/// Whether `--backend` with `--adapter` trains on the GPU. `auto` takes the GPU only for a
+/// hardware adapter: on Mesa's lavapipe a training step measured ~28x slower than the CPU backend
+/// (docs/GPU.md), so a software adapter is never preferred.
+pub fn uses_gpu(choice: BackendChoice, adapter: Option<&str>) -> bool {
+    match choice {
+        BackendChoice::Cpu => false,
+        BackendChoice::Gpu => true,
+        BackendChoice::Auto => match crate::gpu::auto_uses_gpu(adapter) {
+            Ok(gpu) => gpu,
+            Err(e) => {
+                eprintln!("warning: {e:#}; --backend auto uses the CPU backend");
+                false
+            }
+        },
+    }
+}
+
+/// The GPU `--adapter` names, with a warning for a software one, and a note that the matmul
+/// kernels are tuned next (tens of seconds on a software adapter: a blank screen looks like a hang).
+pub fn open_gpu(adapter: Option<&str>) -> Result<Arc<crate::gpu::GpuContext>> {
+    let ctx = crate::gpu::GpuContext::new(adapter).context("--backend gpu: no usable GPU adapter")?;
+    if ctx.info.device_type == wgpu::DeviceType::Cpu {
+        eprintln!(
+            "warning: {} is a software adapter: training there runs about 100x slower than with \
+             --backend cpu (docs/GPU.md)",
+            ctx.describe()
+        );
+    }
+    eprintln!("tuning the matmul kernels on {} ...", ctx.describe());
+    Ok(ctx)
+}
+
 /// A count of at least 1 (a clap value parser): an error names the value.
 pub fn at_least_one(s: &str) -> std::result::Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -168,33 +201,10 @@ pub fn make_backend(
     train: TrainConfig,
     state: TrainState,
 ) -> Result<Box<dyn Backend>> {
-    // `auto` takes the GPU only for a hardware adapter: on Mesa's lavapipe a training step measured
-    // ~28x slower than the CPU backend (docs/GPU.md), so a software adapter is never preferred.
-    let use_gpu = match choice {
-        BackendChoice::Cpu => false,
-        BackendChoice::Gpu => true,
-        BackendChoice::Auto => match crate::gpu::auto_uses_gpu(adapter) {
-            Ok(gpu) => gpu,
-            Err(e) => {
-                eprintln!("warning: {e:#}; --backend auto uses the CPU backend");
-                false
-            }
-        },
-    };
-    if !use_gpu {
+    if !uses_gpu(choice, adapter) {
         return Ok(Box::new(CpuBackend::new(model, train, state)?));
     }
-    let ctx = crate::gpu::GpuContext::new(adapter).context("--backend gpu: no usable GPU adapter")?;
-    if ctx.info.device_type == wgpu::DeviceType::Cpu {
-        eprintln!(
-            "warning: {} is a software adapter: training there runs about 100x slower than with \
-             --backend cpu (docs/GPU.md)",
-            ctx.describe()
-        );
-    }
-    // The matmul variants are timed on this adapter before the first step: say so, since it takes
-    // tens of seconds on a software adapter and a blank screen looks like a hang.
-    eprintln!("tuning the matmul kernels on {} ...", ctx.describe());
+    let ctx = open_gpu(adapter)?;
     let t0 = std::time::Instant::now();
     let opts = crate::gpu::GpuOptions {
         steps_per_submit,

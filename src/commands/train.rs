@@ -78,7 +78,12 @@ pub struct TrainArgs {
     /// checkpoints, Ctrl-C and --history-every act between such chunks
     #[arg(long, default_value_t = crate::gpu::DEFAULT_STEPS_PER_SUBMIT, value_parser = super::at_least_one)]
     pub steps_per_submit: usize,
-    /// Output directory [default: runs/<mode>-<spatial|regular>-seed<seed>]
+    /// Train one network per seed, each in DIR/seed-<seed> (a run directory of its own): on the
+    /// GPU all of them in the same dispatches (a population), on the CPU one after another
+    #[arg(long, value_delimiter = ',', value_name = "SEED,..", conflicts_with_all = ["seed", "resume"])]
+    pub seeds: Option<Vec<u64>>,
+    /// Output directory [default: runs/<mode>-<spatial|regular>-seed<seed>; with --seeds,
+    /// runs/<mode>-<spatial|regular>-seeds]
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// Continue the run saved in DIR (its options are kept; --epochs may extend it)
@@ -198,11 +203,14 @@ impl TrainArgs {
 pub fn cmd_train(given: &TrainArgs) -> Result<i32> {
     let (args, applied) = config_file::apply(given)?;
     let applied = applied.unwrap_or_default();
+    if let Some(seeds) = args.seeds.clone() {
+        return super::train_seeds::train_seeds(&args, &seeds, &applied).map_err(|e| applied.explain_any(e));
+    }
     train_with(&args, &applied).map_err(|e| applied.explain_any(e))
 }
 
 /// `train` with these options, `applied` from `--config`.
-fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
+pub(super) fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
     let (model, train_cfg, state, start, out, _lock, created, recorded) = if let Some(dir) = &args.resume {
         config_file::check_rerun_out(applied, dir, true)?;
         if dir.is_file() {
@@ -436,7 +444,7 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
 }
 
 /// What is running, for the run's provenance.
-fn invocation(args: &TrainArgs, data_dir: &Path) -> Invocation {
+pub(super) fn invocation(args: &TrainArgs, data_dir: &Path) -> Invocation {
     let config = args.config.as_deref();
     if args.argv.is_empty() {
         return Invocation::from_env(Some(data_dir), config);
@@ -457,7 +465,12 @@ pub fn data_error(e: checkpoint::DataMismatch, option: Option<&Path>) -> anyhow:
 }
 
 /// Checks the model and batch size against the data before anything is allocated for them.
-fn check_fits_data(model: &ModelConfig, cfg: &TrainConfig, data: &Datasets, args: &TrainArgs) -> Result<()> {
+pub(super) fn check_fits_data(
+    model: &ModelConfig,
+    cfg: &TrainConfig,
+    data: &Datasets,
+    args: &TrainArgs,
+) -> Result<()> {
     let input = data.input_dim(cfg.mode);
     if model.sizes[0] != input {
         let what = match &args.resume {
@@ -486,7 +499,7 @@ fn check_fits_data(model: &ModelConfig, cfg: &TrainConfig, data: &Datasets, args
 }
 
 /// The history and TensorBoard logging the options ask for.
-fn run_log(
+pub(super) fn run_log(
     args: &TrainArgs,
     model: &ModelConfig,
     cfg: &TrainConfig,
@@ -506,7 +519,7 @@ fn run_log(
 }
 
 /// Draws the training curves of a finished run; a failure is reported but does not fail the run.
-fn plot_curves(out: &Path) {
+pub(super) fn plot_curves(out: &Path) {
     match crate::curves::plot_run(out) {
         Ok(paths) => {
             let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

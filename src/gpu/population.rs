@@ -24,8 +24,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 /// What the members share: the engine and the round of chunk requests.
 struct Shared {
     engine: GpuBackend,
-    /// Whether member `k` still trains (a member that finished or failed leaves).
+    /// Whether member `k` still trains (a member that finished or failed leaves), and whether
+    /// its [`Member`] was handed out (once only: dropping it is leaving).
     active: Vec<bool>,
+    taken: Vec<bool>,
     /// The requests of this round: each member's epoch order and batches.
     asked: Vec<Option<(EpochOrder, Range<usize>)>>,
     /// Rounds done, and the outcome of the last one.
@@ -62,6 +64,7 @@ impl Population {
             shared: Mutex::new(Shared {
                 engine,
                 active: vec![true; n],
+                taken: vec![false; n],
                 asked: vec![None; n],
                 round: 0,
                 outcome: Ok(()),
@@ -83,14 +86,24 @@ impl Population {
         self.trains.is_empty()
     }
 
-    /// Member `k`'s view, a [`Backend`]; its training loop must use [`Member::stop_flag`] as its
-    /// stop flag.
-    pub fn member(self: &Arc<Self>, k: usize) -> Member {
-        Member {
+    /// Member `k`'s view, a [`Backend`], handed out once (dropping it leaves the population); its
+    /// training loop must use [`Member::stop_flag`] as its stop flag.
+    pub fn member(self: &Arc<Self>, k: usize) -> Result<Member> {
+        let mut sh = self.lock();
+        if k >= self.trains.len() || sh.taken[k] {
+            bail!("network {k} of a population of {} is not free", self.trains.len());
+        }
+        sh.taken[k] = true;
+        Ok(Member {
             pop: self.clone(),
             k,
             train: self.trains[k].clone(),
-        }
+        })
+    }
+
+    /// The engine's name (`gpu (adapter)`).
+    pub fn name(&self) -> String {
+        self.lock().engine.name()
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
