@@ -188,7 +188,10 @@ pub fn make_backend(
     eprintln!("tuning the matmul kernels on {} ...", ctx.describe());
     let t0 = std::time::Instant::now();
     let backend = crate::gpu::GpuBackend::new(ctx, model, train, state)?;
-    eprintln!("tuned in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "tuned in {:.1} s (`spatial-gpu info` lists the choices with their medians)",
+        t0.elapsed().as_secs_f64()
+    );
     Ok(Box::new(backend))
 }
 

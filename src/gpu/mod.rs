@@ -17,6 +17,7 @@
 //! the losses are read in [`Backend::take_losses`].
 
 pub mod adam;
+pub mod autotune;
 pub mod bias_grad;
 pub mod buffers;
 pub mod context;
