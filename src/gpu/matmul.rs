@@ -220,9 +220,12 @@ impl MatmulArgs {
         }
     }
 
-    /// The variants worth timing for these arguments (the vec4 ones only where they can run).
+    /// The variants worth timing for these arguments (the vec4 ones only where they can run), the
+    /// usually fast ones first so that the autotune can drop clearly slower ones after one
+    /// dispatch.
     pub fn candidates(&self) -> Vec<Variant> {
-        Variant::ALL
+        use Variant::*;
+        [Tiled, Reg4x4, SplitK, TiledVec4, SplitKVec4, Naive, Reg8x8, Reg16x8]
             .into_iter()
             .filter(|v| !v.is_vec4() || self.vec4_ok())
             .collect()
