@@ -11,7 +11,11 @@ use std::collections::BTreeMap;
 
 /// A clock for `measure`: `per_dispatch · reps + overhead`, times `noise(call)`; records the reps
 /// of every call.
-fn fake(per_dispatch: f64, overhead: f64, noise: impl Fn(usize) -> f64) -> (impl FnMut(usize) -> Result<f64>, std::rc::Rc<RefCell<Vec<usize>>>) {
+fn fake(
+    per_dispatch: f64,
+    overhead: f64,
+    noise: impl Fn(usize) -> f64,
+) -> (impl FnMut(usize) -> Result<f64>, std::rc::Rc<RefCell<Vec<usize>>>) {
     let calls = std::rc::Rc::new(RefCell::new(Vec::new()));
     let seen = calls.clone();
     let run = move |reps: usize| {
@@ -37,11 +41,18 @@ fn at_least_five_samples_of_at_least_a_millisecond_and_their_median() {
         let m = measured(measure(run, None).unwrap());
         assert!(m.samples.len() >= MIN_SAMPLES, "{} samples", m.samples.len());
         for s in &m.samples {
-            assert!(*s >= MIN_SAMPLE_SECONDS, "a sample of {s} s at {per} s per dispatch");
+            assert!(
+                *s >= MIN_SAMPLE_SECONDS,
+                "a sample of {s} s at {per} s per dispatch"
+            );
         }
         let rel = (m.per_dispatch - per).abs() / per;
         // The overhead is spread over at least 1 ms of dispatches; the noise's median is 1.
-        assert!(rel < 0.05 + overhead / (m.reps as f64 * per), "median {} for {per}", m.per_dispatch);
+        assert!(
+            rel < 0.05 + overhead / (m.reps as f64 * per),
+            "median {} for {per}",
+            m.per_dispatch
+        );
         let calls = calls.borrow();
         assert_eq!(calls[0], 1, "a warm-up of one dispatch first");
         // Every sample ran the same number of dispatches, the last MIN_SAMPLES calls.
@@ -77,7 +88,10 @@ fn a_short_sample_raises_the_dispatch_count_and_starts_again() {
     assert!(m.samples.iter().all(|&s| s >= MIN_SAMPLE_SECONDS));
     assert_eq!(m.samples.len(), MIN_SAMPLES);
     let calls = calls.borrow();
-    assert!(calls.len() > 2 + MIN_SAMPLES, "the samples started again: {calls:?}");
+    assert!(
+        calls.len() > 2 + MIN_SAMPLES,
+        "the samples started again: {calls:?}"
+    );
 }
 
 #[test]
@@ -106,7 +120,10 @@ fn choice(variant: &str) -> Choice {
         variant: variant.into(),
         seconds: 12.5e-6,
         clock: "GPU timestamps".into(),
-        medians: BTreeMap::from([("mm_splitk".to_string(), 12.5e-6), ("mm_tiled".to_string(), 20e-6)]),
+        medians: BTreeMap::from([
+            ("mm_splitk".to_string(), 12.5e-6),
+            ("mm_tiled".to_string(), 20e-6),
+        ]),
         pruned: vec!["mm_reg8x8".into()],
     }
 }
@@ -122,13 +139,21 @@ fn the_cache_round_trips_and_misses_on_a_new_shader_or_driver() {
     let key = cache_key(DEVICE, "0123456789abcdef", &c.shape);
     store(&path, &key, &c).unwrap();
     let other = choice("mm_tiled");
-    let key2 = cache_key(DEVICE, "0123456789abcdef", "256x128x1568 a(1568,1) b(1,1568) aligned flags 3");
+    let key2 = cache_key(
+        DEVICE,
+        "0123456789abcdef",
+        "256x128x1568 a(1568,1) b(1,1568) aligned flags 3",
+    );
     store(&path, &key2, &other).unwrap();
     let got = load(&path).unwrap();
     assert_eq!(got.get(&key), Some(&c), "round trip");
     assert_eq!(got.get(&key2), Some(&other), "a second entry kept the first");
     let new_shader = cache_key(DEVICE, "fedcba9876543210", &c.shape);
-    let new_driver = cache_key("NVIDIA H200 | Vulkan | NVIDIA | 580.160.01", "0123456789abcdef", &c.shape);
+    let new_driver = cache_key(
+        "NVIDIA H200 | Vulkan | NVIDIA | 580.160.01",
+        "0123456789abcdef",
+        &c.shape,
+    );
     assert!(!got.contains_key(&new_shader), "a changed shader hash misses");
     assert!(!got.contains_key(&new_driver), "a changed driver misses");
     // Written atomically: no temporary file is left beside it.
@@ -137,7 +162,12 @@ fn the_cache_round_trips_and_misses_on_a_new_shader_or_driver() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
-    assert!(c.summary().starts_with("mm_splitk 12.5 µs (mm_tiled 20.0; pruned mm_reg8x8)"), "{}", c.summary());
+    assert!(
+        c.summary()
+            .starts_with("mm_splitk 12.5 µs (mm_tiled 20.0; pruned mm_reg8x8)"),
+        "{}",
+        c.summary()
+    );
 }
 
 #[test]
@@ -161,5 +191,8 @@ fn the_cache_mode_variable_is_checked() {
     assert_eq!(CacheMode::parse(Some("refresh")).unwrap(), CacheMode::Refresh);
     let e = CacheMode::parse(Some("maybe")).unwrap_err();
     let msg = format!("{e:#}");
-    assert!(msg.contains("SPATIAL_GPU_AUTOTUNE_CACHE") && msg.contains("maybe"), "{msg}");
+    assert!(
+        msg.contains("SPATIAL_GPU_AUTOTUNE_CACHE") && msg.contains("maybe"),
+        "{msg}"
+    );
 }

@@ -29,13 +29,25 @@ fn tune_and_run(ctx: &GpuContext) -> anyhow::Result<(Variant, Vec<f32>, Vec<f32>
     let args = MatmulArgs::forward(b, c, oc, 0, 0, Some(Activation::Sigmoid));
     assert!(args.vec4_ok());
     let st = |label, data: &[f32]| buffers::storage_with(ctx, label, data).unwrap();
-    let (ab, bb, biasb, auxb, cb) = (st("a", &x), st("b", &w), st("bias", &bias), st("aux", &[]), st("c", &vec![0.0; b * oc]));
+    let (ab, bb, biasb, auxb, cb) = (
+        st("a", &x),
+        st("b", &w),
+        st("bias", &bias),
+        st("aux", &[]),
+        st("c", &vec![0.0; b * oc]),
+    );
     let op = MatmulOp {
         args,
         batch_dim: BatchDim::M,
         variant: Variant::Tiled,
     };
-    let named = [("a", &ab), ("b", &bb), ("bias", &biasb), ("aux", &auxb), ("c", &cb)];
+    let named = [
+        ("a", &ab),
+        ("b", &bb),
+        ("bias", &biasb),
+        ("aux", &auxb),
+        ("c", &cb),
+    ];
     let bound = testing::bind(ctx, &op, &named, &testing::launch(b))?;
     let v = autotune::autotune(ctx, &args, &bound.bind_group)?;
     let got = testing::matmul(ctx, v, &args, &x, &w, &bias, &[], &vec![0.0; b * oc])?;
@@ -65,17 +77,31 @@ fn autotune_clocks_and_disk_cache() {
     {
         let args = MatmulArgs::forward(64, 132, 20, 0, 0, None);
         let st = |label, n| buffers::storage_with(&ctx, label, &uniform(&mut rng(6), n, -1.0, 1.0)).unwrap();
-        let (ab, bb, biasb, auxb, cb) = (st("a", 64 * 132), st("b", 20 * 132), st("bias", 20), st("aux", 1), st("c", 64 * 20));
+        let (ab, bb, biasb, auxb, cb) = (
+            st("a", 64 * 132),
+            st("b", 20 * 132),
+            st("bias", 20),
+            st("aux", 1),
+            st("c", 64 * 20),
+        );
         let op = MatmulOp {
             args,
             batch_dim: BatchDim::M,
             variant: Variant::Tiled,
         };
-        let named = [("a", &ab), ("b", &bb), ("bias", &biasb), ("aux", &auxb), ("c", &cb)];
+        let named = [
+            ("a", &ab),
+            ("b", &bb),
+            ("bias", &biasb),
+            ("aux", &auxb),
+            ("c", &cb),
+        ];
         let bound = testing::bind(&ctx, &op, &named, &testing::launch(64)).unwrap();
         for gpu in [true, false] {
             let clock = Clock::new(&ctx, gpu);
-            let t = clock.time(&ctx, &bound.pipeline, &bound.bind_group, bound.groups, 20).unwrap();
+            let t = clock
+                .time(&ctx, &bound.pipeline, &bound.bind_group, bound.groups, 20)
+                .unwrap();
             eprintln!("20 dispatches: {t:e} s by {}", clock.name());
             assert!(t.is_finite() && t > 0.0, "{}: {t}", clock.name());
         }
@@ -88,9 +114,16 @@ fn autotune_clocks_and_disk_cache() {
     assert_eq!(saved.len(), 1, "one product cached");
     let (key, choice) = saved.iter().next().unwrap();
     eprintln!("chosen: {}", choice.summary());
-    assert!(key.contains(&autotune::shader_hash()) && key.contains(&ctx.info.name), "{key}");
+    assert!(
+        key.contains(&autotune::shader_hash()) && key.contains(&ctx.info.name),
+        "{key}"
+    );
     assert_eq!(Variant::from_entry(&choice.variant), Some(v));
-    assert_eq!(choice.medians.len() + choice.pruned.len(), Variant::ALL.len(), "every variant timed or pruned");
+    assert_eq!(
+        choice.medians.len() + choice.pruned.len(),
+        Variant::ALL.len(),
+        "every variant timed or pruned"
+    );
     let expect_clock = if ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
         "GPU timestamps"
     } else {
@@ -98,7 +131,10 @@ fn autotune_clocks_and_disk_cache() {
     };
     assert_eq!(choice.clock, expect_clock);
     assert!(choice.medians.values().all(|&s| s > 0.0 && s.is_finite()));
-    assert!(autotune::choices(&ctx).contains_key(&choice.shape), "remembered in the context");
+    assert!(
+        autotune::choices(&ctx).contains_key(&choice.shape),
+        "remembered in the context"
+    );
 
     // A new process (a fresh context) reads the file: forge the entry to prove it.
     let mut forged = choice.clone();
@@ -112,7 +148,11 @@ fn autotune_clocks_and_disk_cache() {
     // refresh: tunes again and rewrites the entry.
     std::env::set_var(CACHE_MODE_ENV, "refresh");
     tune_and_run(&fresh()).unwrap();
-    assert_ne!(autotune::load(&path).unwrap()[key].clock, "forged", "refresh did not re-tune");
+    assert_ne!(
+        autotune::load(&path).unwrap()[key].clock,
+        "forged",
+        "refresh did not re-tune"
+    );
 
     // off: neither read nor written.
     std::fs::remove_file(&path).unwrap();
@@ -125,7 +165,11 @@ fn autotune_clocks_and_disk_cache() {
     std::fs::write(&path, "{\"format\": 1, \"choices\": [garbage").unwrap();
     let (v, got, want) = tune_and_run(&fresh()).unwrap();
     check(&format!("{v:?} after a corrupt cache"), &got, &want, 2e-5, 1e-4).unwrap();
-    assert_eq!(autotune::load(&path).unwrap().len(), 1, "the corrupt file was replaced");
+    assert_eq!(
+        autotune::load(&path).unwrap().len(),
+        1,
+        "the corrupt file was replaced"
+    );
 
     // A bad mode value is an error naming the variable.
     std::env::set_var(CACHE_MODE_ENV, "sometimes");
@@ -136,5 +180,8 @@ fn autotune_clocks_and_disk_cache() {
     // What `spatial-gpu info` prints from the file.
     let report = autotune::cache_report();
     eprintln!("{report}");
-    assert!(report.contains(&ctx.info.name) && report.contains(" µs"), "{report}");
+    assert!(
+        report.contains(&ctx.info.name) && report.contains(" µs"),
+        "{report}"
+    );
 }

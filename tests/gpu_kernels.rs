@@ -229,7 +229,11 @@ fn matmul_at_offsets_matches_cpu() {
         for v in Variant::ALL {
             let fwd = MatmulArgs::forward(b, c, oc, off, off + oc * c, None);
             let ran = fwd.resolve(v);
-            assert_eq!(ran.is_vec4(), v.is_vec4() && off % 4 == 0, "{v:?} at {off} runs {ran:?}");
+            assert_eq!(
+                ran.is_vec4(),
+                v.is_vec4() && off % 4 == 0,
+                "{v:?} at {off} runs {ran:?}"
+            );
             let tag = |what: &str| format!("{v:?} (runs {ran:?}) {what}, W at {off}");
             let got = testing::matmul(&ctx, v, &fwd, &x, &params, &params, &[], &vec![0.0; b * oc]).unwrap();
             fails.add(check(&tag("forward"), &got, &want_fwd, 2e-5, 1e-4));
@@ -239,7 +243,13 @@ fn matmul_at_offsets_matches_cpu() {
             // The weight gradient written at `off` into a gradient buffer of the parameters' size.
             let wg = MatmulArgs::weight_grad(b, c, oc, off, false);
             let got = testing::matmul(&ctx, v, &wg, &dout, &x, &[], &[], &vec![0.0; params.len()]).unwrap();
-            fails.add(check(&tag("weight grad"), &got[off..off + oc * c], &dw, 2e-5, 1e-4));
+            fails.add(check(
+                &tag("weight grad"),
+                &got[off..off + oc * c],
+                &dw,
+                2e-5,
+                1e-4,
+            ));
         }
     }
     fails.assert_none();

@@ -141,8 +141,8 @@ struct Timestamps {
 impl Clock {
     /// GPU timestamps if the device was opened with `TIMESTAMP_QUERY` and `gpu` is true.
     pub fn new(ctx: &GpuContext, gpu: bool) -> Clock {
-        let timestamps = (gpu && ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)).then(|| {
-            Timestamps {
+        let timestamps =
+            (gpu && ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)).then(|| Timestamps {
                 set: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
                     label: Some("autotune"),
                     ty: wgpu::QueryType::Timestamp,
@@ -155,8 +155,7 @@ impl Clock {
                     mapped_at_creation: false,
                 }),
                 period: ctx.queue.get_timestamp_period() as f64,
-            }
-        });
+            });
         Clock { timestamps }
     }
 
@@ -185,11 +184,14 @@ impl Clock {
                 label: Some("autotune"),
             });
         {
-            let writes = self.timestamps.as_ref().map(|t| wgpu::ComputePassTimestampWrites {
-                query_set: &t.set,
-                beginning_of_pass_write_index: Some(0),
-                end_of_pass_write_index: Some(1),
-            });
+            let writes = self
+                .timestamps
+                .as_ref()
+                .map(|t| wgpu::ComputePassTimestampWrites {
+                    query_set: &t.set,
+                    beginning_of_pass_write_index: Some(0),
+                    end_of_pass_write_index: Some(1),
+                });
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("autotune"),
                 timestamp_writes: writes,
@@ -457,8 +459,15 @@ pub fn cache_report() -> String {
             for (key, c) in &choices {
                 // The key ends with " | shader hash | shape"; what is before is the device.
                 let parts: Vec<&str> = key.rsplitn(3, " | ").collect();
-                let (dev, hash) = (parts.last().copied().unwrap_or(""), parts.get(1).copied().unwrap_or(""));
-                let stale = if hash == shader_hash() { "" } else { " (older shaders)" };
+                let (dev, hash) = (
+                    parts.last().copied().unwrap_or(""),
+                    parts.get(1).copied().unwrap_or(""),
+                );
+                let stale = if hash == shader_hash() {
+                    ""
+                } else {
+                    " (older shaders)"
+                };
                 if dev != device {
                     out += &format!("  {dev}\n");
                     device = dev.to_string();

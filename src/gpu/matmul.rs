@@ -225,10 +225,12 @@ impl MatmulArgs {
     /// dispatch.
     pub fn candidates(&self) -> Vec<Variant> {
         use Variant::*;
-        [Tiled, Reg4x4, SplitK, TiledVec4, SplitKVec4, Naive, Reg8x8, Reg16x8]
-            .into_iter()
-            .filter(|v| !v.is_vec4() || self.vec4_ok())
-            .collect()
+        [
+            Tiled, Reg4x4, SplitK, TiledVec4, SplitKVec4, Naive, Reg8x8, Reg16x8,
+        ]
+        .into_iter()
+        .filter(|v| !v.is_vec4() || self.vec4_ok())
+        .collect()
     }
 
     pub fn groups(&self, v: Variant) -> [u32; 3] {
