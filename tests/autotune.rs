@@ -62,8 +62,8 @@ fn at_least_five_samples_of_at_least_a_millisecond_and_their_median() {
 
 #[test]
 fn the_median_is_the_middle_sample_over_the_dispatches() {
-    // Warm-up, calibration at 1 dispatch (2 ms: enough), then five samples at 1 dispatch.
-    let script = [9.0, 2.0, 5.0, 1.5, 3.0, 2.0, 4.0];
+    // Warm-up, then 1 dispatch in 2.5 ms: enough, the first sample; four more samples.
+    let script = [9.0, 2.5, 5.0, 1.5, 3.0, 2.0, 4.0];
     let mut i = 0;
     let m = measured(
         measure(
@@ -76,8 +76,8 @@ fn the_median_is_the_middle_sample_over_the_dispatches() {
         .unwrap(),
     );
     assert_eq!(m.reps, 1);
-    assert_eq!(m.samples, vec![5e-3, 1.5e-3, 3e-3, 2e-3, 4e-3]);
-    assert_eq!(m.per_dispatch, 3e-3);
+    assert_eq!(m.samples, vec![2.5e-3, 5e-3, 1.5e-3, 3e-3, 2e-3]);
+    assert_eq!(m.per_dispatch, 2.5e-3);
 }
 
 #[test]

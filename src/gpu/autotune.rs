@@ -37,7 +37,7 @@ pub const MIN_SAMPLE_SECONDS: f64 = 1e-3;
 /// Dispatches per submit at most; a clock that does not reach the minimum by then is an error.
 pub const MAX_REPS: usize = 1 << 16;
 /// A variant whose first single dispatch is this much slower than the best median is dropped.
-pub const PRUNE_FACTOR: f64 = 3.0;
+pub const PRUNE_FACTOR: f64 = 2.0;
 /// Directory of the autotune cache (else `$XDG_CACHE_HOME/spatial-gpu`, `~/.cache/spatial-gpu`).
 pub const CACHE_DIR_ENV: &str = "SPATIAL_GPU_CACHE_DIR";
 /// `on` | `off` | `refresh`.
@@ -104,7 +104,8 @@ pub fn measure(mut run: impl FnMut(usize) -> Result<f64>, prune_above: Option<f6
             reps = (reps * grow.clamp(2, 1024)).min(MAX_REPS);
             t = run(reps)?;
         }
-        let mut samples = Vec::with_capacity(MIN_SAMPLES);
+        // The submit that reached the minimum ran `reps` dispatches: it is the first sample.
+        let mut samples = vec![t];
         while samples.len() < MIN_SAMPLES {
             let s = run(reps)?;
             if s < MIN_SAMPLE_SECONDS {

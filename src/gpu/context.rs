@@ -18,7 +18,8 @@ pub const ADAPTER_ENV: &str = "SPATIAL_GPU_ADAPTER";
 
 /// Storage buffers one dispatch binds at most (the matmul binds 5: a, b, bias, aux, c).
 const STORAGE_BUFFERS_NEEDED: u32 = 5;
-/// Workgroup memory of the tiled matmul (two 16x65 f32 tiles).
+/// Workgroup memory of the largest kernel: the tiled matmul (two 16x65 f32 tiles; split-K uses
+/// 2048 floats).
 const WORKGROUP_MEMORY_NEEDED: u32 = 8320;
 /// Invocations per workgroup of the largest kernel (256).
 const INVOCATIONS_NEEDED: u32 = 256;
