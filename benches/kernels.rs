@@ -379,8 +379,11 @@ fn train_step(c: &mut Criterion) {
             "GPU backend with autotune built in {:.2} s; matmul variants:",
             t.elapsed().as_secs_f64()
         );
-        for (shape, v) in gpu_b.matmul_variants() {
-            eprintln!("  {shape}: {v:?}");
+        for (shape, v, choice) in gpu_b.matmul_choices() {
+            match choice {
+                Some(c) => eprintln!("  {shape}: {v:?}: {}", c.summary()),
+                None => eprintln!("  {shape}: {v:?}"),
+            }
         }
         gpu_b.train_step(&batch).unwrap();
         gpu_b.sync().unwrap();

@@ -28,9 +28,18 @@
 //   mm_tiled     64x64 tile staged in workgroup memory (K in steps of 16, rows padded to 65 floats
 //                against bank conflicts), 16x16 invocations each computing 4x4 outputs (rows
 //                ty + 16 i, columns tx + 16 j) in vec4 accumulators: what real GPUs want.
+//   mm_splitk    16x16 tile, K split over 16 slices inside the workgroup, summed in a fixed order
+//                (tall-K products with few outputs; see its comment).
+// shaders/matmul_vec4.wgsl holds the same kernels with vec4 loads (mm_tiled_vec4, mm_splitk_vec4),
+// for operands aligned to 4 floats; everything between the `shared` markers below is identical in
+// both files (tests/gpu_shaders.rs checks it).
 // Out-of-range rows/columns are clamped on load (always in bounds) and masked on store, so no
 // branch sits in the inner loop.
 
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+
+// ---- shared by matmul.wgsl and matmul_vec4.wgsl: begin ----
 struct Params {
     m: u32,
     n: u32,
@@ -67,8 +76,6 @@ const RELU: u32 = 1u;
 const TANH: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
@@ -139,6 +146,7 @@ fn store_row(r: u32, col: u32, step: u32, v: vec4<f32>) {
     store(r, col + 2u * step, v.z);
     store(r, col + 3u * step, v.w);
 }
+// ---- shared by matmul.wgsl and matmul_vec4.wgsl: end ----
 
 @compute @workgroup_size(16, 16)
 fn mm_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -309,4 +317,105 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
     store_row(row0 + ty + 16u, col0 + tx, 16u, acc1);
     store_row(row0 + ty + 32u, col0 + tx, 16u, acc2);
     store_row(row0 + ty + 48u, col0 + tx, 16u, acc3);
+}
+
+// Split-K in the workgroup, for tall-K products with few outputs (the forward of a 1568-wide input
+// layer: M = 256, N = 100, K = 1568, which 64x64 tiles cover with 8 workgroups). A workgroup owns a
+// 16x16 output tile (so M = 256, N = 100 launch 112 workgroups) and its 256 invocations are 16
+// K-slices of 16 invocations; each invocation computes 4x4 outputs (rows ty + 4 i, columns tx + 4 j)
+// in vec4 accumulators over its slice. Per step the workgroup stages 64 k (16 rows x 64 k of A and
+// 64 k x 16 columns of B) in workgroup memory; slice s takes k 4 s .. 4 s + 3 of each step. At the
+// end the slices are summed in workgroup memory in a fixed tree (s += s + 8, then + 4, + 2, + 1),
+// so the result does not depend on scheduling, and slice 0 applies the epilogue (`store`).
+// One dispatch, no scratch buffer, and the workgroup's z stays free (for a model index later).
+const SK_TILE: u32 = 16u;
+const SK_STEP: u32 = 64u;
+// Two 64 x 16 tiles, k-major (A at [0, 1024), B at [1024, 2048)), reused for the slice sums.
+var<workgroup> sk_mem: array<f32, 2048>;
+
+// Tile coordinates (kk, row/column) of element idx of a 64 (k) x 16 tile: along k first when the
+// operand is contiguous in k, else along rows/columns, so that neighbouring invocations read
+// neighbouring memory.
+fn sk_coords(idx: u32, k_contiguous: bool) -> vec2<u32> {
+    if (k_contiguous) {
+        return vec2<u32>(idx % SK_STEP, idx / SK_STEP);
+    }
+    return vec2<u32>(idx / SK_TILE, idx % SK_TILE);
+}
+
+@compute @workgroup_size(256)
+fn mm_splitk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) flat: u32) {
+    mdl = wid.z;
+    let s = flat / 16u;
+    let tx = flat % 4u;
+    let ty = (flat % 16u) / 4u;
+    let row0 = wid.y * SK_TILE;
+    let col0 = wid.x * SK_TILE;
+    let a_kc = p.a_cs == 1u;
+    let b_kc = p.b_rs == 1u;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var k0 = 0u; k0 < p.k; k0 += SK_STEP) {
+        for (var e = 0u; e < 4u; e++) {
+            let idx = flat + e * 256u;
+            let ta = sk_coords(idx, a_kc);
+            let ka = k0 + ta.x;
+            let av = a[a_row(row0 + ta.y) + min(ka, p.k - 1u) * p.a_cs];
+            sk_mem[ta.x * SK_TILE + ta.y] = select(0.0, av, ka < p.k);
+            let tb = sk_coords(idx, b_kc);
+            let kb = k0 + tb.x;
+            let bv = b[b_col(col0 + tb.y) + min(kb, p.k - 1u) * p.b_rs];
+            sk_mem[1024u + tb.x * SK_TILE + tb.y] = select(0.0, bv, kb < p.k);
+        }
+        workgroupBarrier();
+        for (var kk = 4u * s; kk < 4u * s + 4u; kk++) {
+            let ab = kk * SK_TILE + ty;
+            let bb = 1024u + kk * SK_TILE + tx;
+            let bv = vec4<f32>(sk_mem[bb], sk_mem[bb + 4u], sk_mem[bb + 8u], sk_mem[bb + 12u]);
+            acc0 = acc0 + sk_mem[ab] * bv;
+            acc1 = acc1 + sk_mem[ab + 4u] * bv;
+            acc2 = acc2 + sk_mem[ab + 8u] * bv;
+            acc3 = acc3 + sk_mem[ab + 12u] * bv;
+        }
+        workgroupBarrier();
+    }
+    // Fixed-order tree over the 16 slices: slices h .. 2h - 1 write, slices 0 .. h - 1 add.
+    let t = flat % 16u;
+    for (var h = 8u; h > 0u; h = h / 2u) {
+        if (s >= h && s < 2u * h) {
+            let o = ((s - h) * 16u + t) * 16u;
+            sk_store4(o, acc0);
+            sk_store4(o + 4u, acc1);
+            sk_store4(o + 8u, acc2);
+            sk_store4(o + 12u, acc3);
+        }
+        workgroupBarrier();
+        if (s < h) {
+            let o = (s * 16u + t) * 16u;
+            acc0 = acc0 + sk_load4(o);
+            acc1 = acc1 + sk_load4(o + 4u);
+            acc2 = acc2 + sk_load4(o + 8u);
+            acc3 = acc3 + sk_load4(o + 12u);
+        }
+        workgroupBarrier();
+    }
+    if (s == 0u) {
+        store_row(row0 + ty, col0 + tx, 4u, acc0);
+        store_row(row0 + ty + 4u, col0 + tx, 4u, acc1);
+        store_row(row0 + ty + 8u, col0 + tx, 4u, acc2);
+        store_row(row0 + ty + 12u, col0 + tx, 4u, acc3);
+    }
+}
+
+fn sk_store4(o: u32, v: vec4<f32>) {
+    sk_mem[o] = v.x;
+    sk_mem[o + 1u] = v.y;
+    sk_mem[o + 2u] = v.z;
+    sk_mem[o + 3u] = v.w;
+}
+
+fn sk_load4(o: u32) -> vec4<f32> {
+    return vec4<f32>(sk_mem[o], sk_mem[o + 1u], sk_mem[o + 2u], sk_mem[o + 3u]);
 }

@@ -118,6 +118,7 @@ fn matmul_variants_match_cpu() {
     let Some(ctx) = context() else { return };
     let mut fails = Failures::default();
     let network: &[(usize, usize, usize)] = &[
+        (256, 1568, 100),
         (256, 1568, 128),
         (256, 784, 128),
         (256, 128, 128),
@@ -133,6 +134,10 @@ fn matmul_variants_match_cpu() {
         (129, 7, 129),
         (5, 37, 1568),
         (70, 129, 65),
+        // Aligned to 4 floats (the vec4 kernels run) but not to any tile, K not a multiple of 64.
+        (37, 132, 20),
+        (5, 36, 1564),
+        (130, 4, 8),
     ];
     for (vi, &v) in Variant::ALL.iter().enumerate() {
         for (si, &(b, c, oc)) in network.iter().chain(awkward).enumerate() {
@@ -161,6 +166,91 @@ fn matmul_variants_match_cpu() {
         )
         .unwrap();
         fails.add(check(&format!("{v:?} accumulate"), &got, &want, 2e-5, 1e-4));
+    }
+    fails.assert_none();
+}
+
+/// The vec4 kernels run only where every operand is aligned to 4 floats, and run their scalar twin
+/// elsewhere: no adapter needed.
+#[test]
+fn vec4_variants_run_only_on_aligned_operands() {
+    use spatial_gpu::config::Activation::Sigmoid;
+    let aligned = [
+        MatmulArgs::forward(256, 1568, 100, 0, 156_800, Some(Sigmoid)),
+        MatmulArgs::forward(37, 132, 20, 4, 0, None),
+        MatmulArgs::input_grad(256, 1568, 100, 8, Some(Sigmoid)),
+        MatmulArgs::weight_grad(256, 1568, 100, 3, true),
+    ];
+    let unaligned = [
+        MatmulArgs::forward(256, 1567, 100, 0, 0, None),
+        MatmulArgs::forward(256, 1568, 100, 2, 0, None),
+        MatmulArgs::input_grad(256, 1566, 100, 0, None),
+        MatmulArgs::input_grad(256, 1568, 98, 0, None),
+        MatmulArgs::weight_grad(256, 1568, 99, 0, false),
+        MatmulArgs::weight_grad(256, 1569, 100, 0, false),
+    ];
+    for a in aligned {
+        assert!(a.vec4_ok(), "{}", a.shape_key());
+        assert_eq!(a.resolve(Variant::TiledVec4), Variant::TiledVec4);
+        assert_eq!(a.resolve(Variant::SplitKVec4), Variant::SplitKVec4);
+        assert_eq!(a.candidates().len(), Variant::ALL.len());
+    }
+    for a in unaligned {
+        assert!(!a.vec4_ok(), "{}", a.shape_key());
+        assert_eq!(a.resolve(Variant::TiledVec4), Variant::Tiled);
+        assert_eq!(a.resolve(Variant::SplitKVec4), Variant::SplitK);
+        assert!(a.candidates().iter().all(|v| !v.is_vec4()));
+        assert!(a.shape_key().contains("unaligned"));
+    }
+}
+
+/// Operands at offsets inside larger buffers (the parameter buffer): aligned offsets run the vec4
+/// kernels, misaligned ones their scalar twins; every variant matches the CPU either way.
+#[test]
+fn matmul_at_offsets_matches_cpu() {
+    let Some(ctx) = context() else { return };
+    let mut fails = Failures::default();
+    let (b, c, oc) = (37, 132, 20);
+    let mut r = rng(77);
+    let x = uniform(&mut r, b * c, -1.0, 1.0);
+    let s = 1.0 / (c as f32).sqrt();
+    let w = uniform(&mut r, oc * c, -s, s);
+    let bias = uniform(&mut r, oc, -s, s);
+    let dout = uniform(&mut r, b * oc, -1.0, 1.0);
+    let mut want_fwd = vec![0.0; b * oc];
+    cpu::linear::linear_forward(&mut want_fwd, &x, &w, &bias, b, c, oc);
+    let (mut dw, mut db, mut dinp) = (vec![0.0; oc * c], vec![0.0; oc], vec![0.0; b * c]);
+    cpu::linear::linear_backward(Some(&mut dinp), &mut dw, &mut db, &dout, &x, &w, b, c, oc);
+    for off in [0usize, 4, 8, 1, 2, 3] {
+        // The parameter buffer: `off` floats, then W, then the bias.
+        let mut params = vec![9.0; off];
+        params.extend_from_slice(&w);
+        params.extend_from_slice(&bias);
+        for v in Variant::ALL {
+            let fwd = MatmulArgs::forward(b, c, oc, off, off + oc * c, None);
+            let ran = fwd.resolve(v);
+            assert_eq!(
+                ran.is_vec4(),
+                v.is_vec4() && off % 4 == 0,
+                "{v:?} at {off} runs {ran:?}"
+            );
+            let tag = |what: &str| format!("{v:?} (runs {ran:?}) {what}, W at {off}");
+            let got = testing::matmul(&ctx, v, &fwd, &x, &params, &params, &[], &vec![0.0; b * oc]).unwrap();
+            fails.add(check(&tag("forward"), &got, &want_fwd, 2e-5, 1e-4));
+            let ig = MatmulArgs::input_grad(b, c, oc, off, None);
+            let got = testing::matmul(&ctx, v, &ig, &dout, &params, &[], &[], &vec![0.0; b * c]).unwrap();
+            fails.add(check(&tag("input grad"), &got, &dinp, 2e-5, 1e-4));
+            // The weight gradient written at `off` into a gradient buffer of the parameters' size.
+            let wg = MatmulArgs::weight_grad(b, c, oc, off, false);
+            let got = testing::matmul(&ctx, v, &wg, &dout, &x, &[], &[], &vec![0.0; params.len()]).unwrap();
+            fails.add(check(
+                &tag("weight grad"),
+                &got[off..off + oc * c],
+                &dw,
+                2e-5,
+                1e-4,
+            ));
+        }
     }
     fails.assert_none();
 }

@@ -37,6 +37,7 @@ fn every_shader_parses_and_validates() {
         "gather",
         "mask",
         "matmul",
+        "matmul_vec4",
         "reduce",
         "softmax_xent",
         "transport",
@@ -160,6 +161,29 @@ fn every_entry_point_translates_to_spirv_msl_and_hlsl() {
         failures.len(),
         failures.join("\n")
     );
-    // 9 shaders, 15 entry points, 3 back ends: a shader or entry point dropped silently shows here.
-    assert_eq!(translated, 15 * 3, "translations");
+    // 10 shaders, 18 entry points, 3 back ends: a shader or entry point dropped silently shows here.
+    assert_eq!(translated, 18 * 3, "translations");
+}
+
+/// The text between the `shared` markers (uniform block, bindings other than a and b, the
+/// epilogue) is the same in matmul.wgsl and matmul_vec4.wgsl, so the two cannot drift apart; and
+/// both declare a and b at the same bindings with the same access (one bind group layout serves
+/// both files' pipelines).
+#[test]
+fn matmul_files_share_their_epilogue_and_layout() {
+    use spatial_gpu::gpu::matmul::{SHADER, SHADER_VEC4};
+    let shared = |src: &str| -> String {
+        let begin = "// ---- shared by matmul.wgsl and matmul_vec4.wgsl: begin ----";
+        let end = "// ---- shared by matmul.wgsl and matmul_vec4.wgsl: end ----";
+        let b = src.find(begin).expect("begin marker");
+        let e = src.find(end).expect("end marker");
+        assert!(b < e, "markers in order");
+        src[b..e].to_string()
+    };
+    let (scalar, vec4) = (shared(SHADER.src), shared(SHADER_VEC4.src));
+    assert!(scalar.contains("fn store("), "the shared part holds the epilogue");
+    assert_eq!(scalar, vec4, "the shared parts differ");
+    let (si, vi) = (SHADER.interface().unwrap(), SHADER_VEC4.interface().unwrap());
+    assert_eq!(si.bindings, vi.bindings);
+    assert_eq!(si.uniform, vi.uniform);
 }

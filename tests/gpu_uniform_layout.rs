@@ -23,6 +23,7 @@ fn check<U: Uniform>(shader: Shader) -> Vec<String> {
 fn every_uniform_block_matches_its_wgsl_struct() {
     let checked: Vec<(Shader, Vec<String>)> = vec![
         (matmul::SHADER, check::<matmul::Params>(matmul::SHADER)),
+        (matmul::SHADER_VEC4, check::<matmul::Params>(matmul::SHADER_VEC4)),
         (bias_grad::SHADER, check::<bias_grad::Params>(bias_grad::SHADER)),
         (mask::SHADER, check::<mask::Params>(mask::SHADER)),
         (

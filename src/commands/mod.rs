@@ -211,7 +211,10 @@ pub fn make_backend(
         ..Default::default()
     };
     let backend = crate::gpu::GpuBackend::with_options(ctx, model, train, state, opts)?;
-    eprintln!("tuned in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "tuned in {:.1} s (`spatial-gpu info` lists the choices with their medians)",
+        t0.elapsed().as_secs_f64()
+    );
     Ok(Box::new(backend))
 }
 

@@ -8,9 +8,11 @@ use std::num::NonZeroU64;
 /// Every kernel's uniform block fits in this many bytes (a slot's minimum size).
 pub const UNIFORM_BYTES: u64 = 128;
 
-/// A storage buffer of `len` elements of 4 bytes (at least one), zeroed.
+/// A storage buffer of `len` elements of 4 bytes, zeroed, rounded up to a whole number of vec4s
+/// (at least one): the vec4 matmul kernels (`matmul_vec4.wgsl`) may read the vec4 that holds an
+/// operand's last element.
 pub fn storage(ctx: &GpuContext, label: &str, len: usize) -> Result<wgpu::Buffer> {
-    let bytes = (len.max(1) * 4) as u64;
+    let bytes = (len.max(1).div_ceil(4) * 16) as u64;
     ctx.check_size(label, bytes)?;
     Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),

@@ -16,9 +16,10 @@ use std::sync::{Arc, Mutex};
 /// Environment variable naming the adapter to use (a substring of its name).
 pub const ADAPTER_ENV: &str = "SPATIAL_GPU_ADAPTER";
 
-/// Storage buffers one dispatch binds at most (the matmul binds 5).
+/// Storage buffers one dispatch binds at most (the matmul binds 5: a, b, bias, aux, c).
 const STORAGE_BUFFERS_NEEDED: u32 = 5;
-/// Workgroup memory of the tiled matmul (two 16x65 f32 tiles).
+/// Workgroup memory of the largest kernel: the tiled matmul (two 16x65 f32 tiles; split-K uses
+/// 2048 floats).
 const WORKGROUP_MEMORY_NEEDED: u32 = 8320;
 /// Invocations per workgroup of the largest kernel (256).
 const INVOCATIONS_NEEDED: u32 = 256;
@@ -44,8 +45,9 @@ pub struct GpuContext {
     error: Arc<Mutex<Option<String>>>,
     shaders: Mutex<HashMap<&'static str, Arc<BuiltShader>>>,
     pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
-    /// Autotune results: `"adapter name|m|n|k|strides" -> variant index`.
-    pub(crate) tune_cache: Mutex<HashMap<String, usize>>,
+    /// Autotune results of this process, by `autotune::cache_key` (adapter, driver, shader hash,
+    /// shape).
+    pub(crate) tune_cache: Mutex<HashMap<String, super::autotune::Choice>>,
 }
 
 /// A shader built on the device: its module, what it binds, and the layouts made from that.
@@ -300,7 +302,8 @@ impl GpuContext {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("spatial-gpu"),
-            required_features: wgpu::Features::empty(),
+            // Timestamps let the matmul autotune time GPU work alone (`autotune::Clock`).
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: required.clone(),
             ..Default::default()
         }))

@@ -1,6 +1,7 @@
 //! Instrumentation beside the runtime: the step breakdown (whole step against its matmuls alone),
 //! the matmul variants chosen, and a snapshot of activations, gradient and state for tests.
 
+use super::autotune::Choice;
 use super::buffers;
 use super::kernel::Launch;
 use super::matmul::Variant;
@@ -37,14 +38,27 @@ pub struct StepBreakdown {
 }
 
 impl GpuBackend {
-    /// The matmul variant chosen for each product of the training step, in dispatch order, with
+    /// The matmul variant that runs each product of the training step, in dispatch order, with
     /// its shape: for logs and benchmarks.
     pub fn matmul_variants(&self) -> Vec<(String, Variant)> {
         self.train_plan
             .steps
             .iter()
             .filter_map(|s| s.op.matmul())
-            .map(|mm| (mm.args_at(self.capacity).shape_key(), mm.variant))
+            .map(|mm| (mm.args_at(self.capacity).shape_key(), mm.running()))
+            .collect()
+    }
+
+    /// [`matmul_variants`](Self::matmul_variants) with the autotune's reason where it chose (every
+    /// variant's median, the clock): `None` for a fixed variant.
+    pub fn matmul_choices(&self) -> Vec<(String, Variant, Option<Choice>)> {
+        let known = super::autotune::choices(&self.ctx);
+        self.matmul_variants()
+            .into_iter()
+            .map(|(shape, v)| {
+                let c = known.get(&shape).cloned();
+                (shape, v, c)
+            })
             .collect()
     }
 

@@ -26,7 +26,12 @@ pub trait GpuOp: Send + Sync + 'static {
     /// The uniform block, mirroring the shader's `struct Params`.
     type Params: Uniform;
     const SHADER: Shader;
-    /// The entry point (the pipeline is `(SHADER.file, entry)`).
+    /// The file of the entry point: `SHADER`, unless an op's variants span files (the matmul's
+    /// vec4 kernels, whose bind group layout is the same).
+    fn shader(&self) -> Shader {
+        Self::SHADER
+    }
+    /// The entry point (the pipeline is `(shader, entry)`).
     fn entry(&self) -> &'static str;
     fn params(&self, at: &Launch) -> Self::Params;
     fn workgroups(&self, at: &Launch) -> [u32; 3];
@@ -52,7 +57,7 @@ pub trait Kernel: Send + Sync {
 
 impl<T: GpuOp> Kernel for T {
     fn shader(&self) -> Shader {
-        T::SHADER
+        GpuOp::shader(self)
     }
     fn entry(&self) -> &'static str {
         GpuOp::entry(self)
@@ -241,8 +246,8 @@ impl Compiled {
         for s in &mut self.steps {
             if let Some(mm) = s.op.matmul_mut() {
                 let args = mm.args_at(at.batch);
-                mm.variant = super::matmul::autotune(ctx, &args, &s.bind_group)?;
-                s.pipeline = mm.variant.pipeline(ctx)?;
+                mm.variant = super::autotune::autotune(ctx, &args, &s.bind_group)?;
+                s.pipeline = mm.pipeline(ctx)?;
             }
         }
         Ok(())

@@ -1,7 +1,8 @@
-//! The dense layer's three products on the GPU (`shaders/matmul.wgsl`): variants, their dispatch
-//! geometry, and a short autotune that picks the fastest variant per adapter and shape.
+//! The dense layer's three products on the GPU (`shaders/matmul.wgsl`, `shaders/matmul_vec4.wgsl`):
+//! variants and their dispatch geometry. Which variant runs is chosen by measurement in
+//! `autotune.rs`.
 
-use super::buffers::{self, groups_for};
+use super::buffers::groups_for;
 use super::context::GpuContext;
 use super::kernel::{GpuOp, Launch};
 use super::shader::Shader;
@@ -9,11 +10,16 @@ use crate::config::Activation;
 use crate::ops::linear::LinearShape;
 use anyhow::Result;
 use bytemuck::{Pod, Zeroable};
-use std::time::Instant;
 
 pub const SHADER: Shader = Shader {
     file: "matmul.wgsl",
     src: include_str!("../../shaders/matmul.wgsl"),
+};
+
+/// The vec4-load kernels: same bindings, same uniform block, same epilogue as [`SHADER`].
+pub const SHADER_VEC4: Shader = Shader {
+    file: "matmul_vec4.wgsl",
+    src: include_str!("../../shaders/matmul_vec4.wgsl"),
 };
 
 /// `struct Params` of `matmul.wgsl`.
@@ -65,7 +71,7 @@ pub fn activation_code(act: Activation) -> u32 {
     }
 }
 
-/// A matmul kernel (an entry point of `matmul.wgsl`).
+/// A matmul kernel (an entry point of `matmul.wgsl` or `matmul_vec4.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     Naive,
@@ -73,15 +79,24 @@ pub enum Variant {
     Reg8x8,
     Reg16x8,
     Tiled,
+    /// 16x16 output tile, K split over 16 slices inside the workgroup (tall-K, small-MN products).
+    SplitK,
+    /// `Tiled` with vec4 loads; runs as `Tiled` where the operands are not aligned to 4 floats.
+    TiledVec4,
+    /// `SplitK` with vec4 loads; runs as `SplitK` where the operands are not aligned to 4 floats.
+    SplitKVec4,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] = [
+    pub const ALL: [Variant; 8] = [
         Variant::Naive,
         Variant::Reg4x4,
         Variant::Reg8x8,
         Variant::Reg16x8,
         Variant::Tiled,
+        Variant::SplitK,
+        Variant::TiledVec4,
+        Variant::SplitKVec4,
     ];
 
     pub fn entry(self) -> &'static str {
@@ -91,6 +106,37 @@ impl Variant {
             Variant::Reg8x8 => "mm_reg8x8",
             Variant::Reg16x8 => "mm_reg16x8",
             Variant::Tiled => "mm_tiled",
+            Variant::SplitK => "mm_splitk",
+            Variant::TiledVec4 => "mm_tiled_vec4",
+            Variant::SplitKVec4 => "mm_splitk_vec4",
+        }
+    }
+
+    /// The variant whose entry point is `entry` (for the autotune's disk cache).
+    pub fn from_entry(entry: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.entry() == entry)
+    }
+
+    /// The file the entry point is in.
+    pub fn shader(self) -> Shader {
+        if self.is_vec4() {
+            SHADER_VEC4
+        } else {
+            SHADER
+        }
+    }
+
+    /// Whether the kernel loads its operands as vec4 (and so needs [`MatmulArgs::vec4_ok`]).
+    pub fn is_vec4(self) -> bool {
+        matches!(self, Variant::TiledVec4 | Variant::SplitKVec4)
+    }
+
+    /// The same kernel with scalar loads (itself for a scalar variant).
+    pub fn scalar(self) -> Variant {
+        match self {
+            Variant::TiledVec4 => Variant::Tiled,
+            Variant::SplitKVec4 => Variant::SplitK,
+            v => v,
         }
     }
 
@@ -101,12 +147,13 @@ impl Variant {
             Variant::Reg4x4 => (32, 32),
             Variant::Reg8x8 => (64, 64),
             Variant::Reg16x8 => (128, 64),
-            Variant::Tiled => (64, 64),
+            Variant::Tiled | Variant::TiledVec4 => (64, 64),
+            Variant::SplitK | Variant::SplitKVec4 => (16, 16),
         }
     }
 
     pub fn pipeline(self, ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
-        ctx.pipeline(SHADER, self.entry())
+        ctx.pipeline(self.shader(), self.entry())
     }
 }
 
@@ -156,6 +203,42 @@ impl MatmulArgs {
         }
     }
 
+    /// Whether the vec4 kernels may load A and B: each operand contiguous in k (A: `cs = 1`,
+    /// B: `rs = 1`) with its other stride a multiple of 4, or contiguous along M / N (A: `rs = 1`,
+    /// B: `cs = 1`) with its k stride a multiple of 4, and its offset a multiple of 4. Then every
+    /// vec4 a kernel reads starts at a multiple of 4 floats (see `matmul_vec4.wgsl`). Independent of
+    /// the batch size: offsets and strides do not change with it.
+    pub fn vec4_ok(&self) -> bool {
+        let (a, b) = (&self.a, &self.b);
+        let a_ok = a.off % 4 == 0 && ((a.cs == 1 && a.rs % 4 == 0) || (a.rs == 1 && a.cs % 4 == 0));
+        let b_ok = b.off % 4 == 0 && ((b.rs == 1 && b.cs % 4 == 0) || (b.cs == 1 && b.rs % 4 == 0));
+        a_ok && b_ok
+    }
+
+    /// The variant that runs when `v` is asked for: a vec4 variant becomes its scalar twin (same
+    /// tile, scalar loads) when [`vec4_ok`](Self::vec4_ok) does not hold, so a misaligned operand
+    /// is never read wrong.
+    pub fn resolve(&self, v: Variant) -> Variant {
+        if v.is_vec4() && !self.vec4_ok() {
+            v.scalar()
+        } else {
+            v
+        }
+    }
+
+    /// The variants worth timing for these arguments (the vec4 ones only where they can run), the
+    /// usually fast ones first so that the autotune can drop clearly slower ones after one
+    /// dispatch.
+    pub fn candidates(&self) -> Vec<Variant> {
+        use Variant::*;
+        [
+            Tiled, Reg4x4, SplitK, TiledVec4, SplitKVec4, Naive, Reg8x8, Reg16x8,
+        ]
+        .into_iter()
+        .filter(|v| !v.is_vec4() || self.vec4_ok())
+        .collect()
+    }
+
     pub fn groups(&self, v: Variant) -> [u32; 3] {
         let (tm, tn) = v.tile();
         [groups_for(self.n, tn), groups_for(self.m, tm), 1]
@@ -170,11 +253,20 @@ impl MatmulArgs {
         .flops()
     }
 
-    /// The autotune cache key (without the adapter).
+    /// The autotune cache key (without the adapter): sizes, strides, whether the vec4 kernels can
+    /// run, and the epilogue flags.
     pub fn shape_key(&self) -> String {
         format!(
-            "{}x{}x{} a({},{}) b({},{})",
-            self.m, self.n, self.k, self.a.rs, self.a.cs, self.b.rs, self.b.cs
+            "{}x{}x{} a({},{}) b({},{}) {} flags {}",
+            self.m,
+            self.n,
+            self.k,
+            self.a.rs,
+            self.a.cs,
+            self.b.rs,
+            self.b.cs,
+            if self.vec4_ok() { "aligned" } else { "unaligned" },
+            self.flags
         )
     }
 
@@ -293,19 +385,31 @@ impl MatmulOp {
         }
         a
     }
+
+    /// The variant that runs ([`MatmulArgs::resolve`] of the one chosen).
+    pub fn running(&self) -> Variant {
+        self.args.resolve(self.variant)
+    }
+
+    pub fn pipeline(&self, ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
+        self.running().pipeline(ctx)
+    }
 }
 
 impl GpuOp for MatmulOp {
     type Params = Params;
     const SHADER: Shader = SHADER;
+    fn shader(&self) -> Shader {
+        self.running().shader()
+    }
     fn entry(&self) -> &'static str {
-        self.variant.entry()
+        self.running().entry()
     }
     fn params(&self, at: &Launch) -> Params {
         self.args_at(at.batch).params()
     }
     fn workgroups(&self, at: &Launch) -> [u32; 3] {
-        self.args_at(at.batch).groups(self.variant)
+        self.args_at(at.batch).groups(self.running())
     }
     fn matmul(&self) -> Option<&MatmulOp> {
         Some(self)
@@ -313,61 +417,4 @@ impl GpuOp for MatmulOp {
     fn matmul_mut(&mut self) -> Option<&mut MatmulOp> {
         Some(self)
     }
-}
-
-/// Seconds per dispatch of `v` on the bind group `bg` (its uniform holding `args`): one warm-up
-/// submit (which also compiles the pipeline), then `reps` dispatches in one submit.
-pub fn time_variant(
-    ctx: &GpuContext,
-    v: Variant,
-    args: &MatmulArgs,
-    bg: &wgpu::BindGroup,
-    reps: usize,
-) -> Result<f64> {
-    let pipe = v.pipeline(ctx)?;
-    let run = |n: usize| -> Result<()> {
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("autotune"),
-            });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: None,
-            });
-            for _ in 0..n {
-                buffers::dispatch(&mut pass, &pipe, bg, args.groups(v));
-            }
-        }
-        ctx.queue.submit([enc.finish()]);
-        ctx.wait()
-    };
-    run(1)?;
-    let t = Instant::now();
-    run(reps)?;
-    Ok(t.elapsed().as_secs_f64() / reps as f64)
-}
-
-/// The fastest variant for `args` on this adapter, measured on bind group `bg` (whose uniform
-/// holds `args`) and cached in the context per adapter name and shape.
-pub fn autotune(ctx: &GpuContext, args: &MatmulArgs, bg: &wgpu::BindGroup) -> Result<Variant> {
-    let key = format!("{}|{}", ctx.info.name, args.shape_key());
-    if let Some(&i) = ctx.tune_cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return Ok(Variant::ALL[i]);
-    }
-    // About 20 ms of work per variant at lavapipe speed, at least 2 repetitions.
-    let reps = ((2e8 / args.flops().max(1.0)) as usize).clamp(2, 20);
-    let mut best = (f64::INFINITY, 0);
-    for (i, v) in Variant::ALL.iter().enumerate() {
-        let t = time_variant(ctx, *v, args, bg, reps)?;
-        if t < best.0 {
-            best = (t, i);
-        }
-    }
-    ctx.tune_cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, best.1);
-    Ok(Variant::ALL[best.1])
 }

@@ -17,6 +17,7 @@
 //! the losses are read in [`Backend::take_losses`].
 
 pub mod adam;
+pub mod autotune;
 pub mod bias_grad;
 pub mod buffers;
 pub mod chunk;
@@ -55,6 +56,7 @@ use std::sync::Arc;
 /// Every shader of the engine (the tests validate and translate each, and check its uniform block).
 pub const SHADERS: &[shader::Shader] = &[
     matmul::SHADER,
+    matmul::SHADER_VEC4,
     bias_grad::SHADER,
     mask::SHADER,
     softmax_xent::SHADER,
@@ -394,7 +396,7 @@ impl GpuBackend {
             return Ok(None);
         }
         let slots = self.bufs.slots;
-        let at = k * slots.len();
+        let at = k * self.bufs.strides.acc;
         let acc = buffers::read(&self.ctx, &self.bufs.acc, at, slots.len())?;
         self.ctx.queue.write_buffer(
             &self.bufs.acc,
@@ -461,7 +463,7 @@ impl GpuBackend {
     pub fn state_of(&mut self, k: usize) -> Result<TrainState> {
         self.check_model(k)?;
         let n = self.layout.len;
-        let at = k * n;
+        let at = k * self.bufs.strides.params;
         let mut out = buffers::read_many(
             &self.ctx,
             &[
@@ -498,7 +500,7 @@ impl GpuBackend {
             );
         }
         let q = &self.ctx.queue;
-        let at = (k * self.layout.len * 4) as u64;
+        let at = (k * self.bufs.strides.params * 4) as u64;
         q.write_buffer(&self.bufs.params, at, bytemuck::cast_slice(&state.params.data));
         q.write_buffer(&self.bufs.adam_m, at, bytemuck::cast_slice(&state.adam_m));
         q.write_buffer(&self.bufs.adam_v, at, bytemuck::cast_slice(&state.adam_v));

@@ -79,18 +79,9 @@ impl Buffers {
     ) -> Result<Buffers> {
         let sizes = &model.sizes;
         let models = states.len().max(1);
-        let mk = |label: &str, len: usize| buffers::storage(ctx, label, len * models);
-        let per_layer = |what: &str| -> Result<Vec<wgpu::Buffer>> {
-            (0..sizes.len())
-                .map(|l| {
-                    let len = if l == 0 { 1 } else { cap * sizes[l] };
-                    mk(&format!("{what} of layer {l} ({cap} x {})", sizes[l]), len)
-                })
-                .collect()
-        };
-        let concat = |f: &dyn Fn(&TrainState) -> &[f32]| -> Vec<f32> {
-            states.iter().flat_map(|s| f(s).iter().copied()).collect()
-        };
+        // Each network's copy starts at a multiple of 4 floats, so that the vec4 matmuls'
+        // alignment (`MatmulArgs::vec4_ok`) holds for every network of a population.
+        let r4 = |n: usize| n.div_ceil(4) * 4;
         let mut partial_len = cap;
         let mut spatial_partials = Vec::new();
         for &l in &model.spatial_layers {
@@ -101,26 +92,43 @@ impl Buffers {
             spatial: model.spatial_layers.len(),
         };
         let strides = Strides {
-            params: layout.len,
-            input: cap * sizes[0],
-            labels: cap * model.heads,
+            params: r4(layout.len),
+            input: r4(cap * sizes[0]),
+            labels: r4(cap * model.heads),
             layer: sizes
                 .iter()
                 .enumerate()
-                .map(|(l, &n)| if l == 0 { 0 } else { cap * n })
+                .map(|(l, &n)| if l == 0 { 0 } else { r4(cap * n) })
                 .collect(),
-            partials: partial_len,
-            acc: slots.len(),
+            partials: r4(partial_len),
+            acc: r4(slots.len()),
+        };
+        let mk = |label: &str, stride: usize| buffers::storage(ctx, label, stride * models);
+        let per_layer = |what: &str| -> Result<Vec<wgpu::Buffer>> {
+            (0..sizes.len())
+                .map(|l| {
+                    let stride = if l == 0 { 1 } else { strides.layer[l] };
+                    mk(&format!("{what} of layer {l} ({cap} x {})", sizes[l]), stride)
+                })
+                .collect()
+        };
+        // The networks' states one after the other, `strides.params` apart.
+        let concat = |f: &dyn Fn(&TrainState) -> &[f32]| -> Vec<f32> {
+            let mut all = vec![0.0; strides.params * models];
+            for (k, s) in states.iter().enumerate() {
+                let v = f(s);
+                all[k * strides.params..k * strides.params + v.len()].copy_from_slice(v);
+            }
+            all
         };
         Ok(Buffers {
             models,
-            strides,
             params: buffers::storage_with(ctx, "parameters", &concat(&|s| &s.params.data))?,
-            grads: mk("gradients", layout.len)?,
+            grads: mk("gradients", strides.params)?,
             adam_m: buffers::storage_with(ctx, "adam m", &concat(&|s| &s.adam_m))?,
             adam_v: buffers::storage_with(ctx, "adam v", &concat(&|s| &s.adam_v))?,
-            input: mk(&format!("input batch ({cap} x {})", sizes[0]), cap * sizes[0])?,
-            labels: mk("labels", cap * model.heads)?,
+            input: mk(&format!("input batch ({cap} x {})", sizes[0]), strides.input)?,
+            labels: mk("labels", strides.labels)?,
             head_offsets: {
                 let offsets = model.head_offsets();
                 let buf = buffers::storage(ctx, "head offsets", offsets.len())?;
@@ -130,12 +138,13 @@ impl Buffers {
             },
             acts: per_layer("activations")?,
             deltas: per_layer("deltas")?,
-            partials: mk("partial losses", partial_len)?,
+            partials: mk("partial losses", strides.partials)?,
             spatial_partials,
-            acc: mk("loss accumulator", slots.len())?,
+            acc: mk("loss accumulator", strides.acc)?,
             slots,
             keep: buffers::storage(ctx, "neuron mask", sizes[1..].iter().sum())?,
             unused: buffers::storage(ctx, "unused", 4)?,
+            strides,
         })
     }
 
