@@ -79,6 +79,7 @@ pub const GRID_KEYS: &[(&str, &str)] = &[
     ("backend", r#""cpu""#),
     ("adapter", r#""NVIDIA""#),
     ("steps-per-submit", "16"),
+    ("no-population", "true"),
     ("jobs", "2"),
     ("hidden", "[128, 128, 128, 256]"),
     ("activation", r#""tanh""#),

@@ -4,7 +4,7 @@ use super::{check_writable, make_backend, BackendChoice, DataDirArg, TasksArg};
 use crate::backend::Backend;
 use crate::config::{Activation, InputMode, ModelConfig, Overrides, TrainConfig};
 use crate::data::Datasets;
-use crate::grid::runner::{BackendFactory, Collected, GridContext, GridOutcome};
+use crate::grid::runner::{BackendFactory, Collected, GridContext, GridOutcome, PopulationFactory};
 use crate::grid::{run_spec, RunSpec, Setting, ALL_MODES};
 use crate::model::TrainState;
 use crate::split::{self, SplitOptions};
@@ -38,6 +38,9 @@ pub struct GridArgs {
     /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
     #[arg(long)]
     pub adapter: Option<String>,
+    /// GPU: train each run alone, not the runs of a cell (its seeds) as one population
+    #[arg(long)]
+    pub no_population: bool,
     /// GPU: training steps recorded and submitted at once (see `train --steps-per-submit`)
     #[arg(long, default_value_t = crate::gpu::DEFAULT_STEPS_PER_SUBMIT, value_parser = super::at_least_one)]
     pub steps_per_submit: usize,
@@ -211,6 +214,28 @@ impl GridArgs {
         run_spec(name, &self.base_overrides(), s, seed, epochs, data)
     }
 
+    /// On the GPU (unless `--no-population`), builds the population of a group of runs that differ
+    /// in their seed only, on one device opened once.
+    pub(super) fn population_factory(&self) -> Option<Box<PopulationFactory>> {
+        if self.no_population || !super::uses_gpu(self.backend, self.adapter.as_deref()) {
+            return None;
+        }
+        let adapter = self.adapter.clone();
+        let opts = crate::gpu::GpuOptions {
+            steps_per_submit: self.steps_per_submit,
+            ..Default::default()
+        };
+        let ctx: std::sync::OnceLock<std::result::Result<Arc<crate::gpu::GpuContext>, String>> =
+            std::sync::OnceLock::new();
+        Some(Box::new(move |model, trains, states, stop| {
+            let ctx = ctx
+                .get_or_init(|| super::open_gpu(adapter.as_deref()).map_err(|e| format!("{e:#}")))
+                .clone()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            crate::gpu::population::Population::new(ctx, model, trains, states, opts, Some(stop))
+        }))
+    }
+
     /// Builds each run's backend as `--backend` and `--adapter` ask.
     pub(super) fn backend_factory(
         &self,
@@ -226,6 +251,7 @@ impl GridArgs {
         make_backend: &'a BackendFactory,
         stop: Arc<AtomicBool>,
         figure_seed: Option<u64>,
+        population: Option<&'a PopulationFactory>,
     ) -> GridContext<'a> {
         GridContext {
             out,
@@ -242,6 +268,7 @@ impl GridArgs {
             tabulate_only: self.tabulate_only,
             figure_seed,
             invocation: self.invocation(),
+            population,
         }
     }
 }

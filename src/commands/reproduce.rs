@@ -126,9 +126,15 @@ fn reproduce(args: &ReproduceArgs) -> Result<i32> {
     );
     preflight(&specs, &args.out, split_options)?;
     let stop = interrupt_flag(INTERRUPT_MESSAGE);
-    let ctx = args
-        .grid
-        .context(args.out.clone(), &data, &make_backend, stop, figure_seed);
+    let population = args.grid.population_factory();
+    let ctx = args.grid.context(
+        args.out.clone(),
+        &data,
+        &make_backend,
+        stop,
+        figure_seed,
+        population.as_deref(),
+    );
     let markdown = |finished: &[RunRecord]| {
         let md = table_markdown(finished, &specs);
         match &scope {
@@ -179,7 +185,7 @@ fn collect(
     let stop = interrupt_flag(INTERRUPT_MESSAGE);
     let ctx = args
         .grid
-        .context(args.out.clone(), data, make_backend, stop, None);
+        .context(args.out.clone(), data, make_backend, stop, None, None);
     let collected = collect_grid(specs, &args.grid.collect, &ctx)?;
     let finished: Vec<RunRecord> = collected.records.iter().flatten().cloned().collect();
     let line = format!(

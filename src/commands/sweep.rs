@@ -150,12 +150,18 @@ fn sweep(args: &SweepArgs) -> Result<i32> {
     let stop = interrupt_flag(INTERRUPT_MESSAGE);
     let figure_seed = args.grid.figure_seed(&seeds);
     let collecting = !args.grid.collect.is_empty();
+    let population = if collecting {
+        None
+    } else {
+        args.grid.population_factory()
+    };
     let ctx = args.grid.context(
         args.out.clone(),
         &data,
         &make_backend,
         stop,
         if collecting { None } else { figure_seed },
+        population.as_deref(),
     );
     let write = |records: &[Option<RunRecord>]| -> Result<()> {
         let cell_stats = sweep_cells(&cells, records, &offsets);

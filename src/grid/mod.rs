@@ -19,6 +19,7 @@
 //! are loaded once and shared. Each run depends only on its own options and seed, and the outputs are
 //! written in grid order, so the results do not depend on `--jobs` (only the wall times do).
 
+pub mod population;
 pub mod runner;
 pub mod sweep;
 pub mod tables;

@@ -22,6 +22,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// worker threads).
 pub type BackendFactory = dyn Fn(ModelConfig, TrainConfig, TrainState) -> Result<Box<dyn Backend>> + Sync;
 
+/// Builds the GPU population of a group of runs that differ in their seed only (model, each run's
+/// training configuration and starting state, the grid's stop flag); see `grid::population`.
+pub type PopulationFactory = dyn Fn(
+        ModelConfig,
+        Vec<TrainConfig>,
+        Vec<TrainState>,
+        Arc<AtomicBool>,
+    ) -> Result<Arc<crate::gpu::population::Population>>
+    + Sync;
+
 /// How the runs of a grid are executed.
 pub struct GridContext<'a> {
     pub out: PathBuf,
@@ -44,6 +54,9 @@ pub struct GridContext<'a> {
     /// What is running (the grid's command line and data), recorded in each run's checkpoints and
     /// summary.
     pub invocation: crate::provenance::Invocation,
+    /// Train the runs that differ in their seed only as one population each (the GPU), instead of
+    /// one by one.
+    pub population: Option<&'a PopulationFactory>,
 }
 
 /// What the runs of a grid came to, in the grid's order.
@@ -57,7 +70,7 @@ pub struct GridOutcome {
     pub untrained: Vec<String>,
 }
 
-enum RunError {
+pub(super) enum RunError {
     Interrupted,
     /// Not finished, and the grid trains nothing.
     Untrained,
@@ -71,7 +84,7 @@ impl From<anyhow::Error> for RunError {
 }
 
 /// Where a run directory stands.
-enum RunState {
+pub(super) enum RunState {
     /// Finished and split: nothing to do.
     Done(Box<SplitReport>),
     /// Trained to the end, split report missing or stale.
@@ -131,7 +144,7 @@ fn describe_mismatch(dir: &Path, spec: &RunSpec, model: &ModelConfig, train: &Tr
     )
 }
 
-fn run_state(dir: &Path, spec: &RunSpec, opts: SplitOptions) -> Result<RunState> {
+pub(super) fn run_state(dir: &Path, spec: &RunSpec, opts: SplitOptions) -> Result<RunState> {
     let ckpt = train::checkpoint_path(dir);
     if !ckpt.exists() {
         for stale in [train::summary_path(dir), train::metrics_path(dir)] {
@@ -199,7 +212,7 @@ fn train_seconds(dir: &Path) -> f64 {
 }
 
 /// The test sets of the three modes, each built once when first needed and shared by all runs.
-struct TestSets<'a> {
+pub(super) struct TestSets<'a> {
     data: &'a Datasets,
     sets: [OnceLock<TestSet>; 3],
 }
@@ -213,7 +226,7 @@ impl TestSets<'_> {
 
 /// Trains (or resumes) and splits one run, or reads a finished one back; then draws its figures if
 /// its seed is the grid's figure seed and they are not there yet.
-fn execute(
+pub(super) fn execute(
     spec: &RunSpec,
     out: &Path,
     ctx: &GridContext,
@@ -376,34 +389,9 @@ pub fn run_grid(
     let failed: Mutex<Vec<(usize, String, String)>> = Mutex::new(Vec::new());
     let untrained: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
     let interrupted = AtomicBool::new(false);
-    let worker = || loop {
-        if ctx.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let i = next.fetch_add(1, Ordering::SeqCst);
-        if i >= n {
-            break;
-        }
+    // What became of run `i`: printed, and kept for the tables.
+    let report = |i: usize, result: Result<(RunRecord, bool), RunError>| {
         let spec = &specs[i];
-        if ctx.verbose {
-            println!(
-                "run {}/{n}: {} -> {}",
-                i + 1,
-                spec.name,
-                ctx.out.join(&spec.name).display()
-            );
-        }
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            execute(spec, &ctx.out, ctx, &tests)
-        }))
-        .unwrap_or_else(|panic| {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(RunError::Failed(anyhow!("panicked: {msg}")))
-        });
         let k = done.fetch_add(1, Ordering::SeqCst) + 1;
         match result {
             Ok((record, was_done)) => {
@@ -448,7 +436,29 @@ pub fn run_grid(
             }
         }
     };
-    let jobs = ctx.jobs.clamp(1, n.max(1));
+    // The runs that differ in their seed only train first, a population at a time; the pool
+    // takes the rest.
+    let grouped = super::population::run_populations(specs, ctx, &tests, &report);
+    let pool: Vec<usize> = (0..n).filter(|i| !grouped.contains(i)).collect();
+    let worker = || loop {
+        if ctx.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Some(&i) = pool.get(next.fetch_add(1, Ordering::SeqCst)) else {
+            break;
+        };
+        let spec = &specs[i];
+        if ctx.verbose {
+            println!(
+                "run {}/{n}: {} -> {}",
+                i + 1,
+                spec.name,
+                ctx.out.join(&spec.name).display()
+            );
+        }
+        report(i, catch_run(|| execute(spec, &ctx.out, ctx, &tests)));
+    };
+    let jobs = ctx.jobs.clamp(1, pool.len().max(1));
     std::thread::scope(|s| {
         for _ in 1..jobs {
             s.spawn(worker);
@@ -465,6 +475,20 @@ pub fn run_grid(
         interrupted: interrupted.load(Ordering::SeqCst) || ctx.stop.load(Ordering::SeqCst),
         untrained: untrained.into_iter().map(|(_, name)| name).collect(),
     }
+}
+
+/// Runs `run`, turning a panic into a failed run that names it.
+pub(super) fn catch_run(
+    run: impl FnOnce() -> Result<(RunRecord, bool), RunError>,
+) -> Result<(RunRecord, bool), RunError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(RunError::Failed(anyhow!("panicked: {msg}")))
+    })
 }
 
 /// What `--collect` found: each run's record (in grid order) and the directory it came from, and

@@ -1,0 +1,141 @@
+//! A grid on the GPU trains the runs that differ in their seed only (the seeds of one cell) as one
+//! population (`gpu::population`): one engine, the same dispatches, each run through its own
+//! training loop, split and record on a thread of its own, exactly as `execute` does alone (the
+//! population hands each run its member instead of a backend of its own). A group is formed only
+//! where every run starts from the same point: all new, or all resumed at the same step; any
+//! other run trains alone in the grid's pool.
+
+use super::runner::{catch_run, execute, run_state, GridContext, RunError, RunState, TestSets};
+use super::{RunRecord, RunSpec};
+use crate::backend::Backend;
+use crate::checkpoint::Progress;
+use crate::config::{ModelConfig, TrainConfig};
+use crate::model::{Params, TrainState};
+use anyhow::anyhow;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// What must be equal for two runs to share a population: everything but the seed.
+fn group_key(spec: &RunSpec) -> String {
+    let train = TrainConfig {
+        seed: 0,
+        ..spec.train.clone()
+    };
+    serde_json::to_string(&(&spec.model, &train)).unwrap_or_default()
+}
+
+/// Where run `spec` starts, if it can join a population: `None` for a run that is finished (or
+/// only needs its split), or whose directory cannot be read (it runs alone and reports why).
+fn start_of(spec: &RunSpec, ctx: &GridContext) -> Option<(Progress, TrainState)> {
+    let dir = ctx.out.join(&spec.name);
+    match run_state(&dir, spec, ctx.split).ok()? {
+        RunState::Fresh => Some((
+            Progress::default(),
+            TrainState::new(Params::init(&spec.model, spec.train.seed)),
+        )),
+        RunState::Resume(ck) if ck.progress.epoch < spec.train.epochs => Some((ck.progress, ck.state)),
+        _ => None,
+    }
+}
+
+/// Trains every group of two or more runs that differ in their seed only and start at one point,
+/// a population at a time, reporting each run through `report`; returns the runs it took.
+pub(super) fn run_populations(
+    specs: &[RunSpec],
+    ctx: &GridContext,
+    tests: &TestSets,
+    report: &(dyn Fn(usize, Result<(RunRecord, bool), RunError>) + Sync),
+) -> HashSet<usize> {
+    let mut taken = HashSet::new();
+    let Some(factory) = ctx.population else {
+        return taken;
+    };
+    if ctx.tabulate_only {
+        return taken;
+    }
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, spec) in specs.iter().enumerate() {
+        groups.entry(group_key(spec)).or_default().push(i);
+    }
+    for members in groups.into_values().filter(|g| g.len() > 1) {
+        if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        let starts: Vec<_> = members.iter().map(|&i| start_of(&specs[i], ctx)).collect();
+        let Some(starts) = starts.into_iter().collect::<Option<Vec<_>>>() else {
+            continue;
+        };
+        if starts.iter().any(|(p, _)| *p != starts[0].0) {
+            continue;
+        }
+        let first = &specs[members[0]];
+        let trains: Vec<TrainConfig> = members.iter().map(|&i| specs[i].train.clone()).collect();
+        let states: Vec<TrainState> = starts.into_iter().map(|(_, s)| s).collect();
+        taken.extend(members.iter().copied());
+        let names: Vec<&str> = members.iter().map(|&i| specs[i].name.as_str()).collect();
+        println!(
+            "training {} runs as one population: {}",
+            members.len(),
+            names.join(", ")
+        );
+        let pop = match factory(first.model.clone(), trains, states, ctx.stop.clone()) {
+            Ok(pop) => pop,
+            Err(e) => {
+                for &i in &members {
+                    report(i, Err(RunError::Failed(anyhow!("{e:#}"))));
+                }
+                continue;
+            }
+        };
+        std::thread::scope(|s| {
+            for (k, &i) in members.iter().enumerate() {
+                let member = pop.member(k);
+                s.spawn(move || {
+                    let result = match member {
+                        Ok(member) => run_member(&specs[i], member, ctx, tests),
+                        Err(e) => Err(RunError::Failed(e)),
+                    };
+                    report(i, result);
+                });
+            }
+        });
+    }
+    taken
+}
+
+/// `execute` for one run of a population: its backend is the population's member.
+fn run_member(
+    spec: &RunSpec,
+    member: crate::gpu::population::Member,
+    ctx: &GridContext,
+    tests: &TestSets,
+) -> Result<(RunRecord, bool), RunError> {
+    let stop = member.stop_flag();
+    let slot = Arc::new(Mutex::new(Some(member)));
+    let (held, name) = (slot.clone(), spec.name.clone());
+    let hand_out = move |_: ModelConfig, _: TrainConfig, _: TrainState| -> anyhow::Result<Box<dyn Backend>> {
+        held.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map(|m| Box::new(m) as Box<dyn Backend>)
+            .ok_or_else(|| anyhow!("{name}: the population's network was asked for twice"))
+    };
+    let own = GridContext {
+        out: ctx.out.clone(),
+        data: ctx.data,
+        make_backend: &hand_out,
+        jobs: 1,
+        split: ctx.split,
+        checkpoint_every: ctx.checkpoint_every,
+        stop,
+        verbose: false,
+        tabulate_only: false,
+        figure_seed: ctx.figure_seed,
+        invocation: ctx.invocation.clone(),
+        population: None,
+    };
+    let result = catch_run(|| execute(spec, &ctx.out, &own, tests));
+    // A member never handed out (the run failed before training) leaves now, not at the end.
+    drop(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
+    result
+}

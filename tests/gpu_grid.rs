@@ -1,0 +1,75 @@
+//! `reproduce` on the GPU trains the seeds of each cell as one population (the 12 runs of the tiny
+//! grid as 6 populations of 2), and its runs end exactly where the same grid trained run by run
+//! (`--no-population`) ends: every checkpoint's parameters and moments bit for bit, and the
+//! results (`results.json` without its times) equal. Both invocations share one autotune cache, so
+//! that they run the same matmul kernels.
+
+mod common;
+#[path = "common/grid_cli.rs"]
+mod grid_cli;
+
+use grid_cli::*;
+use std::path::Path;
+
+fn tensors(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| (name, t.data().to_vec()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
+    if spatial_gpu::gpu::test_context().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    tiny_data(&data);
+    let cache = tmp.path().join("autotune");
+    std::env::set_var("SPATIAL_GPU_CACHE_DIR", &cache);
+    let gpu_args = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = reproduce_args(s(&data), s(out), "1")
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let at = args.iter().position(|a| a == "cpu").unwrap();
+        args[at] = "gpu".into();
+        args.extend(["--no-figures".to_string(), "--modes".into(), "concat".into()]);
+        args.extend(extra.iter().map(|e| e.to_string()));
+        args
+    };
+    let alone = tmp.path().join("alone");
+    let args = gpu_args(&alone, &["--no-population"]);
+    let stdout = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!stdout.contains("one population"), "{stdout}");
+    let together = tmp.path().join("together");
+    let args = gpu_args(&together, &[]);
+    let stdout = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(stdout.matches("as one population").count(), 2, "{stdout}");
+    let mut runs = 0;
+    for entry in std::fs::read_dir(&alone).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("model.safetensors").exists() {
+            continue;
+        }
+        let name = dir.file_name().unwrap();
+        assert_eq!(
+            tensors(&dir),
+            tensors(&together.join(name)),
+            "{}: population vs alone",
+            name.to_string_lossy()
+        );
+        runs += 1;
+    }
+    assert_eq!(runs, 4, "concat: regular and spatial, seeds 1 and 2");
+    assert_eq!(
+        results_without_times(&alone.join("results.json")),
+        results_without_times(&together.join("results.json"))
+    );
+}
