@@ -74,6 +74,8 @@ pub struct TrainArgs {
     /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
     #[arg(long)]
     pub adapter: Option<String>,
+    #[command(flatten)]
+    pub threads: super::ThreadsArg,
     /// Output directory [default: runs/<mode>-<spatial|regular>-seed<seed>]
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub out: Option<PathBuf>,
@@ -199,6 +201,7 @@ pub fn cmd_train(given: &TrainArgs) -> Result<i32> {
 
 /// `train` with these options, `applied` from `--config`.
 fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
+    let threads = args.threads.count()?;
     let (model, train_cfg, state, start, out, _lock, created, recorded) = if let Some(dir) = &args.resume {
         config_file::check_rerun_out(applied, dir, true)?;
         if dir.is_file() {
@@ -346,6 +349,7 @@ fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
     let mut backend = make_backend(
         args.backend,
         args.adapter.as_deref(),
+        threads,
         model.clone(),
         train_cfg.clone(),
         state,
