@@ -106,3 +106,42 @@ fn zero_threads_is_refused_with_the_option_named() {
     };
     assert!(format!("{err:#}").contains("--threads 0"), "{err:#}");
 }
+
+#[test]
+fn train_gives_the_same_run_with_any_thread_count_and_refuses_zero() {
+    let data = support::cli_data_dir(7);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for threads in ["1", "3"] {
+        let out = tmp.path().join(format!("t{threads}"));
+        let o = support::train_cli(
+            data.path(),
+            &["--threads", threads, "--out", out.to_str().unwrap()],
+        );
+        support::assert_success(&o, &format!("train --threads {threads}"));
+        runs.push(support::metrics_without_timing(&out));
+    }
+    assert_eq!(runs[0], runs[1], "metrics of --threads 1 and --threads 3 differ");
+    let out = tmp.path().join("t0");
+    let o = support::train_cli(data.path(), &["--threads", "0", "--out", out.to_str().unwrap()]);
+    support::assert_fails_with(&o, &["--threads 0"]);
+    let o = support::bin()
+        .args([
+            "reproduce",
+            "--threads",
+            "0",
+            "--backend",
+            "cpu",
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--out")
+        .arg(tmp.path().join("grid"))
+        .output()
+        .unwrap();
+    support::assert_fails_with(&o, &["--threads 0"]);
+}

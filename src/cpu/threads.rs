@@ -102,7 +102,7 @@ impl Threads {
         align: usize,
         f: impl Fn(usize, &mut [T]) + Sync,
     ) {
-        let n = if width == 0 { 0 } else { data.len() / width };
+        let n = data.len().checked_div(width).unwrap_or(0);
         if !self.parallel() || n == 0 {
             f(0, data);
             return;
