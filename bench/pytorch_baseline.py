@@ -6,20 +6,34 @@ datasets as tensors in memory, batches assembled by indexing. It exists so that 
 can race equal programs; `--check` proves they are equal on one batch.
 
   python3 bench/pytorch_baseline.py --data-dir DIR --steps 200 --threads 1 [--regular] [--json OUT]
-  python3 bench/pytorch_baseline.py --check reference.safetensors
+  python3 bench/pytorch_baseline.py --check reference.safetensors [--device cuda]
   python3 bench/pytorch_baseline.py --serve --data-dir DIR --threads 1
+  python3 bench/pytorch_baseline.py --self-test-graph [--device cuda]
 
 The reference file is written by `spatial-gpu bench --reference FILE`: our initial parameters, one
 batch (inputs, labels) and our CPU backend's loss and gradients on it.
 
 `--serve` is how `spatial-gpu bench` drives the baseline: the data is loaded once, then each line
 read on stdin is a JSON request `{"spatial": bool, "batch_size": B, "hidden": [..], "alpha": a,
-"beta": b, "steps": N, "warmup": W}` answered by one JSON line `{"seconds": s, "cpu_seconds": c, "samples": n, ...}`
+"beta": b, "steps": N, "warmup": W, "variant": "eager" or "graph"}` answered by one JSON line `{"seconds": s, "cpu_seconds": c, "samples": n, ...}`
 (N timed steps; the W warm-up steps run once, the first time a configuration is asked for, and each
 configuration keeps its network, optimiser and data stream between requests). So the bench can
 alternate our measurements with PyTorch's in one invocation without reloading anything.
 
-`--device cuda` runs on the GPU (data on the device, a synchronisation before the clock stops).
+`--threads N` sets torch.set_num_threads(N); `--threads 0` leaves PyTorch's own default.
+
+`--device cuda` runs on the GPU (data on the device, a synchronisation before the clock stops); the
+check then runs there too, in float64. On CUDA a second variant races beside eager PyTorch:
+`"variant": "graph"`, the whole training step (forward, backward, Adam with `capturable=True`)
+captured once with `torch.cuda.graphs` on static input tensors and replayed each step, the batch
+copied into the static tensors first. We chose a hand-made CUDA graph over
+`torch.compile(mode="reduce-overhead")` (which also replays CUDA graphs) because it needs no
+compiler toolchain (Triton, a C++ compiler), has no compile time to exclude from the race, and
+graphs exactly the same eager program the check verified, so it removes launch overhead and nothing
+else. A static graph has static shapes, so it skips the short last batch of an epoch (the samples it
+counts are those it trains). `--self-test-graph` (CPU) trains 5 steps both ways from the same start
+on the same batches: the static-tensor step (uncaptured on the CPU) must give the eager parameters
+bit for bit.
 """
 
 import argparse
@@ -107,8 +121,8 @@ class SpatialNet(nn.Module):
         return sum(terms) / len(terms)
 
 
-def check(reference):
-    """Loads our parameters and batch, compares loss and every gradient with ours."""
+def check(reference, device):
+    """Loads our parameters and batch, compares loss and every gradient with ours (on `device`)."""
     from safetensors.numpy import load_file
     from safetensors import safe_open
     with safe_open(reference, "np") as f:
@@ -117,15 +131,16 @@ def check(reference):
     model_cfg = json.loads(meta["model"])
     net = SpatialNet(model_cfg["sizes"], model_cfg["heads"], model_cfg["spatial_layers"],
                      model_cfg["alpha"], model_cfg["beta"], model_cfg["transport_norm"],
-                     model_cfg["weight_norm"]).double()
+                     model_cfg["weight_norm"]).double().to(device)
     with torch.no_grad():
         for l, layer in enumerate(net.layers, start=1):
             layer.weight.copy_(torch.from_numpy(t[f"layer{l}.weight"]))
             layer.bias.copy_(torch.from_numpy(t[f"layer{l}.bias"]))
         for l, p in enumerate(net.positions):
             p.copy_(torch.from_numpy(t[f"layer{l}.position"]))
-    x = torch.from_numpy(t["batch.inputs"]).double()
-    y = torch.from_numpy(t["batch.labels"]).long()
+    x = torch.from_numpy(t["batch.inputs"]).double().to(device)
+    y = torch.from_numpy(t["batch.labels"]).long().to(device)
+    print(f"device: {device}, float64")
     # In float64: PyTorch's answer is then exact to ~1e-12 and the difference is all ours (f32).
     task = net.task_loss(net(x), y)
     loss = task + (net.spatial_loss() if model_cfg["alpha"] != 0 or model_cfg["beta"] != 0 else 0.0)
@@ -142,7 +157,7 @@ def check(reference):
     for l, p in enumerate(net.positions):
         grads[f"layer{l}.position"] = p.grad if p.grad is not None else torch.zeros_like(p)
     for name, g in grads.items():
-        mine = torch.from_numpy(t[f"grad.{name}"]).double()
+        mine = torch.from_numpy(t[f"grad.{name}"]).double().to(device)
         # f32 gradients accumulated over a batch of 256: 1e-6 absolute plus 1e-4 relative.
         tol = 1e-6 + 1e-4 * g.abs()
         diff = (g - mine).abs()
@@ -157,7 +172,7 @@ def check(reference):
 class Trainer:
     """One network, its optimiser and its endless stream of batches (METHOD.md's concat input)."""
 
-    def __init__(self, data, spatial, batch_size, hidden, alpha, beta, seed, device):
+    def __init__(self, data, spatial, batch_size, hidden, alpha, beta, seed, device, capturable=False):
         xm, ym, xf, yf = data
         self.device = device
         torch.manual_seed(seed)
@@ -169,6 +184,8 @@ class Trainer:
         # on this CPU at this size (measured against foreach and the default for-loop: see
         # docs/PERFORMANCE.md); foreach where a build cannot fuse.
         hp = dict(lr=0.005, betas=(0.9, 0.999), eps=1e-8)
+        if capturable:
+            hp["capturable"] = True
         try:
             self.opt = torch.optim.Adam(self.net.parameters(), fused=True, **hp)
         except (RuntimeError, TypeError):
@@ -177,24 +194,29 @@ class Trainer:
         self.data = data
         self.batches = self.epoch_batches()
 
-    def epoch_batches(self):
+    def epoch_batches(self, drop_last=False):
         xm, ym, xf, yf = self.data
         n, bs, dev = self.n, self.batch_size, self.device
         while True:
             pairing, order = torch.randperm(n, device=dev), torch.randperm(n, device=dev)
-            for s in range(0, n, bs):
+            for s in range(0, n - bs + 1 if drop_last else n, bs):
                 i = order[s:s + bs]
                 j = pairing[i]
                 yield torch.cat([xm[i], xf[j]], 1), torch.stack([ym[i], yf[j]], 1)
 
-    def step(self):
-        x, y = next(self.batches)
+    def train_on(self, x, y):
+        """One training step on the batch (x, y)."""
         self.opt.zero_grad(set_to_none=True)
         loss = self.net.task_loss(self.net(x), y)
         if self.spatial:
             loss = loss + self.net.spatial_loss()
         loss.backward()
         self.opt.step()
+        return loss
+
+    def step(self):
+        x, y = next(self.batches)
+        self.train_on(x, y)
         return x.shape[0]
 
     def sync(self):
@@ -210,6 +232,68 @@ class Trainer:
         samples = sum(self.step() for _ in range(steps))
         self.sync()
         return time.perf_counter() - t0, cpu_clock() - c0, samples
+
+
+class GraphTrainer(Trainer):
+    """The whole training step captured as one CUDA graph on static input tensors, replayed each
+    step after the batch is copied in (see the module's documentation). On the CPU there is no
+    capture: the same static-tensor step runs eagerly (what `--self-test-graph` checks there)."""
+
+    def __init__(self, data, spatial, batch_size, hidden, alpha, beta, seed, device):
+        cuda = device.startswith("cuda")
+        super().__init__(data, spatial, batch_size, hidden, alpha, beta, seed, device, capturable=cuda)
+        self.batches = self.epoch_batches(drop_last=True)
+        x, y = next(self.batches)
+        self.static_x, self.static_y = x.clone(), y.clone()
+        self.graph = None
+        if cuda:
+            # Warm up on a side stream (autograd and the optimiser allocate their state), then
+            # capture one step; each replay is a step on whatever the static tensors hold.
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self.train_on(self.static_x, self.static_y)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.train_on(self.static_x, self.static_y)
+
+    def step(self):
+        x, y = next(self.batches)
+        self.static_x.copy_(x)
+        self.static_y.copy_(y)
+        if self.graph is not None:
+            self.graph.replay()
+        else:
+            self.train_on(self.static_x, self.static_y)
+        return x.shape[0]
+
+
+def self_test_graph(args):
+    """Eager steps against the graph variant's steps from the same start on the same batches."""
+    if args.device != "cpu":
+        # A captured graph has trained its warm-up steps already: the race's check is the check there.
+        sys.exit("error: --self-test-graph runs on the CPU (give no --device)")
+    torch.manual_seed(0)
+    n, width = 1000, 2 * 28 * 28
+    data = (torch.rand(n, width // 2), torch.randint(0, 10, (n,)),
+            torch.rand(n, width // 2), torch.randint(0, 10, (n,)))
+    data = tuple(t.to(args.device) for t in data)
+    eager = Trainer(data, True, 64, [32, 32, 32, 64], 0.01, 3.0, 1, args.device,
+                    capturable=args.device.startswith("cuda"))
+    graph = GraphTrainer(data, True, 64, [32, 32, 32, 64], 0.01, 3.0, 1, args.device)
+    eager.net.load_state_dict(graph.net.state_dict())
+    for _ in range(5):
+        x, y = next(graph.batches)
+        eager.train_on(x, y)
+        graph.static_x.copy_(x)
+        graph.static_y.copy_(y)
+        graph.train_on(graph.static_x, graph.static_y)
+    worst = max((a - b).abs().max().item() for a, b in
+                zip(eager.net.parameters(), graph.net.parameters()))
+    print(f"graph variant's step against eager, 5 steps on {args.device}: max |diff| {worst:.3e}")
+    return 0 if worst == 0.0 else 1
 
 
 def load_data(data_dir, device):
@@ -250,11 +334,17 @@ def serve(args):
         if not line.strip():
             continue
         req = json.loads(line)
+        variant = req.get("variant", "eager")
+        if variant not in ("eager", "graph"):
+            sys.exit(f"error: unknown variant {variant!r} (eager or graph)")
+        if variant == "graph" and not args.device.startswith("cuda"):
+            sys.exit("error: the graph variant captures a CUDA graph: it needs --device cuda")
         key = (bool(req["spatial"]), int(req["batch_size"]), tuple(req["hidden"]),
-               float(req.get("alpha", args.alpha)), float(req.get("beta", args.beta)))
+               float(req.get("alpha", args.alpha)), float(req.get("beta", args.beta)), variant)
         if key not in trainers:
-            trainers[key] = Trainer(data, key[0], key[1], key[2], key[3], key[4], args.seed,
-                                    args.device)
+            kind = GraphTrainer if variant == "graph" else Trainer
+            trainers[key] = kind(data, key[0], key[1], key[2], key[3], key[4], args.seed,
+                                 args.device)
             trainers[key].run(int(req.get("warmup", args.warmup)))
         dt, cpu, samples = trainers[key].run(int(req["steps"]))
         print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "samples": samples,
@@ -269,7 +359,7 @@ def main():
     ap.add_argument("--data-dir", default=os.environ.get("SPATIAL_GPU_DATA"))
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads; 0: PyTorch's default")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--hidden", type=lambda s: [int(v) for v in s.split(",")], default=[128, 128, 128, 256])
     ap.add_argument("--regular", action="store_true")
@@ -277,11 +367,23 @@ def main():
     ap.add_argument("--beta", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    ap.add_argument("--self-test-graph", action="store_true",
+                    help="check the graph variant's step against eager steps (see above)")
     ap.add_argument("--json")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads < 0:
+        sys.exit(f"error: --threads {args.threads}: give a count of at least 1, or 0 for PyTorch's default")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
+        sys.exit(f"error: --device {args.device}: cpu or cuda")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        sys.exit(f"error: --device {args.device}: torch {torch.__version__} has no usable CUDA device "
+                 "(torch.cuda.is_available() is false); use --device cpu")
+    if args.self_test_graph:
+        return self_test_graph(args)
     if args.check:
-        return check(args.check)
+        return check(args.check, args.device)
     if not args.data_dir:
         sys.exit("error: give --data-dir or set SPATIAL_GPU_DATA")
     return serve(args) if args.serve else bench(args)

@@ -221,13 +221,48 @@ fn pytorch_baseline_agrees_with_the_cpu_backend() {
         let path = dir.path().join(format!("{name}.safetensors"));
         let params = Params::init(&model, 3);
         bench::write_reference(&path, &model, &params, &bench::reference_batch(&data, &train)).unwrap();
-        let (passed, output) = bench::run_check(python, &script(), &path, 1).unwrap();
+        let (passed, output) = bench::run_check(python, &script(), &path, Some(1), "cpu").unwrap();
         eprintln!("{name}:\n{output}");
         assert!(
             passed,
             "{name}: the baseline disagrees with the CPU backend:\n{output}"
         );
         assert!(output.contains("baseline agrees"), "{output}");
+    }
+}
+
+#[test]
+#[ignore = "needs python3 with torch: cargo test --test bench -- --ignored"]
+fn pytorch_graph_variant_step_equals_eager_and_cuda_is_checked() {
+    // The graph variant's static-tensor step (uncaptured on the CPU) trains exactly as eager steps.
+    let out = Command::new("python3")
+        .arg(script())
+        .arg("--self-test-graph")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("max |diff| 0.000e+00"), "{text}");
+    // Without CUDA, --device cuda is refused by name, before anything runs.
+    let cuda = Command::new("python3")
+        .args(["-c", "import torch; print(torch.cuda.is_available())"])
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&cuda.stdout).trim() == "False" {
+        let out = Command::new("python3")
+            .arg(script())
+            .args(["--device", "cuda", "--check", "none.safetensors"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("--device cuda") && err.contains("is_available"),
+            "{err}"
+        );
     }
 }
 
@@ -388,6 +423,90 @@ fn bench_command_writes_reference_and_json() {
     assert!(report["gemm"]["peak_gflops"].as_f64().unwrap() > 0.0);
     assert_eq!(report["breakdown"].as_array().unwrap().len(), 2);
     assert!(report["statistic"].as_str().unwrap().contains("median"));
+}
+
+#[test]
+fn bench_races_each_thread_count_and_writes_the_raw_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    tiny_data_dir(&data_dir, 300);
+    let (json, out_dir) = (tmp.path().join("bench.json"), tmp.path().join("out"));
+    let out = Command::new(env!("CARGO_BIN_EXE_spatial-gpu"))
+        .args(["bench", "--no-pytorch", "--backends", "cpu", "--threads", "1,2,1"])
+        .args([
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--repeats",
+            "2",
+            "--batch-size",
+            "37",
+        ])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--json")
+        .arg(&json)
+        .arg("--out")
+        .arg(&out_dir)
+        .env("SPATIAL_GPU_NO_FETCH", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["machine"]["threads"], serde_json::json!([1, 2]));
+    let results = report["results"].as_array().unwrap();
+    for net in ["spatial", "regular"] {
+        for t in [1, 2] {
+            assert!(
+                results
+                    .iter()
+                    .any(|r| r["program"] == "cpu" && r["threads"] == t && r["network"] == net),
+                "no cpu result on {t} threads for {net}"
+            );
+        }
+    }
+    // The raw log: a line per program, network and round (2 programs x 2 networks x 2 rounds).
+    let log = std::fs::read_to_string(out_dir.join("race-cpu.log")).unwrap();
+    let rows: Vec<&str> = log.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rows.len(), 8, "{log}");
+    assert!(rows.iter().any(|r| r.starts_with("2 regular cpu-2t ")), "{log}");
+}
+
+#[test]
+fn bench_refuses_bad_thread_counts_and_cuda_without_cuda() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_spatial-gpu"))
+            .arg("bench")
+            .args(args)
+            .env("SPATIAL_GPU_NO_FETCH", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--threads", "1,0", "--no-pytorch"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--threads 0"), "{err}");
+    // A Python whose torch has no CUDA (a stand-in, so the test means the same on any machine).
+    let python = tmp.path().join("python-without-cuda");
+    std::fs::write(&python, "#!/bin/sh\necho '2.15.0+cpu False'\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(&["--torch-device", "cuda", "--python", python.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--torch-device cuda") && err.contains("torch.cuda.is_available() is false"),
+        "{err}"
+    );
+    let out = run(&["--torch-device", "gpu"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--torch-device"));
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub mod runner;
 pub mod sweep;
 
 pub use gemm::{measure_gemms, step_gemms, GemmCall};
-pub use pytorch::{probe_pytorch, run_check, PyServer, Script};
+pub use pytorch::{probe_cuda, probe_pytorch, run_check, PyServer, Script};
 pub use reference::{reference_batch, write_reference};
 pub use report::SweepPoint;
 pub use runner::{OurRunner, Timing};

@@ -84,10 +84,11 @@ pub fn cpu_breakdown(
     train: &TrainConfig,
     data: &Datasets,
     steps: usize,
+    threads: usize,
 ) -> Result<Vec<Phase>> {
     let b = train.batch_size;
     let state = TrainState::new(Params::init(model, train.seed));
-    let mut backend = CpuBackend::new(model.clone(), train.clone(), state)?;
+    let mut backend = CpuBackend::new(model.clone(), train.clone(), state)?.with_threads(threads)?;
     let order = epoch_order(train.mode, data, train.seed, 0);
     let mut batch = Batch::with_capacity(b, data.input_dim(train.mode));
     let mut t: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];

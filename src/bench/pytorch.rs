@@ -68,23 +68,61 @@ impl Drop for Script {
     }
 }
 
-fn python_command(python: &Path, threads: usize) -> Command {
+/// Whether `python`'s torch can use CUDA: `Ok(())`, or why not (for `--torch-device cuda`).
+pub fn probe_cuda(python: &Path) -> std::result::Result<(), String> {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import torch; print(torch.__version__, torch.cuda.is_available())",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", python.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match text.rsplit_once(' ') {
+        Some((_, "True")) if out.status.success() => Ok(()),
+        Some((version, _)) if out.status.success() => Err(format!(
+            "{} has torch {version} without a usable CUDA device (torch.cuda.is_available() is false)",
+            python.display()
+        )),
+        _ => Err(format!("{} cannot import torch", python.display())),
+    }
+}
+
+/// `python`, with the thread variables of OpenMP, MKL and OpenBLAS set to `threads` (left alone
+/// for PyTorch's own default, `None`).
+fn python_command(python: &Path, threads: Option<usize>) -> Command {
     let mut cmd = Command::new(python);
-    let t = threads.to_string();
-    for var in ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"] {
-        cmd.env(var, &t);
+    if let Some(threads) = threads {
+        let t = threads.to_string();
+        for var in ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"] {
+            cmd.env(var, &t);
+        }
     }
     cmd
 }
 
-/// Runs `pytorch_baseline.py --check reference`: `(passed, its output)`.
-pub fn run_check(python: &Path, script: &Path, reference: &Path, threads: usize) -> Result<(bool, String)> {
+/// `--threads N` of the script: 0 for PyTorch's own default.
+fn threads_arg(threads: Option<usize>) -> String {
+    threads.unwrap_or(0).to_string()
+}
+
+/// Runs `pytorch_baseline.py --check reference` on `device`: `(passed, its output)`.
+pub fn run_check(
+    python: &Path,
+    script: &Path,
+    reference: &Path,
+    threads: Option<usize>,
+    device: &str,
+) -> Result<(bool, String)> {
     let out = python_command(python, threads)
         .arg(script)
         .arg("--check")
         .arg(reference)
         .arg("--threads")
-        .arg(threads.to_string())
+        .arg(threads_arg(threads))
+        .arg("--device")
+        .arg(device)
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;
@@ -110,17 +148,27 @@ struct PyRequest<'a> {
     beta: f32,
     steps: usize,
     warmup: usize,
+    variant: &'a str,
 }
 
 impl PyServer {
-    pub fn start(python: &Path, script: &Path, data_dir: &Path, threads: usize) -> Result<PyServer> {
+    /// The server on `threads` threads (`None`: PyTorch's own default) and `device`.
+    pub fn start(
+        python: &Path,
+        script: &Path,
+        data_dir: &Path,
+        threads: Option<usize>,
+        device: &str,
+    ) -> Result<PyServer> {
         let mut child = python_command(python, threads)
             .arg(script)
             .arg("--serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--threads")
-            .arg(threads.to_string())
+            .arg(threads_arg(threads))
+            .arg("--device")
+            .arg(device)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -155,9 +203,11 @@ impl PyServer {
         }
     }
 
+    /// Times `steps` steps of PyTorch's `variant` (`eager`, or `graph` on CUDA).
     #[allow(clippy::too_many_arguments)]
     pub fn measure(
         &mut self,
+        variant: &str,
         spatial: bool,
         batch_size: usize,
         hidden: &[usize],
@@ -174,6 +224,7 @@ impl PyServer {
             beta,
             steps,
             warmup,
+            variant,
         };
         let stdin = self.stdin.as_mut().expect("open until drop");
         writeln!(stdin, "{}", serde_json::to_string(&req)?)?;
@@ -190,6 +241,11 @@ impl PyServer {
             cpu_seconds: v["cpu_seconds"].as_f64(),
             samples,
         })
+    }
+
+    /// The server's thread count (`torch.get_num_threads()`).
+    pub fn threads(&self) -> Option<usize> {
+        self.info["threads"].as_u64().map(|t| t as usize)
     }
 
     pub fn framework(&self) -> String {

@@ -17,6 +17,12 @@ use std::path::PathBuf;
 pub struct Measured {
     /// `cpu`, `gpu` or `pytorch`.
     pub program: String,
+    /// Threads of a CPU program (our CPU backend's `--threads`, PyTorch's `torch.set_num_threads`;
+    /// PyTorch at its own default: the count it chose); absent for a GPU program.
+    pub threads: Option<usize>,
+    /// PyTorch's variant: `default` (its own thread count, on the CPU), `eager` or `graph` (a
+    /// CUDA graph of the whole step, on CUDA); absent otherwise.
+    pub variant: Option<String>,
     /// The backend's or framework's own name.
     pub detail: String,
     /// `spatial` or `regular`.
@@ -55,6 +61,8 @@ impl Measured {
         let cpu_med = (cpu_rounds.len() == timings.len()).then(|| median(&cpu_rounds));
         Measured {
             program: program.into(),
+            threads: None,
+            variant: None,
             detail,
             network: network.into(),
             batch_size,
@@ -68,12 +76,35 @@ impl Measured {
             rounds,
         }
     }
+
+    /// This measurement, of a program on `threads` threads and of PyTorch's `variant`.
+    pub fn with(mut self, threads: Option<usize>, variant: Option<&str>) -> Self {
+        self.threads = threads;
+        self.variant = variant.map(str::to_string);
+        self
+    }
+
+    /// The program as the tables name it: `cpu 4t`, `pytorch 4t`, `pytorch default 16t`,
+    /// `pytorch graph`, `gpu`.
+    pub fn label(&self) -> String {
+        let mut s = self.program.clone();
+        if let Some(v) = &self.variant {
+            s.push(' ');
+            s.push_str(v);
+        }
+        if let Some(t) = self.threads {
+            s.push_str(&format!(" {t}t"));
+        }
+        s
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Ratio {
     pub network: String,
+    /// Our program ([`Measured::label`]) and the PyTorch program it is measured against.
     pub program: String,
+    pub against: String,
     /// Our median samples/s over PyTorch's median samples/s.
     pub median_ratio: f64,
     /// Our best round over PyTorch's best round.
@@ -128,8 +159,12 @@ pub struct SweepPoint {
 pub struct Machine {
     pub cpu_model: String,
     pub logical_cpus: usize,
-    pub our_threads: usize,
-    pub pytorch_threads: usize,
+    /// The thread counts raced (`--threads`): our CPU backend's and PyTorch's at each.
+    pub threads: Vec<usize>,
+    /// PyTorch's own thread count (`torch.get_num_threads()` when nothing sets it), if it ran.
+    pub pytorch_default_threads: Option<usize>,
+    /// Where PyTorch ran (`--torch-device`).
+    pub torch_device: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -187,30 +222,44 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
-/// Each of our programs against PyTorch on the same network (none without PyTorch's results).
+/// Each of our programs against the PyTorch programs it races on the same network (none without
+/// PyTorch's results): the CPU backend on `t` threads against PyTorch on `t` threads, and the CPU
+/// backend at its most threads and a GPU backend against PyTorch's other programs (its default
+/// thread count, its CUDA variants).
 pub fn ratios(results: &[Measured], networks: &[&str]) -> Vec<Ratio> {
+    let most = results
+        .iter()
+        .filter(|m| m.program == "cpu")
+        .filter_map(|m| m.threads)
+        .max();
     let mut ratios = Vec::new();
     for &net in networks {
-        let Some(py) = results
-            .iter()
-            .find(|m| m.network == net && m.program == "pytorch")
-        else {
-            continue;
-        };
         for m in results
             .iter()
             .filter(|m| m.network == net && m.program != "pytorch")
         {
-            ratios.push(Ratio {
-                network: net.into(),
-                program: m.program.clone(),
-                median_ratio: m.median_samples_per_second / py.median_samples_per_second,
-                best_ratio: m.best_samples_per_second / py.best_samples_per_second,
-                cpu_time_ratio: m
-                    .median_samples_per_cpu_second
-                    .zip(py.median_samples_per_cpu_second)
-                    .map(|(a, b)| a / b),
+            let against = results.iter().filter(|p| {
+                p.network == net
+                    && p.program == "pytorch"
+                    && if p.variant.is_none() {
+                        m.program == "cpu" && p.threads == m.threads
+                    } else {
+                        m.program != "cpu" || m.threads == most
+                    }
             });
+            for py in against {
+                ratios.push(Ratio {
+                    network: net.into(),
+                    program: m.label(),
+                    against: py.label(),
+                    median_ratio: m.median_samples_per_second / py.median_samples_per_second,
+                    best_ratio: m.best_samples_per_second / py.best_samples_per_second,
+                    cpu_time_ratio: m
+                        .median_samples_per_cpu_second
+                        .zip(py.median_samples_per_cpu_second)
+                        .map(|(a, b)| a / b),
+                });
+            }
         }
     }
     ratios
@@ -219,7 +268,7 @@ pub fn ratios(results: &[Measured], networks: &[&str]) -> Vec<Ratio> {
 pub fn print_results(results: &[Measured], ratios: &[Ratio], repeats: usize) {
     println!();
     println!(
-        "{:<8} {:<8} {:>13} {:>9} {:>8} {:>8} {:>11}  samples/s of each round",
+        "{:<8} {:<20} {:>13} {:>9} {:>8} {:>8} {:>11}  samples/s of each round",
         "network",
         "program",
         format!("median of {repeats}"),
@@ -230,9 +279,9 @@ pub fn print_results(results: &[Measured], ratios: &[Ratio], repeats: usize) {
     );
     for m in results {
         println!(
-            "{:<8} {:<8} {:>13.0} {:>9.0} {:>8.3} {:>8.3} {:>11}  {}",
+            "{:<8} {:<20} {:>13.0} {:>9.0} {:>8.3} {:>8.3} {:>11}  {}",
             m.network,
-            m.program,
+            m.label(),
             m.median_samples_per_second,
             m.best_samples_per_second,
             m.step_ms,
@@ -249,8 +298,9 @@ pub fn print_results(results: &[Measured], ratios: &[Ratio], repeats: usize) {
     println!("(samples/s: wall clock, median and best of the alternating rounds; per CPU-s: samples per second of CPU time)");
     for r in ratios {
         println!(
-            "ratio {} / pytorch, {} network: {:.2}x (medians), {:.2}x (bests){}",
+            "ratio {} / {}, {} network: {:.2}x (medians), {:.2}x (bests){}",
             r.program,
+            r.against,
             r.network,
             r.median_ratio,
             r.best_ratio,
@@ -283,7 +333,8 @@ pub fn print_gemm(g: &GemmReport, results: &[Measured]) {
     );
     for m in results.iter().filter(|m| m.program == "cpu") {
         println!(
-            "cpu backend, {} network: {:.3} s/epoch = {:.2}x the GEMM floor",
+            "cpu backend ({} threads), {} network: {:.3} s/epoch = {:.2}x the GEMM floor",
+            m.threads.unwrap_or(1),
             m.network,
             m.seconds_per_epoch,
             m.seconds_per_epoch / g.floor_seconds_per_epoch

@@ -44,9 +44,13 @@ pub struct GridArgs {
     /// GPU: training steps recorded and submitted at once (see `train --steps-per-submit`)
     #[arg(long, default_value_t = crate::gpu::DEFAULT_STEPS_PER_SUBMIT, value_parser = super::at_least_one)]
     pub steps_per_submit: usize,
-    /// Runs trained at once, one thread each
+    /// Runs trained at once
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
+    /// Threads of the CPU backend in all, shared by the --jobs runs: each run gets
+    /// max(1, N / jobs) (the results are the same bits with any count) [default: every logical CPU]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Hidden layer sizes, comma-separated [default: 128,128,128,256]
     #[arg(long, value_delimiter = ',', value_name = "N,N,..")]
     pub hidden: Option<Vec<usize>>,
@@ -151,9 +155,18 @@ impl GridArgs {
         Ok(ALL_MODES.into_iter().filter(|m| modes.contains(m)).collect())
     }
 
+    /// The CPU backend's threads of each run: `--threads` (every logical CPU by default) shared by
+    /// the `--jobs` runs that train at once, at least one each.
+    pub(super) fn threads_per_run(&self) -> usize {
+        (self.threads.unwrap_or_else(super::all_cores) / self.jobs.max(1)).max(1)
+    }
+
     pub(super) fn check(&self) -> Result<()> {
         if self.jobs == 0 {
             bail!("--jobs 0: at least one run must train at a time");
+        }
+        if self.threads == Some(0) {
+            bail!("--threads 0: the CPU backend needs at least one thread");
         }
         if !self.collect.is_empty() {
             if let Some(shard) = self.shard {
@@ -240,8 +253,15 @@ impl GridArgs {
     pub(super) fn backend_factory(
         &self,
     ) -> impl Fn(ModelConfig, TrainConfig, TrainState) -> Result<Box<dyn Backend>> + Sync {
-        let (choice, adapter, chunk) = (self.backend, self.adapter.clone(), self.steps_per_submit);
-        move |model, train, state| make_backend(choice, adapter.as_deref(), chunk, model, train, state)
+        let (choice, adapter, threads, chunk) = (
+            self.backend,
+            self.adapter.clone(),
+            self.threads_per_run(),
+            self.steps_per_submit,
+        );
+        move |model, train, state| {
+            make_backend(choice, adapter.as_deref(), threads, chunk, model, train, state)
+        }
     }
 
     pub(super) fn context<'a>(

@@ -34,6 +34,32 @@ pub use crate::run_dir::{check_writable, prepare_out_dir};
 /// Set to 1 to never download the datasets automatically (tests, offline machines).
 pub const ENV_NO_FETCH: &str = "SPATIAL_GPU_NO_FETCH";
 
+/// The logical CPUs of this machine (`std::thread::available_parallelism`; 1 if unknown): the
+/// default `--threads` of the CPU backend.
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `--threads N` of the CPU backend.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ThreadsArg {
+    /// Threads of the CPU backend (the results are the same bits with any count) [default: every
+    /// logical CPU]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl ThreadsArg {
+    /// The thread count: `--threads`, or every logical CPU; an error for 0.
+    pub fn count(&self) -> Result<usize> {
+        match self.threads {
+            Some(0) => bail!("--threads 0: the CPU backend needs at least one thread"),
+            Some(n) => Ok(n),
+            None => Ok(all_cores()),
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct DataDirArg {
     /// Directory holding mnist/, fashion-mnist/ and the other built-in tasks' folders [env: SPATIAL_GPU_DATA; default: the user cache dir]
@@ -152,7 +178,6 @@ pub fn load_run(dir: &Path, option: &str) -> Result<Checkpoint> {
         .with_context(|| format!("--{option} {}: cannot load the checkpoint", dir.display()))
 }
 
-/// Builds the backend `choice` names for a model and its starting state.
 /// Whether `--backend` with `--adapter` trains on the GPU. `auto` takes the GPU only for a
 /// hardware adapter: on Mesa's lavapipe a training step measured ~28x slower than the CPU backend
 /// (docs/GPU.md), so a software adapter is never preferred.
@@ -193,16 +218,21 @@ pub fn at_least_one(s: &str) -> std::result::Result<usize, String> {
     }
 }
 
+/// Builds the backend `choice` names for a model and its starting state: the CPU backend on
+/// `threads` threads, the GPU with `steps_per_submit` steps per submission.
 pub fn make_backend(
     choice: BackendChoice,
     adapter: Option<&str>,
+    threads: usize,
     steps_per_submit: usize,
     model: ModelConfig,
     train: TrainConfig,
     state: TrainState,
 ) -> Result<Box<dyn Backend>> {
     if !uses_gpu(choice, adapter) {
-        return Ok(Box::new(CpuBackend::new(model, train, state)?));
+        return Ok(Box::new(
+            CpuBackend::new(model, train, state)?.with_threads(threads)?,
+        ));
     }
     let ctx = open_gpu(adapter)?;
     let t0 = std::time::Instant::now();

@@ -73,6 +73,7 @@ pub fn cmd_split(args: &SplitArgs) -> Result<i32> {
     let mut backend = make_backend(
         args.backend,
         args.adapter.as_deref(),
+        super::all_cores(),
         crate::gpu::DEFAULT_STEPS_PER_SUBMIT,
         ck.model,
         ck.train,

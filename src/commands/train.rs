@@ -74,6 +74,8 @@ pub struct TrainArgs {
     /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
     #[arg(long)]
     pub adapter: Option<String>,
+    #[command(flatten)]
+    pub threads: super::ThreadsArg,
     /// GPU: training steps recorded and submitted at once, with no host wait between them;
     /// checkpoints, Ctrl-C and --history-every act between such chunks
     #[arg(long, default_value_t = crate::gpu::DEFAULT_STEPS_PER_SUBMIT, value_parser = super::at_least_one)]
@@ -211,6 +213,7 @@ pub fn cmd_train(given: &TrainArgs) -> Result<i32> {
 
 /// `train` with these options, `applied` from `--config`.
 pub(super) fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
+    let threads = args.threads.count()?;
     let (model, train_cfg, state, start, out, _lock, created, recorded) = if let Some(dir) = &args.resume {
         config_file::check_rerun_out(applied, dir, true)?;
         if dir.is_file() {
@@ -358,6 +361,7 @@ pub(super) fn train_with(args: &TrainArgs, applied: &Applied) -> Result<i32> {
     let mut backend = make_backend(
         args.backend,
         args.adapter.as_deref(),
+        threads,
         args.steps_per_submit,
         model.clone(),
         train_cfg.clone(),

@@ -52,6 +52,48 @@ crate::multiversion! {
     }
 }
 
+crate::multiversion! {
+    /// Rows `first .. first + totals.len()` of [`density_forward_backward`], for the threaded pass
+    /// (`cpu::threads`): the same operations in the same order for each row; each row's sum goes to
+    /// `totals` (to be added up in order, then scaled by `1/N²`) and, with `coeff ≠ 0`, its
+    /// gradient into `dp`, which holds these rows only.
+    pub fn density_rows(totals: &mut [f64], dp: &mut [f32], p: &[f32], n: usize, coeff: f32, first: usize) {
+        let g = coeff * density_scale(n);
+        let p = &p[..2 * n];
+        let full = n - n % LANES;
+        for (k, total) in totals.iter_mut().enumerate() {
+            let j = first + k;
+            let (xj, yj) = (p[2 * j], p[2 * j + 1]);
+            let (mut acc, mut gx, mut gy) = ([0.0f32; LANES], [0.0f32; LANES], [0.0f32; LANES]);
+            let pair = |dx: f32, dy: f32| {
+                let d = (dx * dx + dy * dy).sqrt();
+                let e = exp(-d);
+                let s = if d > 0.0 { 2.0 * e / d } else { 0.0 };
+                (e, s * dx, s * dy)
+            };
+            for q in p[..2 * full].chunks_exact(2 * LANES) {
+                for l in 0..LANES {
+                    let (e, ux, uy) = pair(xj - q[2 * l], yj - q[2 * l + 1]);
+                    acc[l] += e;
+                    gx[l] -= ux;
+                    gy[l] -= uy;
+                }
+            }
+            for m in full..n {
+                let (e, ux, uy) = pair(xj - p[2 * m], yj - p[2 * m + 1]);
+                acc[m - full] += e;
+                gx[m - full] -= ux;
+                gy[m - full] -= uy;
+            }
+            *total = sum_lanes(&acc) as f64;
+            if g != 0.0 {
+                dp[2 * k] += g * sum_lanes(&gx);
+                dp[2 * k + 1] += g * sum_lanes(&gy);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,21 +82,57 @@ pub fn linear_backward(
     c: usize,
     oc: usize,
 ) {
-    // dout viewed as (OC, B): element (j, r) at r * OC + j.
-    gemm(oc, b, c, 1.0, dout, (1, oc), inp, (c, 1), 1.0, dweight);
-    add_rows(dbias, &dout[..b * oc]);
+    weight_grad_rows(dweight, dbias, dout, inp, b, c, oc, 0);
     if let Some(dinp) = dinp {
-        gemm(b, oc, c, 1.0, dout, (oc, 1), weight, (c, 1), 0.0, dinp);
+        input_grad(dinp, dout, weight, b, c, oc);
     }
 }
 
+/// The weight and bias gradients of output neurons `first .. first + dbias.len()` only:
+/// `dweight` holds those rows of `dW (OC, C)`, `dbias` those entries (the same bits as the whole).
+#[allow(clippy::too_many_arguments)]
+pub fn weight_grad_rows(
+    dweight: &mut [f32],
+    dbias: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    b: usize,
+    c: usize,
+    oc: usize,
+    first: usize,
+) {
+    let rows = dbias.len();
+    if b == 0 || rows == 0 {
+        return;
+    }
+    // dout viewed as (OC, B): element (j, r) at r * OC + j.
+    gemm(
+        rows,
+        b,
+        c,
+        1.0,
+        &dout[first..],
+        (1, oc),
+        inp,
+        (c, 1),
+        1.0,
+        dweight,
+    );
+    add_rows(dbias, &dout[first..b * oc], oc);
+}
+
+/// `dinp (B, C) = dout (B, OC) · weight (OC, C)`, for any `B` rows (a block of the batch).
+pub fn input_grad(dinp: &mut [f32], dout: &[f32], weight: &[f32], b: usize, c: usize, oc: usize) {
+    gemm(b, oc, c, 1.0, dout, (oc, 1), weight, (c, 1), 0.0, dinp);
+}
+
 crate::multiversion! {
-    /// `acc (N) += Σ_rows rows (B, N)`, row after row (vectorised along the row: each sum keeps
-    /// its sequential order).
-    fn add_rows(acc: &mut [f32], rows: &[f32]) {
+    /// `acc (N) += Σ_rows rows[.., ..N]`, rows `stride` apart, row after row (vectorised along the
+    /// row: each sum keeps its sequential order).
+    fn add_rows(acc: &mut [f32], rows: &[f32], stride: usize) {
         let n = acc.len();
-        for row in rows.chunks_exact(n) {
-            for (a, &d) in acc.iter_mut().zip(row) {
+        for row in rows.chunks(stride) {
+            for (a, &d) in acc.iter_mut().zip(&row[..n]) {
                 *a += d;
             }
         }

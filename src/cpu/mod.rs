@@ -2,13 +2,17 @@
 //!
 //! One file per op, forward and backward side by side (`linear`, `activation`, `softmax_xent`,
 //! `transport`, `density`, `adam`); this module chains them into a training step. Matrix products
-//! use `matrixmultiply` (single-threaded, ~100 GFLOP/s here); everything else is plain loops.
+//! use `matrixmultiply`; everything else is plain loops. With several threads (`--threads N`,
+//! [`threads`]) each op's output is split among them so that the results are the same bits as on
+//! one thread.
 
 pub mod activation;
 pub mod adam;
 pub mod density;
 pub mod linear;
+mod parallel;
 pub mod softmax_xent;
+pub mod threads;
 pub mod transport;
 
 use crate::backend::{Backend, LossMeter, Losses};
@@ -19,6 +23,8 @@ use crate::model::{NeuronMask, Params, TrainState};
 use adam::{adam_update, AdamStep};
 use anyhow::Result;
 use std::ops::Range;
+pub use threads::Threads;
+use threads::ROW_ALIGN;
 
 /// Activations and scratch space for a batch of up to `capacity` examples, reused across steps.
 #[derive(Clone, Debug)]
@@ -33,6 +39,10 @@ pub struct Workspace {
     /// When the density cost has weight 0 (a regular network, whose positions never move), `V(l)`
     /// is only reported, and is taken from here while the positions are bit for bit the same.
     density: Vec<(Vec<f32>, f64)>,
+    /// Scratch of the threaded spatial costs: each row's sum, and the transport's input-position
+    /// gradient terms (`cpu::threads`); empty on one thread.
+    row_totals: Vec<f64>,
+    transport_u: Vec<f32>,
 }
 
 impl Workspace {
@@ -50,6 +60,8 @@ impl Workspace {
             acts: per_layer(),
             deltas: per_layer(),
             density,
+            row_totals: Vec::new(),
+            transport_u: Vec::new(),
         }
     }
 
@@ -117,7 +129,7 @@ pub fn forward(
     b: usize,
     keep: Option<&NeuronMask>,
 ) {
-    forward_hooked(model, params, ws, inputs, b, keep, &mut NoHook);
+    forward_hooked(model, params, ws, inputs, b, keep, &Threads::one(), &mut NoHook);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -128,6 +140,7 @@ fn forward_hooked<H: PhaseHook + ?Sized>(
     inputs: &[f32],
     b: usize,
     keep: Option<&NeuronMask>,
+    threads: &Threads,
     hook: &mut H,
 ) {
     let sizes = &model.sizes;
@@ -137,6 +150,23 @@ fn forward_hooked<H: PhaseHook + ?Sized>(
         let (before, after) = ws.acts.split_at_mut(l);
         let inp: &[f32] = if l == 1 { inputs } else { &before[l - 1] };
         let out = &mut after[0][..b * oc];
+        if threads.parallel() {
+            // Each task: its rows' product, activation and mask (the phases are timed together).
+            let (w, bias, act) = (params.weight(l), params.bias(l), model.activation);
+            let keep = keep.map(|k| &k[l][..]);
+            threads.rows_mut(out, oc, ROW_ALIGN, |first, rows| {
+                let n = rows.len() / oc;
+                linear::linear_forward(rows, &inp[first * c..(first + n) * c], w, bias, n, c, oc);
+                if l < last {
+                    activation::activation_forward(act, rows);
+                }
+                if let Some(keep) = keep {
+                    apply_mask(rows, keep);
+                }
+            });
+            hook.phase_done(StepPhase::ForwardGemm);
+            continue;
+        }
         linear::linear_forward(out, inp, params.weight(l), params.bias(l), b, c, oc);
         hook.phase_done(StepPhase::ForwardGemm);
         if l < last {
@@ -144,11 +174,16 @@ fn forward_hooked<H: PhaseHook + ?Sized>(
             hook.phase_done(StepPhase::Activation);
         }
         if let Some(keep) = keep {
-            for row in out.chunks_exact_mut(oc) {
-                for (v, &k) in row.iter_mut().zip(&keep[l]) {
-                    *v *= k;
-                }
-            }
+            apply_mask(out, &keep[l]);
+        }
+    }
+}
+
+/// `rows (B, N) *= keep (N)`, row by row.
+fn apply_mask(rows: &mut [f32], keep: &[f32]) {
+    for row in rows.chunks_exact_mut(keep.len()) {
+        for (v, &k) in row.iter_mut().zip(keep) {
+            *v *= k;
         }
     }
 }
@@ -198,7 +233,18 @@ pub fn forward_backward_into(
     b: usize,
     losses: &mut Losses,
 ) {
-    forward_backward_hooked(model, params, ws, grads, inputs, labels, b, losses, &mut NoHook);
+    forward_backward_hooked(
+        model,
+        params,
+        ws,
+        grads,
+        inputs,
+        labels,
+        b,
+        losses,
+        &Threads::one(),
+        &mut NoHook,
+    );
 }
 
 /// [`forward_backward_into`], telling `hook` the end of each phase.
@@ -212,13 +258,14 @@ fn forward_backward_hooked<H: PhaseHook + ?Sized>(
     labels: &[i32],
     b: usize,
     losses: &mut Losses,
+    threads: &Threads,
     hook: &mut H,
 ) {
     let sizes = &model.sizes;
     let last = model.num_layers();
     let layout = &params.layout;
-    forward_hooked(model, params, ws, inputs, b, None, hook);
-    grads.fill(0.0);
+    forward_hooked(model, params, ws, inputs, b, None, threads, hook);
+    threads.chunks_mut(grads, |_, g| g.fill(0.0));
     hook.phase_done(StepPhase::ZeroGradient);
 
     // Task loss: fused softmax cross-entropy gives dloss/dlogits directly.
@@ -246,6 +293,24 @@ fn forward_backward_hooked<H: PhaseHook + ?Sized>(
         };
         let has_dinp = dinp.is_some();
         let [dw, db] = disjoint_mut(grads, [&layout.weights[l - 1], &layout.biases[l - 1]]);
+        if threads.parallel() {
+            let a_prev = if l > 1 { &ws.acts[l - 1][..b * c] } else { &[][..] };
+            let shape = parallel::Shape { b, c, oc };
+            parallel::backward(
+                threads,
+                model.activation,
+                dinp,
+                dw,
+                db,
+                dout,
+                inp,
+                a_prev,
+                params.weight(l),
+                shape,
+            );
+            hook.phase_done(StepPhase::BackwardGemm);
+            continue;
+        }
         linear::linear_backward(dinp, dw, db, dout, inp, params.weight(l), b, c, oc);
         hook.phase_done(StepPhase::BackwardGemm);
         if has_dinp {
@@ -271,6 +336,28 @@ fn forward_backward_hooked<H: PhaseHook + ?Sized>(
             &layout.positions[l],
         ];
         let [dw, dp_in, dp_out] = disjoint_mut(grads, ranges);
+        if threads.parallel() {
+            let (w, p_in, p_out) = (params.weight(l), params.position(l - 1), params.position(l));
+            let t = parallel::transport(
+                threads,
+                ws,
+                [dw, dp_in, &mut *dp_out],
+                [w, p_in, p_out],
+                c,
+                oc,
+                model,
+                ct,
+            );
+            losses.transport.push(t);
+            hook.phase_done(StepPhase::Transport);
+            losses.density.push(if cv == 0.0 {
+                ws.density_value(l, params.position(l), oc)
+            } else {
+                parallel::density(threads, ws, dp_out, params.position(l), oc, cv)
+            });
+            hook.phase_done(StepPhase::Density);
+            continue;
+        }
         losses.transport.push(transport::transport_forward_backward(
             dw,
             dp_in,
@@ -306,6 +393,8 @@ pub struct CpuBackend {
     /// The last step's losses (reused: a step allocates nothing).
     losses: Losses,
     meter: LossMeter,
+    /// The threads a step runs on (one unless [`CpuBackend::with_threads`] says otherwise).
+    threads: Threads,
 }
 
 impl CpuBackend {
@@ -323,7 +412,20 @@ impl CpuBackend {
             ws,
             losses: Losses::default(),
             meter: LossMeter::default(),
+            threads: Threads::one(),
         })
+    }
+
+    /// This backend on `count` threads (at least 1; `--threads`). The results are the same bits
+    /// whatever the count (`cpu::threads`).
+    pub fn with_threads(mut self, count: usize) -> Result<CpuBackend> {
+        self.threads = Threads::new(count)?;
+        Ok(self)
+    }
+
+    /// The number of threads a step runs on.
+    pub fn threads(&self) -> usize {
+        self.threads.count()
     }
 
     /// One training step ([`Backend::train_step`]), telling `hook` the end of each phase.
@@ -339,6 +441,7 @@ impl CpuBackend {
             &batch.labels[..b * self.model.heads],
             b,
             &mut self.losses,
+            &self.threads,
             hook,
         );
         // The divergence guard, every step (two vectorised scans, small next to the matrix products):
@@ -361,13 +464,16 @@ impl CpuBackend {
             eps: self.train.eps,
             step: self.state.step,
         };
-        adam_update(
+        let (params, m, v) = (
             &mut self.state.params.data,
-            &self.grads,
             &mut self.state.adam_m,
             &mut self.state.adam_v,
-            hp,
         );
+        if self.threads.parallel() {
+            parallel::adam(&self.threads, params, &self.grads, m, v, hp);
+        } else {
+            adam_update(params, &self.grads, m, v, hp);
+        }
         hook.phase_done(StepPhase::Adam);
         // With a safe gradient only an absurd --lr can make a parameter overflow.
         let layout = &self.state.params.layout;
@@ -421,13 +527,15 @@ impl Backend for CpuBackend {
         let last = self.model.num_layers();
         for start in (0..count).step_by(chunk) {
             let b = chunk.min(count - start);
-            forward(
+            forward_hooked(
                 &self.model,
                 &self.state.params,
                 &mut ws,
                 &inputs[start * n0..(start + b) * n0],
                 b,
                 keep,
+                &self.threads,
+                &mut NoHook,
             );
             out[start * out_dim..(start + b) * out_dim].copy_from_slice(&ws.acts[last][..b * out_dim]);
         }

@@ -122,6 +122,87 @@ crate::multiversion! {
     }
 }
 
+crate::multiversion! {
+    /// Rows `first .. first + totals.len()` of [`transport_forward_backward`], for the threaded
+    /// pass (`cpu::threads`): the same operations in the same order for each row, but each row's
+    /// term of `T/c` goes to `totals` and its input-position gradient terms `(ux, uy)` to `u`
+    /// (`2·C` values per row, to be subtracted by [`transport_dp_in`]) instead of into `dp_in`.
+    /// `dweight` and `dp_out` hold these rows only. With `g = 0` only `totals` is written.
+    pub fn transport_rows(
+        totals: &mut [f64],
+        u: &mut [f32],
+        dweight: &mut [f32],
+        dp_out: &mut [f32],
+        weight: &[f32],
+        p_in: &[f32],
+        p_out: &[f32],
+        c: usize,
+        first: usize,
+        g: f32,
+        l1: bool,
+    ) {
+        let p_in = &p_in[..2 * c];
+        let full = c - c % LANES;
+        for (k, total) in totals.iter_mut().enumerate() {
+            let j = first + k;
+            let (xj, yj) = (p_out[2 * j], p_out[2 * j + 1]);
+            let w_row = &weight[j * c..(j + 1) * c];
+            let mut acc = [0.0f32; LANES];
+            if g == 0.0 {
+                for (w, p) in w_row.chunks_exact(LANES).zip(p_in.chunks_exact(2 * LANES)) {
+                    for l in 0..LANES {
+                        let (dx, dy) = (xj - p[2 * l], yj - p[2 * l + 1]);
+                        acc[l] += phi(w[l], l1).0 * (dx * dx + dy * dy).sqrt();
+                    }
+                }
+                for i in full..c {
+                    let (dx, dy) = (xj - p_in[2 * i], yj - p_in[2 * i + 1]);
+                    acc[i - full] += phi(w_row[i], l1).0 * (dx * dx + dy * dy).sqrt();
+                }
+                *total = sum_lanes(&acc) as f64;
+                continue;
+            }
+            let dw_row = &mut dweight[k * c..(k + 1) * c];
+            let u_row = &mut u[2 * k * c..2 * (k + 1) * c];
+            let (mut ax, mut ay) = ([0.0f32; LANES], [0.0f32; LANES]);
+            let blocks = w_row.chunks_exact(LANES).zip(dw_row.chunks_exact_mut(LANES));
+            for ((w, dw), (p, du)) in blocks.zip(p_in.chunks_exact(2 * LANES).zip(u_row.chunks_exact_mut(2 * LANES))) {
+                for l in 0..LANES {
+                    let (t, ux, uy) = connection(w[l], &mut dw[l], xj - p[2 * l], yj - p[2 * l + 1], g, l1);
+                    acc[l] += t;
+                    ax[l] += ux;
+                    ay[l] += uy;
+                    du[2 * l] = ux;
+                    du[2 * l + 1] = uy;
+                }
+            }
+            for i in full..c {
+                let (dx, dy) = (xj - p_in[2 * i], yj - p_in[2 * i + 1]);
+                let (t, ux, uy) = connection(w_row[i], &mut dw_row[i], dx, dy, g, l1);
+                acc[i - full] += t;
+                ax[i - full] += ux;
+                ay[i - full] += uy;
+                u_row[2 * i] = ux;
+                u_row[2 * i + 1] = uy;
+            }
+            *total = sum_lanes(&acc) as f64;
+            dp_out[2 * k] += sum_lanes(&ax);
+            dp_out[2 * k + 1] += sum_lanes(&ay);
+        }
+    }
+}
+
+/// `dp_in -= Σ_j u[j]` for the position values `first .. first + dp_in.len()` of `dp_in`, the rows `j`
+/// of `u` (`2·C` values each) subtracted in order, as [`transport_forward_backward`] does.
+pub fn transport_dp_in(dp_in: &mut [f32], u: &[f32], c: usize, first: usize) {
+    let n = dp_in.len();
+    for row in u.chunks_exact(2 * c) {
+        for (d, &v) in dp_in.iter_mut().zip(&row[first..first + n]) {
+            *d -= v;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -172,7 +172,7 @@ impl Compiled {
                         shader.file
                     );
                 };
-                let stride = u32::try_from(stride.checked_mul(models.max(1)).unwrap_or(usize::MAX))
+                let stride = u32::try_from(stride.saturating_mul(models.max(1)))
                     .map(|_| stride as u32)
                     .map_err(|_| {
                         anyhow!("{label}: {models} copies of `{name}` are too large for 32-bit indexing")

@@ -107,6 +107,7 @@ impl Default for GpuOptions {
 }
 
 /// The training sets on the device, once uploaded, with the plan of the gather.
+#[allow(clippy::large_enum_variant)] // one per backend: not worth a box
 enum Resident {
     /// Not uploaded yet (or turned off by [`GpuOptions::device_data`]).
     No,

@@ -15,9 +15,11 @@
 //! [`sweep`] aggregates and tabulates the settings sweep; the commands themselves live in
 //! `crate::commands::{reproduce, sweep}`.
 //!
-//! `--jobs N` runs N runs at once, one thread each (the CPU backend is single-threaded); the datasets
-//! are loaded once and shared. Each run depends only on its own options and seed, and the outputs are
-//! written in grid order, so the results do not depend on `--jobs` (only the wall times do).
+//! `--jobs N` runs N runs at once, each on its own thread, whose CPU backend has `--threads` /
+//! `--jobs` threads of its own (`commands::grid`); the datasets are loaded once and shared. Each run
+//! depends only on its own options and seed, the CPU backend's results do not depend on its thread
+//! count, and the outputs are written in grid order, so the results do not depend on `--jobs` or
+//! `--threads` (only the wall times do).
 
 pub mod population;
 pub mod runner;

@@ -15,9 +15,11 @@ fn sweep_steps(batch: usize, width: usize) -> usize {
     (16384 / width).div_ceil(batch).max(2)
 }
 
-/// Measures every program's step time over the batch sizes and widths of the sweep.
+/// Measures every program's step time over the batch sizes and widths of the sweep (our CPU backend
+/// and PyTorch on the first thread count of `--threads`).
 pub(super) fn run_sweep(
     args: &BenchArgs,
+    threads: usize,
     data: &Datasets,
     backends: &[BenchBackend],
     mut server: Option<&mut PyServer>,
@@ -66,7 +68,7 @@ pub(super) fn run_sweep(
                     continue;
                 }
                 let train = bench_train(batch);
-                let mut r = w.runner(args.adapter.as_deref(), model.clone(), train, data)?;
+                let mut r = w.runner(args.adapter.as_deref(), threads, model.clone(), train, data)?;
                 r.run(2)?;
                 runners.push((w.label().to_string(), r, Vec::new()));
             }
@@ -77,7 +79,8 @@ pub(super) fn run_sweep(
                     timings.push(r.run(steps)?);
                 }
                 if let Some(s) = server.as_deref_mut().filter(|_| use_py) {
-                    py_timings.push(s.measure(true, batch, &hidden, args.alpha, args.beta, steps, 2)?);
+                    py_timings
+                        .push(s.measure("eager", true, batch, &hidden, args.alpha, args.beta, steps, 2)?);
                 }
             }
             let mut measured: Vec<(String, Vec<Timing>)> =
