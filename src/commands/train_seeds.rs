@@ -88,7 +88,7 @@ pub fn train_seeds(args: &TrainArgs, seeds: &[u64], applied: &Applied) -> Result
     let data_dir = data::resolve_data_dir(args.data.data_dir.as_deref());
     println!(
         "training {} {} {} networks (seeds {}) as one population on {}, sizes {:?}, alpha {}, beta {}, \
-         {} epochs, up to {} steps per submit; saved in {}/seed-<seed>",
+         {} epoch{}, up to {} steps per submit; saved in {}/seed-<seed>",
         seeds.len(),
         cfg.mode,
         if model.is_spatial() { "spatial" } else { "regular" },
@@ -98,6 +98,7 @@ pub fn train_seeds(args: &TrainArgs, seeds: &[u64], applied: &Applied) -> Result
         model.alpha,
         model.beta,
         cfg.epochs,
+        if cfg.epochs == 1 { "" } else { "s" },
         args.steps_per_submit,
         out.display()
     );
