@@ -13,8 +13,8 @@ use anyhow::{bail, Result};
 use std::ops::Range;
 
 impl GpuBackend {
-    /// Puts `data`'s training sets (once) and network `k`'s order `orders[k]` (when it changed)
-    /// on the device; `false` when the batches must come from the host instead (turned off, or
+    /// Puts `data`'s training sets on the device (once; the orders go with each training call,
+    /// [`GpuBackend::train_resident`]); `false` when the batches must come from the host instead (turned off, or
     /// the sets do not fit the device: [`GpuBackend::device_data_status`] says why).
     pub(crate) fn make_resident(&mut self, data: &Datasets, orders: &[&EpochOrder]) -> Result<bool> {
         if orders.len() != self.models {
@@ -83,13 +83,7 @@ impl GpuBackend {
             )?;
             self.resident = Resident::Yes { data: dd, plan };
         }
-        let Resident::Yes { data: dd, .. } = &mut self.resident else {
-            return Ok(false);
-        };
-        for (k, order) in orders.iter().enumerate() {
-            dd.set_order(&self.ctx, k, order)?;
-        }
-        Ok(true)
+        Ok(matches!(self.resident, Resident::Yes { .. }))
     }
 
     /// Records the steps `ats` (at most a chunk) into one command encoder, each gathering its

@@ -98,9 +98,9 @@ pub struct DeviceData {
     pub order: wgpu::Buffer,
     pub order_len: usize,
     /// What identifies the data uploaded (see [`fingerprint`]) and each network's order now in
-    /// `order`.
+    /// `order` (compared, not rebuilt, at every training call).
     pub fingerprint: Vec<(String, usize, usize)>,
-    pub order_now: Vec<Vec<u32>>,
+    pub order_now: Vec<Option<EpochOrder>>,
     pub bytes: u64,
 }
 
@@ -177,7 +177,7 @@ impl DeviceData {
             order: buffers::storage(ctx, "epoch orders", order_len * models.max(1))?,
             order_len,
             fingerprint: fingerprint(data),
-            order_now: vec![Vec::new(); models.max(1)],
+            order_now: vec![None; models.max(1)],
             bytes: (words.len() + meta.len() + order_len * models.max(1)) as u64 * 4,
         })
     }
@@ -185,8 +185,8 @@ impl DeviceData {
     /// Makes `order` network `k`'s order on the device (one upload per epoch; none if it is
     /// already there).
     pub fn set_order(&mut self, ctx: &GpuContext, k: usize, order: &EpochOrder) -> Result<()> {
-        let indices = order.device_indices();
-        if indices != self.order_now[k] {
+        if self.order_now[k].as_ref() != Some(order) {
+            let indices = order.device_indices();
             if indices.len() != self.order_len {
                 bail!(
                     "an epoch's order of {} indices does not fit the order buffer made for {}",
@@ -199,7 +199,7 @@ impl DeviceData {
                 (k * self.order_len * 4) as u64,
                 bytemuck::cast_slice(&indices),
             );
-            self.order_now[k] = indices;
+            self.order_now[k] = Some(order.clone());
         }
         Ok(())
     }

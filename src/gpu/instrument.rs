@@ -157,9 +157,10 @@ impl GpuBackend {
             adam: AdamStep::of(&self.train, 1),
             first,
         };
-        let Resident::Yes { plan, .. } = &mut self.resident else {
+        let Resident::Yes { data: dd, plan } = &mut self.resident else {
             bail!("the training sets are not on the device");
         };
+        dd.set_order(&self.ctx, 0, order)?;
         plan.write_uniforms(&self.ctx, &at);
         let mut enc = self
             .ctx
