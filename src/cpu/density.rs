@@ -7,49 +7,24 @@
 use crate::ops::density::density_scale;
 use crate::simd::{exp, sum_lanes, LANES};
 
-crate::multiversion! {
-    /// Returns `V(l)` and accumulates `coeff · ∂V/∂p` into `dp`.
-    ///
-    /// One pass over the ordered pairs, `LANES` at a time so that the loop vectorises (the row sums
-    /// keep `LANES` partial sums). With `coeff = 0` (a regular network) only the value is computed.
-    pub fn density_forward_backward(dp: &mut [f32], p: &[f32], n: usize, coeff: f32) -> f64 {
-        let inv_n2 = density_scale(n);
-        let g = coeff * inv_n2;
-        let p = &p[..2 * n];
-        let full = n - n % LANES;
-        let mut total = 0.0f64;
-        for j in 0..n {
-            let (xj, yj) = (p[2 * j], p[2 * j + 1]);
-            let (mut acc, mut gx, mut gy) = ([0.0f32; LANES], [0.0f32; LANES], [0.0f32; LANES]);
-            // `e^{-d}`, and the pair's gradient `-2·e^{-d}·(dx, dy)/d` (0 at a zero distance).
-            let pair = |dx: f32, dy: f32| {
-                let d = (dx * dx + dy * dy).sqrt();
-                let e = exp(-d);
-                let s = if d > 0.0 { 2.0 * e / d } else { 0.0 };
-                (e, s * dx, s * dy)
-            };
-            for q in p[..2 * full].chunks_exact(2 * LANES) {
-                for l in 0..LANES {
-                    let (e, ux, uy) = pair(xj - q[2 * l], yj - q[2 * l + 1]);
-                    acc[l] += e;
-                    gx[l] -= ux;
-                    gy[l] -= uy;
-                }
-            }
-            for k in full..n {
-                let (e, ux, uy) = pair(xj - p[2 * k], yj - p[2 * k + 1]);
-                acc[k - full] += e;
-                gx[k - full] -= ux;
-                gy[k - full] -= uy;
-            }
-            total += sum_lanes(&acc) as f64;
-            if g != 0.0 {
-                dp[2 * j] += g * sum_lanes(&gx);
-                dp[2 * j + 1] += g * sum_lanes(&gy);
-            }
-        }
-        total * inv_n2 as f64
+/// Returns `V(l)` and accumulates `coeff · ∂V/∂p` into `dp`.
+///
+/// One pass over the ordered pairs: [`density_rows`] one row at a time (its loop vectorises, the
+/// row sums keep `LANES` partial sums), the rows' sums added in order. With `coeff = 0` (a regular
+/// network) only the value is computed and `dp` may be empty.
+pub fn density_forward_backward(dp: &mut [f32], p: &[f32], n: usize, coeff: f32) -> f64 {
+    let mut total = 0.0f64;
+    for j in 0..n {
+        let mut row = [0.0f64];
+        let dp_j: &mut [f32] = if coeff == 0.0 {
+            &mut []
+        } else {
+            &mut dp[2 * j..2 * j + 2]
+        };
+        density_rows(&mut row, dp_j, p, n, coeff, j);
+        total += row[0];
     }
+    total * density_scale(n) as f64
 }
 
 crate::multiversion! {
