@@ -17,6 +17,7 @@ use spatial_gpu::gpu::adam::Adam;
 use spatial_gpu::gpu::buffers;
 use spatial_gpu::gpu::context::GpuContext;
 use spatial_gpu::gpu::density::Density;
+use spatial_gpu::gpu::hyper::HyperLayout;
 use spatial_gpu::gpu::kernel::{Kernel, Launch};
 use spatial_gpu::gpu::matmul::{BatchDim, MatmulArgs, MatmulOp, Variant};
 use spatial_gpu::gpu::softmax_xent::SoftmaxXent;
@@ -220,14 +221,21 @@ fn other_kernels(c: &mut Criterion) {
         pin_off: cin * oc,
         pout_off: cin * oc + 2 * cin,
         partial_off: 0,
-        norm: TransportNorm::Paper,
-        weight_norm: WeightNorm::L1,
-        coeff: 1.0,
+        spatial: 0,
     };
     let len = cin * oc + 2 * (cin + oc);
-    let data = [rand_vec(&mut r, len), vec![0.0; len], vec![0.0; oc]];
+    // One network's hyperparameters: spatial layer 0 as this layer, weighted 1, density weighted 1.
+    let mut hyper = HyperLayout { spatial: 1 }.empty_record(0.005);
+    HyperLayout::set_transport(&mut hyper, 0, TransportNorm::Paper, WeightNorm::L1, 1.0, cin, oc);
+    HyperLayout::set_density(&mut hyper, 0, 1.0, 256);
+    let data = [
+        rand_vec(&mut r, len),
+        vec![0.0; len],
+        vec![0.0; oc],
+        hyper.clone(),
+    ];
     g.throughput(Throughput::Elements((cin * oc) as u64));
-    let spatial = ["params", "grads", "partials"];
+    let spatial = ["params", "grads", "partials", "hyper"];
     let at = testing::launch(BATCH);
     let rows = bind(ctx, &transport::TransportRows(t), &spatial, &data, &at);
     bench_gpu(
@@ -271,9 +279,14 @@ fn other_kernels(c: &mut Criterion) {
         n,
         p_off: 0,
         partial_off: 0,
-        coeff: 1.0,
+        spatial: 0,
     };
-    let data = [rand_vec(&mut r, 2 * n), vec![0.0; 2 * n], vec![0.0; n]];
+    let data = [
+        rand_vec(&mut r, 2 * n),
+        vec![0.0; 2 * n],
+        vec![0.0; n],
+        hyper.clone(),
+    ];
     let k = bind(ctx, &op, &spatial, &data, &at);
     bench_gpu(&mut g, BenchmarkId::new("gpu density", "256^2 pairs"), ctx, &k);
     let mut dp = vec![0.0; 2 * n];
@@ -331,13 +344,14 @@ fn other_kernels(c: &mut Criterion) {
         rand_vec(&mut r, np),
         vec![0.0; np],
         vec![0.0; np],
+        hyper,
     ];
     let at = Launch {
         batch: BATCH,
         adam: hp,
         first: 0,
     };
-    let k = bind(ctx, &op, &["grads", "params", "m", "v"], &data, &at);
+    let k = bind(ctx, &op, &["grads", "params", "m", "v", "hyper"], &data, &at);
     bench_gpu(
         &mut g,
         BenchmarkId::new("gpu adam", format!("{np} params")),

@@ -4,6 +4,8 @@
 // in the flat parameter buffer at p_off. One workgroup per neuron j:
 //   dp(j) += g · Σ_k −2 exp(−d_jk) (p(j) − p(k)) / d_jk   (`+=`, g = coeff / N², zero distances skipped)
 //   partials[partial_off + j] = Σ_k exp(−d_jk)            (the loss reduction multiplies by 1/N²)
+// g is the network's own (beta may differ in a population): `hyper[z * hyper_ms + g_at]`
+// (src/gpu/hyper.rs).
 
 struct Params {
     n: u32,
@@ -12,9 +14,9 @@ struct Params {
     // Per-model strides (see matmul.wgsl; `grads` has the stride of `params`); model =
     // workgroup z.
     params_ms: u32,
-    g: f32,
+    g_at: u32,
     partials_ms: u32,
-    _pad2: u32,
+    hyper_ms: u32,
     _pad3: u32,
 }
 
@@ -22,6 +24,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(4) var<storage, read> hyper: array<f32>;
 
 const WG: u32 = 64u;
 var<workgroup> red: array<vec3<f32>, 64>;
@@ -54,8 +57,9 @@ fn density(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     }
     workgroupBarrier();
     if (t == 0u) {
-        grads[po + 2u * j] = grads[po + 2u * j] + p.g * red[0].x;
-        grads[po + 2u * j + 1u] = grads[po + 2u * j + 1u] + p.g * red[0].y;
+        let g = hyper[wid.z * p.hyper_ms + p.g_at];
+        grads[po + 2u * j] = grads[po + 2u * j] + g * red[0].x;
+        grads[po + 2u * j + 1u] = grads[po + 2u * j + 1u] + g * red[0].y;
         partials[wid.z * p.partials_ms + p.partial_off + j] = red[0].z;
     }
 }

@@ -1,5 +1,6 @@
-//! `reproduce` on the GPU trains the seeds of each cell as one population (the 12 runs of the tiny
-//! grid as 6 populations of 2), and its runs end exactly where the same grid trained run by run
+//! `reproduce` on the GPU trains the runs of each input mode as one population (the regular and
+//! the spatial network, each at every seed: they differ only in seed, alpha and beta, which a
+//! population's networks may), and its runs end exactly where the same grid trained run by run
 //! (`--no-population`) ends: every checkpoint's parameters and moments bit for bit, and the
 //! results (`results.json` without its times) equal. Both invocations share one autotune cache, so
 //! that they run the same matmul kernels.
@@ -51,7 +52,9 @@ fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
     let together = tmp.path().join("together");
     let args = gpu_args(&together, &[]);
     let stdout = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(stdout.matches("as one population").count(), 2, "{stdout}");
+    // Concat's regular and spatial cells at seeds 1 and 2: one population of 4.
+    assert_eq!(stdout.matches("as one population").count(), 1, "{stdout}");
+    assert!(stdout.contains("training 4 runs as one population"), "{stdout}");
     let mut runs = 0;
     for entry in std::fs::read_dir(&alone).unwrap() {
         let dir = entry.unwrap().path();
@@ -72,4 +75,25 @@ fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
         results_without_times(&alone.join("results.json")),
         results_without_times(&together.join("results.json"))
     );
+
+    // A grid run again with two runs lost (a regular and a spatial one): the finished runs stay as
+    // they are, and the two lost ones, both new, train again as one population of 2, to the same
+    // bits.
+    let lost = ["concat-regular-seed1", "concat-spatial-seed2"];
+    let kept = tensors(&together.join("concat-regular-seed2"));
+    for name in lost {
+        assert!(together.join(name).join("model.safetensors").exists(), "{name}");
+        std::fs::remove_dir_all(together.join(name)).unwrap();
+    }
+    let args = gpu_args(&together, &[]);
+    let stdout = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(stdout.contains("training 2 runs as one population"), "{stdout}");
+    for name in lost {
+        assert_eq!(
+            tensors(&together.join(name)),
+            tensors(&alone.join(name)),
+            "{name}: retrained in a population of the lost runs vs alone"
+        );
+    }
+    assert_eq!(tensors(&together.join("concat-regular-seed2")), kept);
 }

@@ -274,8 +274,15 @@ fn bias_grad_and_reduce_match_cpu() {
         let mut r = rng(40 + i as u64);
         let src = uniform(&mut r, n, 0.0, 1.0);
         let want = src.iter().map(|&v| v as f64).sum::<f64>() as f32 * 0.5;
-        let got = testing::reduce(&ctx, &src, 0.5).unwrap();
+        let got = testing::reduce(&ctx, &src, 0.5, false).unwrap();
         fails.add(check(&format!("reduce n={n}"), &[got], &[want], 1e-6, 1e-5));
+        // The scale from the network's record of hyperparameters: the same bits.
+        let per_network = testing::reduce(&ctx, &src, 0.5, true).unwrap();
+        assert_eq!(
+            per_network.to_bits(),
+            got.to_bits(),
+            "reduce n={n}: scale from hyper"
+        );
     }
     fails.assert_none();
 }
@@ -393,11 +400,10 @@ fn transport_and_density_match_cpu() {
                     pin_off,
                     pout_off,
                     partial_off: 3,
-                    norm,
-                    weight_norm: wn,
-                    coeff,
+                    spatial: 0,
                 };
-                let (got, got_value) = testing::transport(&ctx, &args, &params, &grads0).unwrap();
+                let (got, got_value) =
+                    testing::transport(&ctx, &args, (norm, wn, coeff), &params, &grads0).unwrap();
                 let tag = format!("transport c={c} oc={oc} {norm:?} {wn:?}");
                 let tol = |x: &[f32]| 1e-5 * scale_of(x);
                 let (gw, wd) = (&got[..pin_off], &want[..pin_off]);

@@ -1,15 +1,16 @@
 //! Populations on the adapter the environment gives (lavapipe in CI): three networks that differ
-//! in their seed, trained in the same dispatches by one engine, each through its own training loop
-//! and run directory, end exactly where the three single runs end (parameters, Adam's moments,
-//! every metrics line: bit for bit, since each network runs the same kernels on the same data as
-//! alone); a population stopped by Ctrl-C stops every network after the same step, and resumed
-//! from their checkpoints it ends where the single runs end.
+//! in their seed (or in seed, initialisation, learning rate, alpha, beta and both norms), trained
+//! in the same dispatches by one engine, each through its own training loop and run directory, end
+//! exactly where the three single runs end (parameters, Adam's moments, every metrics line: bit for
+//! bit, since each network runs the same kernels on the same data with the same numbers as alone);
+//! a population stopped by Ctrl-C stops every network after the same step, and resumed from their
+//! checkpoints it ends where the single runs end.
 
 mod support;
 
 use spatial_gpu::backend::Backend;
 use spatial_gpu::checkpoint::Progress;
-use spatial_gpu::config::{InputMode, ModelConfig, TrainConfig};
+use spatial_gpu::config::{Init, InputMode, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
 use spatial_gpu::data::Datasets;
 use spatial_gpu::gpu::population::Population;
 use spatial_gpu::gpu::{GpuBackend, GpuContext, GpuOptions, MatmulChoice, Variant};
@@ -39,18 +40,19 @@ fn configs(data: &Datasets, mode: InputMode) -> (ModelConfig, Vec<TrainConfig>) 
     (model, trains)
 }
 
-/// Each seed alone: its final state, in `dirs[k]`.
+/// Each network alone (`models[k]` with `trains[k]`): its final state, in `dirs[k]`.
 fn single_runs(
     ctx: &Arc<GpuContext>,
     data: &Datasets,
-    model: &ModelConfig,
+    models: &[ModelConfig],
     trains: &[TrainConfig],
     dirs: &[&Path],
 ) -> Vec<TrainState> {
     trains
         .iter()
+        .zip(models)
         .zip(dirs)
-        .map(|(t, dir)| {
+        .map(|((t, model), dir)| {
             let state = TrainState::new(Params::init(model, t.seed));
             let mut b =
                 GpuBackend::with_options(ctx.clone(), model.clone(), t.clone(), state, opts()).unwrap();
@@ -98,13 +100,14 @@ fn a_population_of_three_equals_the_three_single_runs() {
         let (model, trains) = configs(&data, mode);
         let single: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
         let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
-        let alone = single_runs(&ctx, &data, &model, &trains, &single_dirs);
+        let models = vec![model.clone(); SEEDS.len()];
+        let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
 
         let states = trains
             .iter()
             .map(|t| TrainState::new(Params::init(&model, t.seed)))
             .collect();
-        let pop = Population::new(ctx.clone(), model.clone(), trains.clone(), states, opts(), None).unwrap();
+        let pop = Population::new(ctx.clone(), models, trains.clone(), states, opts(), None).unwrap();
         let together: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
         let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
         let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 0);
@@ -128,6 +131,105 @@ fn a_population_of_three_equals_the_three_single_runs() {
     }
 }
 
+/// Three networks that differ in everything a population allows (seed, initialisation, learning
+/// rate, alpha, beta, transport norm and weight norm; one of them regular), in the same dispatches,
+/// each end where it ends alone, bit for bit, in its state, its checkpoint and its metrics.
+#[test]
+fn a_population_of_different_hyperparameters_equals_the_single_runs() {
+    let Some(ctx) = spatial_gpu::gpu::test_context() else {
+        return;
+    };
+    let data = small_data();
+    let (model, trains) = configs(&data, InputMode::Concat);
+    let regular = ModelConfig {
+        alpha: 0.0,
+        beta: 0.0,
+        ..model.clone()
+    };
+    let other = ModelConfig {
+        alpha: 3.0,
+        beta: 0.25,
+        transport_norm: TransportNorm::Mean,
+        weight_norm: WeightNorm::L2,
+        init: Init::Xavier,
+        ..model.clone()
+    };
+    assert_ne!(
+        model.init,
+        Init::Xavier,
+        "the third network must change the initialisation"
+    );
+    let models = vec![model.clone(), regular, other];
+    let mut trains = trains;
+    trains[1].lr = 0.003;
+    trains[2].lr = 0.02;
+    let single: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
+    let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
+
+    let states = models
+        .iter()
+        .zip(&trains)
+        .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
+        .collect();
+    let pop = Population::new(ctx.clone(), models.clone(), trains.clone(), states, opts(), None).unwrap();
+    let together: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
+    let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 0);
+    for (k, (outcome, state)) in out.iter().enumerate() {
+        let what = format!("network {k} (alpha {}, lr {})", models[k].alpha, trains[k].lr);
+        assert!(matches!(outcome, Outcome::Finished(_)), "{what}: {outcome:?}");
+        assert_bits_eq(state, &alone[k], &format!("{what}: population vs alone"));
+        let ck = load_run(dirs[k]);
+        assert_bits_eq(&ck.state, &alone[k], &format!("{what}: checkpoint"));
+        assert_eq!(ck.model, models[k], "{what}: the checkpoint's model");
+        assert_eq!(
+            ck.train, trains[k],
+            "{what}: the checkpoint's training configuration"
+        );
+        assert_eq!(
+            metrics_without_timing(dirs[k]),
+            metrics_without_timing(single_dirs[k]),
+            "{what}: metrics lines"
+        );
+    }
+    // The regular network's positions never move, the spatial ones' do; every network differs.
+    let init = |k: usize| Params::init(&models[k], trains[k].seed);
+    let positions = |p: &spatial_gpu::model::Params| {
+        let layout = &p.layout;
+        layout
+            .positions
+            .iter()
+            .flat_map(|r| p.data[r.clone()].to_vec())
+            .collect::<Vec<f32>>()
+    };
+    assert_eq!(
+        positions(&alone[1].params),
+        positions(&init(1)),
+        "regular positions"
+    );
+    assert_ne!(
+        positions(&alone[0].params),
+        positions(&init(0)),
+        "spatial positions"
+    );
+    assert_ne!(
+        positions(&alone[2].params),
+        positions(&init(2)),
+        "spatial positions"
+    );
+    // The same seed with other hyperparameters gives another network: the values reach the kernels.
+    let same_seed: Vec<TrainState> = {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TrainConfig {
+            seed: trains[0].seed,
+            ..trains[2].clone()
+        };
+        single_runs(&ctx, &data, &[models[2].clone()], &[t], &[dir.path()])
+    };
+    assert_ne!(same_seed[0].params.data, alone[0].params.data);
+}
+
 #[test]
 fn a_stopped_population_resumes_to_the_single_runs() {
     let Some(ctx) = spatial_gpu::gpu::test_context() else {
@@ -135,9 +237,15 @@ fn a_stopped_population_resumes_to_the_single_runs() {
     };
     let data = small_data();
     let (model, trains) = configs(&data, InputMode::Concat);
+    // One network regular with its own learning rate: the resumed records must be its own too.
+    let mut models = vec![model.clone(); SEEDS.len()];
+    models[1].alpha = 0.0;
+    models[1].beta = 0.0;
+    let mut trains = trains;
+    trains[1].lr = 0.004;
     let single: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
     let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
-    let alone = single_runs(&ctx, &data, &model, &trains, &single_dirs);
+    let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
 
     // Ctrl-C before the first step: every network stops after the first chunk, which the
     // checkpoint interval (3 steps) cuts short.
@@ -148,7 +256,7 @@ fn a_stopped_population_resumes_to_the_single_runs() {
         .collect();
     let pop = Population::new(
         ctx.clone(),
-        model.clone(),
+        models.clone(),
         trains.clone(),
         states,
         opts(),
@@ -174,7 +282,7 @@ fn a_stopped_population_resumes_to_the_single_runs() {
     let cks: Vec<_> = dirs.iter().map(|d| load_run(d)).collect();
     let pop = Population::new(
         ctx.clone(),
-        cks[0].model.clone(),
+        cks.iter().map(|c| c.model.clone()).collect(),
         cks.iter().map(|c| c.train.clone()).collect(),
         cks.iter().map(|c| c.state.clone()).collect(),
         opts(),
@@ -196,21 +304,37 @@ fn a_stopped_population_resumes_to_the_single_runs() {
 }
 
 #[test]
-fn a_population_refuses_networks_that_differ_in_more_than_the_seed() {
+fn a_population_refuses_networks_that_differ_in_shape_or_schedule() {
     let Some(ctx) = spatial_gpu::gpu::test_context() else {
         return;
     };
     let data = small_data();
-    let (model, mut trains) = configs(&data, InputMode::Concat);
-    trains[2].lr *= 2.0;
-    let states = trains
-        .iter()
-        .map(|t| TrainState::new(Params::init(&model, t.seed)))
-        .collect();
-    let err = Population::new(ctx, model, trains, states, opts(), None)
-        .err()
-        .expect("refused");
-    assert!(format!("{err:#}").contains("seed only"), "{err:#}");
+    let (model, trains) = configs(&data, InputMode::Concat);
+    let try_with = |models: Vec<ModelConfig>, trains: Vec<TrainConfig>| {
+        let states = models
+            .iter()
+            .zip(&trains)
+            .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
+            .collect();
+        Population::new(ctx.clone(), models, trains, states, opts(), None)
+            .err()
+            .map(|e| format!("{e:#}"))
+    };
+    let mut batch = trains.clone();
+    batch[2].batch_size = 4;
+    let err = try_with(vec![model.clone(); 3], batch).expect("a batch size of its own is refused");
+    assert!(err.contains("network 2") && err.contains("batch size"), "{err}");
+    assert!(err.contains("--alpha"), "the error says what may differ: {err}");
+    let mut wider = vec![model.clone(); 3];
+    wider[1].sizes[2] += 1;
+    let err = try_with(wider, trains.clone()).expect("another shape is refused");
+    assert!(err.contains("network 1") && err.contains("shape"), "{err}");
+    let mut activation = vec![model.clone(); 3];
+    activation[1].activation = spatial_gpu::config::Activation::Relu;
+    assert!(
+        try_with(activation, trains.clone()).is_some(),
+        "another activation is refused"
+    );
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -332,7 +456,7 @@ fn a_member_is_handed_out_once() {
         .iter()
         .map(|t| TrainState::new(Params::init(&model, t.seed)))
         .collect();
-    let pop = Population::new(ctx, model, trains, states, opts(), None).unwrap();
+    let pop = Population::new(ctx, vec![model; 3], trains, states, opts(), None).unwrap();
     let first = pop.member(1).unwrap();
     assert!(pop.member(1).is_err(), "a second handle of network 1");
     assert!(pop.member(3).is_err(), "network 3 of 3");

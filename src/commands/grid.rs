@@ -38,7 +38,8 @@ pub struct GridArgs {
     /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
     #[arg(long)]
     pub adapter: Option<String>,
-    /// GPU: train each run alone, not the runs of a cell (its seeds) as one population
+    /// GPU: train each run alone, not the runs of one input mode that differ only in seed, init,
+    /// lr, alpha, beta or the norms as one population
     #[arg(long)]
     pub no_population: bool,
     /// GPU: training steps recorded and submitted at once (see `train --steps-per-submit`)
@@ -227,8 +228,8 @@ impl GridArgs {
         run_spec(name, &self.base_overrides(), s, seed, epochs, data)
     }
 
-    /// On the GPU (unless `--no-population`), builds the population of a group of runs that differ
-    /// in their seed only, on one device opened once.
+    /// On the GPU (unless `--no-population`), builds the population of a group of runs that may
+    /// share one (`gpu::hyper::population_key`), on one device opened once.
     pub(super) fn population_factory(&self) -> Option<Box<PopulationFactory>> {
         if self.no_population || !super::uses_gpu(self.backend, self.adapter.as_deref()) {
             return None;
@@ -240,12 +241,12 @@ impl GridArgs {
         };
         let ctx: std::sync::OnceLock<std::result::Result<Arc<crate::gpu::GpuContext>, String>> =
             std::sync::OnceLock::new();
-        Some(Box::new(move |model, trains, states, stop| {
+        Some(Box::new(move |models, trains, states, stop| {
             let ctx = ctx
                 .get_or_init(|| super::open_gpu(adapter.as_deref()).map_err(|e| format!("{e:#}")))
                 .clone()
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            crate::gpu::population::Population::new(ctx, model, trains, states, opts, Some(stop))
+            crate::gpu::population::Population::new(ctx, models, trains, states, opts, Some(stop))
         }))
     }
 

@@ -83,7 +83,8 @@ pub fn train_seeds(args: &TrainArgs, seeds: &[u64], applied: &Applied) -> Result
         ..GpuOptions::default()
     };
     let t0 = std::time::Instant::now();
-    let pop = Population::new(ctx, model.clone(), trains.clone(), states, opts, Some(stop))?;
+    let models = vec![model.clone(); trains.len()];
+    let pop = Population::new(ctx, models, trains.clone(), states, opts, Some(stop))?;
     eprintln!("tuned in {:.1} s", t0.elapsed().as_secs_f64());
     let data_dir = data::resolve_data_dir(args.data.data_dir.as_deref());
     println!(

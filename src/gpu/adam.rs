@@ -1,7 +1,9 @@
 //! Adam over the whole flat parameter buffer (`shaders/adam.wgsl`); the step's constants and bias
-//! corrections are `ops::adam::AdamStep`'s, computed on the host as the CPU computes them.
+//! corrections are `ops::adam::AdamStep`'s, computed on the host as the CPU computes them; the
+//! learning rate is each network's own, in its record of `hyper` (`gpu/hyper.rs`).
 
 use super::buffers::groups_for;
+use super::hyper::HyperLayout;
 use super::kernel::{GpuOp, Launch};
 use super::shader::Shader;
 use bytemuck::{Pod, Zeroable};
@@ -16,7 +18,7 @@ pub const SHADER: Shader = Shader {
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct Params {
     pub n: u32,
-    pub lr: f32,
+    pub lr_at: u32,
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
@@ -24,11 +26,17 @@ pub struct Params {
     pub c2: f32,
     /// Per-model stride (`kernel::Dispatch::per_model`).
     pub params_ms: u32,
+    pub hyper_ms: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
-crate::uniform!(Params = "Params" { n, lr, beta1, beta2, eps, c1, c2, params_ms });
+crate::uniform!(Params = "Params" {
+    n, lr_at, beta1, beta2, eps, c1, c2, params_ms, hyper_ms, _pad0, _pad1, _pad2
+});
 
 /// One step over `n` parameters, at the step [`Launch::adam`] says. Binds `grads`, `params`,
-/// `m`, `v`.
+/// `m`, `v`, `hyper`.
 #[derive(Clone, Copy, Debug)]
 pub struct Adam {
     pub n: usize,
@@ -47,13 +55,13 @@ impl GpuOp for Adam {
         let (c1, c2) = hp.corrections();
         Params {
             n: self.n as u32,
-            lr: hp.lr,
+            lr_at: HyperLayout::LR as u32,
             beta1: hp.beta1,
             beta2: hp.beta2,
             eps: hp.eps,
             c1,
             c2,
-            params_ms: 0,
+            ..Params::default()
         }
     }
     fn workgroups(&self, _: &Launch) -> [u32; 3] {

@@ -1,9 +1,10 @@
 //! Density cost of one layer, forward and backward fused (`shaders/density.wgsl`); its scale
-//! `1/N²` is `ops::density::density_scale`.
+//! `1/N²` is `ops::density::density_scale`, its factor `g = (beta / |L|) / N²` each network's own,
+//! in its record of `hyper` (`gpu/hyper.rs`).
 
+use super::hyper::HyperLayout;
 use super::kernel::{GpuOp, Launch};
 use super::shader::Shader;
-use crate::ops::density::density_scale;
 use bytemuck::{Pod, Zeroable};
 
 pub const SHADER: Shader = Shader {
@@ -20,21 +21,22 @@ pub struct Params {
     pub partial_off: u32,
     /// Per-model strides (`kernel::Dispatch::per_model`).
     pub params_ms: u32,
-    pub g: f32,
+    pub g_at: u32,
     pub partials_ms: u32,
-    pub _pad2: u32,
+    pub hyper_ms: u32,
     pub _pad3: u32,
 }
-crate::uniform!(Params = "Params" { n, p_off, partial_off, params_ms, g, partials_ms, _pad2, _pad3 });
+crate::uniform!(Params = "Params" { n, p_off, partial_off, params_ms, g_at, partials_ms, hyper_ms, _pad3 });
 
-/// `n` neurons at `p_off`, weighted `coeff` (`beta / |L|`) in the loss; the row sums go to
-/// `partials[partial_off..+n]`. Binds `params`, `grads`, `partials`.
+/// `n` neurons at `p_off`, spatial layer number `spatial` (whose factor `g` each network's record
+/// of `hyper` holds); the row sums go to `partials[partial_off..+n]`. Binds `params`, `grads`,
+/// `partials`, `hyper`.
 #[derive(Clone, Copy, Debug)]
 pub struct Density {
     pub n: usize,
     pub p_off: usize,
     pub partial_off: usize,
-    pub coeff: f32,
+    pub spatial: usize,
 }
 
 impl GpuOp for Density {
@@ -48,7 +50,7 @@ impl GpuOp for Density {
             n: self.n as u32,
             p_off: self.p_off as u32,
             partial_off: self.partial_off as u32,
-            g: self.coeff * density_scale(self.n),
+            g_at: HyperLayout::density_g(self.spatial) as u32,
             ..Params::default()
         }
     }

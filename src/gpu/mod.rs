@@ -24,6 +24,7 @@ pub mod chunk;
 pub mod context;
 pub mod density;
 pub mod gather;
+pub mod hyper;
 pub mod instrument;
 pub mod kernel;
 pub mod mask;
@@ -145,11 +146,13 @@ pub fn test_context() -> Option<Arc<GpuContext>> {
 /// trained in the same dispatches (`population.rs`).
 pub struct GpuBackend {
     ctx: Arc<GpuContext>,
+    /// The configurations of network 0 (the population's shape, batch size and schedule; its
+    /// networks may differ in what [`hyper::population_key`] leaves out).
     model: ModelConfig,
-    /// The training configuration of network 0 (a population's differ in the seed only).
     train: TrainConfig,
-    /// Networks in the population (1 for a single run), and each one's configuration.
+    /// Networks in the population (1 for a single run), and each one's configurations.
     models: usize,
+    configs: Vec<ModelConfig>,
     trains: Vec<TrainConfig>,
     layout: Layout,
     capacity: usize,
@@ -185,43 +188,37 @@ impl GpuBackend {
         state: TrainState,
         opts: GpuOptions,
     ) -> Result<GpuBackend> {
-        Self::build(ctx, model, vec![train], vec![state], opts)
+        Self::build(ctx, vec![model], vec![train], vec![state], opts)
     }
 
-    /// The engine of `trains.len()` networks of `model`'s shape (one network: a single run), network
-    /// `k` with `trains[k]` (equal but for the seed) from `states[k]` (all at one step).
+    /// The engine of `trains.len()` networks (one network: a single run), network `k` of
+    /// `models[k]` with `trains[k]` from `states[k]` (all at one step). The networks share their
+    /// shape, data, batch size and schedule, and may differ in seed, initialisation, learning rate,
+    /// alpha, beta and both norms ([`hyper::check_population`]).
     pub(crate) fn build(
         ctx: Arc<GpuContext>,
-        model: ModelConfig,
+        models: Vec<ModelConfig>,
         trains: Vec<TrainConfig>,
         states: Vec<TrainState>,
         opts: GpuOptions,
     ) -> Result<GpuBackend> {
-        model.validate()?;
-        let Some(train) = trains.first().cloned() else {
+        let (Some(model), Some(train)) = (models.first().cloned(), trains.first().cloned()) else {
             bail!("a population needs at least one network");
         };
-        if trains.len() != states.len() {
+        if trains.len() != states.len() || models.len() != trains.len() {
             bail!(
-                "{} training configurations for {} states",
+                "{} model configurations, {} training configurations and {} states",
+                models.len(),
                 trains.len(),
                 states.len()
             );
         }
-        for t in &trains {
+        for (m, t) in models.iter().zip(&trains) {
+            m.validate()?;
             t.validate()?;
-            let same = TrainConfig {
-                seed: train.seed,
-                ..t.clone()
-            };
-            if same != train {
-                bail!(
-                    "the networks of a population may differ in their seed only (seed {} differs from seed {} in more)",
-                    t.seed,
-                    train.seed
-                );
-            }
         }
+        hyper::check_population(&models, &trains)?;
+        let configs = models;
         ctx.check()?;
         let layout = Layout::new(&model.sizes);
         for state in &states {
@@ -235,6 +232,9 @@ impl GpuBackend {
             }
         }
         let models = trains.len();
+        let hyper_layout = hyper::HyperLayout::of(&model);
+        let records: Vec<_> = configs.iter().zip(&trains).collect();
+        let hyper_records = hyper_layout.records(&records);
         let cap = train.batch_size;
         let max_u32 = u32::MAX as usize;
         let widest = model.sizes.iter().max().copied().unwrap_or(0);
@@ -251,7 +251,7 @@ impl GpuBackend {
                 );
             }
         }
-        let bufs = Buffers::new(&ctx, &model, &layout, cap, &states)?;
+        let bufs = Buffers::new(&ctx, &model, &layout, cap, &states, &hyper_records)?;
         let variant = match opts.matmul {
             MatmulChoice::Fixed(v) => v,
             MatmulChoice::Autotune => Variant::Tiled,
@@ -295,6 +295,7 @@ impl GpuBackend {
             model,
             train,
             models,
+            configs,
             trains,
             layout,
             capacity: cap,
@@ -414,7 +415,7 @@ impl GpuBackend {
                 density: (0..slots.spatial).map(|s| mean(slots.density(s))).collect(),
                 total: 0.0,
             }
-            .with_total(&self.model),
+            .with_total(&self.configs[k]),
         ))
     }
 
@@ -517,6 +518,11 @@ impl GpuBackend {
     /// The training configuration of network `k`.
     pub fn train_config_of(&self, k: usize) -> &TrainConfig {
         &self.trains[k]
+    }
+
+    /// The model configuration of network `k`.
+    pub fn model_config_of(&self, k: usize) -> &ModelConfig {
+        &self.configs[k]
     }
 
     fn check_model(&self, k: usize) -> Result<()> {

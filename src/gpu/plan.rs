@@ -11,6 +11,7 @@ use super::bias_grad::BiasGrad;
 use super::buffers;
 use super::context::GpuContext;
 use super::density::Density;
+use super::hyper::HyperLayout;
 use super::kernel::Dispatch;
 use super::mask::Mask;
 use super::matmul::{BatchDim, MatmulArgs, MatmulOp, Variant};
@@ -20,13 +21,14 @@ use super::transport::{TransportArgs, TransportCols, TransportRows};
 use crate::config::ModelConfig;
 use crate::model::{Layout, TrainState};
 use crate::ops::density::density_scale;
+use crate::ops::mask;
 use crate::ops::reduce::LossSlots;
-use crate::ops::{mask, spatial_weights};
 use anyhow::Result;
 
 /// Every device buffer of a population of `models` networks of one shape (one network: 1), for
 /// batches of up to `capacity` examples. Each network has its own copy of every buffer but the
-/// mask, the head offsets and `unused`, one after the other (the strides in [`Strides`]).
+/// mask, the head offsets and `unused`, one after the other (the strides in [`Strides`]), and its
+/// own record of hyperparameters in `hyper`.
 pub struct Buffers {
     pub models: usize,
     pub strides: Strides,
@@ -53,6 +55,9 @@ pub struct Buffers {
     pub keep: wgpu::Buffer,
     /// Bound where a kernel's binding is unused by its flags (the matmul's `bias` and `aux`).
     pub unused: wgpu::Buffer,
+    /// Each network's hyperparameters (`gpu/hyper.rs`), read by transport, density, the loss
+    /// reduction and Adam.
+    pub hyper: wgpu::Buffer,
 }
 
 /// The per-model strides (elements) of a population's buffers.
@@ -66,16 +71,20 @@ pub struct Strides {
     pub layer: Vec<usize>,
     pub partials: usize,
     pub acc: usize,
+    /// A network's record in `hyper` ([`HyperLayout::stride`]).
+    pub hyper: usize,
 }
 
 impl Buffers {
-    /// The buffers of a population whose network `k` starts from `states[k]`.
+    /// The buffers of a population whose network `k` starts from `states[k]` with the
+    /// hyperparameters of `hyper` (the networks' records, [`HyperLayout::records`]).
     pub fn new(
         ctx: &GpuContext,
         model: &ModelConfig,
         layout: &Layout,
         cap: usize,
         states: &[TrainState],
+        hyper: &[f32],
     ) -> Result<Buffers> {
         let sizes = &model.sizes;
         let models = states.len().max(1);
@@ -102,7 +111,15 @@ impl Buffers {
                 .collect(),
             partials: r4(partial_len),
             acc: r4(slots.len()),
+            hyper: HyperLayout::of(model).stride(),
         };
+        if hyper.len() != strides.hyper * models {
+            anyhow::bail!(
+                "{} hyperparameter values for {models} networks of {} each",
+                hyper.len(),
+                strides.hyper
+            );
+        }
         let mk = |label: &str, stride: usize| buffers::storage(ctx, label, stride * models);
         let per_layer = |what: &str| -> Result<Vec<wgpu::Buffer>> {
             (0..sizes.len())
@@ -144,6 +161,7 @@ impl Buffers {
             slots,
             keep: buffers::storage(ctx, "neuron mask", sizes[1..].iter().sum())?,
             unused: buffers::storage(ctx, "unused", 4)?,
+            hyper: buffers::storage_with(ctx, "hyperparameters", hyper)?,
             strides,
         })
     }
@@ -321,7 +339,8 @@ impl<'a> PlanInputs<'a> {
         ])
     }
 
-    /// The transport of spatial layer number `s` (layer `l`), weighted `alpha / |L|`.
+    /// The transport of spatial layer number `s` (layer `l`), weighted by each network's own
+    /// `alpha / |L|` and norms.
     fn transport_args(&self, s: usize, l: usize) -> TransportArgs {
         let (sizes, layout) = (&self.model.sizes, self.layout);
         TransportArgs {
@@ -331,9 +350,7 @@ impl<'a> PlanInputs<'a> {
             pin_off: layout.positions[l - 1].start,
             pout_off: layout.positions[l].start,
             partial_off: self.bufs.spatial_partials[s].0,
-            norm: self.model.transport_norm,
-            weight_norm: self.model.weight_norm,
-            coeff: self.weights().0,
+            spatial: s,
         }
     }
 
@@ -345,23 +362,25 @@ impl<'a> PlanInputs<'a> {
                 ("params", &b.params),
                 ("grads", &b.grads),
                 ("partials", &b.partials),
+                ("hyper", &b.hyper),
             ],
         )
-        .per_model(&[("params", b.strides.params), ("partials", b.strides.partials)])
+        .per_model(&[
+            ("params", b.strides.params),
+            ("partials", b.strides.partials),
+            ("hyper", b.strides.hyper),
+        ])
     }
 
-    /// The density of spatial layer number `s` (layer `l`), weighted `beta / |L|`.
+    /// The density of spatial layer number `s` (layer `l`), weighted by each network's own
+    /// `beta / |L|`.
     fn density(&self, s: usize, l: usize) -> Density {
         Density {
             n: self.model.sizes[l],
             p_off: self.layout.positions[l].start,
             partial_off: self.bufs.spatial_partials[s].1,
-            coeff: self.weights().1,
+            spatial: s,
         }
-    }
-
-    fn weights(&self) -> (f32, f32) {
-        spatial_weights(self.model.alpha, self.model.beta, self.model.spatial_layers.len())
     }
 
     fn reduce(&self, src_off: usize, acc_idx: usize, terms: Terms) -> Dispatch<'a> {
@@ -370,9 +389,11 @@ impl<'a> PlanInputs<'a> {
             acc_idx,
             terms,
         };
-        Dispatch::new(op, [("src", &self.bufs.partials), ("acc", &self.bufs.acc)]).per_model(&[
-            ("src", self.bufs.strides.partials),
-            ("acc", self.bufs.strides.acc),
+        let b = self.bufs;
+        Dispatch::new(op, [("src", &b.partials), ("acc", &b.acc), ("hyper", &b.hyper)]).per_model(&[
+            ("src", b.strides.partials),
+            ("acc", b.strides.acc),
+            ("hyper", b.strides.hyper),
         ])
     }
 
@@ -389,9 +410,10 @@ impl<'a> PlanInputs<'a> {
                 ("params", &b.params),
                 ("m", &b.adam_m),
                 ("v", &b.adam_v),
+                ("hyper", &b.hyper),
             ],
         )
-        .per_model(&[("params", b.strides.params)])
+        .per_model(&[("params", b.strides.params), ("hyper", b.strides.hyper)])
     }
 
     fn mask(&self, l: usize) -> Dispatch<'a> {
@@ -430,13 +452,12 @@ pub fn training_step<'a>(p: &PlanInputs<'a>) -> Vec<Dispatch<'a>> {
     for (s, &l) in p.model.spatial_layers.iter().enumerate() {
         let n = p.model.sizes[l];
         let (transport_rows, density_rows) = p.bufs.spatial_partials[s];
-        let transport_scale = p.transport_args(s, l).scale();
         plan.push(p.reduce(
             transport_rows,
             slots.transport(s),
-            Terms::Fixed {
+            Terms::Hyper {
                 len: n,
-                scale: transport_scale,
+                at: HyperLayout::transport_scale(s),
             },
         ));
         plan.push(p.reduce(

@@ -1,7 +1,9 @@
-//! Populations: several networks of one shape (differing in their seed) trained by one
-//! [`GpuBackend`] in the same dispatches, each seen by the training loop as a [`Backend`] of its
-//! own ([`Member`]), so that each run keeps its own loop, metrics, checkpoints and summary, in a
-//! run directory identical in format to a single run's.
+//! Populations: several networks of one shape trained by one [`GpuBackend`] in the same
+//! dispatches, each seen by the training loop as a [`Backend`] of its own ([`Member`]), so that
+//! each run keeps its own loop, metrics, checkpoints and summary, in a run directory identical in
+//! format to a single run's. The networks may differ in seed, initialisation, learning rate, alpha,
+//! beta and both norms (each network's own values sit in its record of `hyper`, `gpu/hyper.rs`);
+//! they share shape, tasks, input mode, batch size, epochs and Adam's betas.
 //!
 //! The members run their training loops on threads of their own, in lockstep: a member's
 //! `train_batches` waits until every member still training has asked for its chunk (they ask for
@@ -42,23 +44,24 @@ pub struct Population {
     /// Set by Ctrl-C; copied into every member's stop flag at a round.
     stop: Option<Arc<AtomicBool>>,
     stops: Vec<Arc<AtomicBool>>,
-    /// The training configuration of each member.
+    /// The configurations of each member.
     trains: Vec<TrainConfig>,
-    model: ModelConfig,
+    models: Vec<ModelConfig>,
 }
 
 impl Population {
-    /// The population of `model` networks, member `k` with `trains[k]` (equal but for the seed)
-    /// from `states[k]` (all at one step). `stop` is the flag Ctrl-C sets.
+    /// The population whose member `k` is a network of `models[k]` trained with `trains[k]` from
+    /// `states[k]` (all at one step; what may differ: [`super::hyper::check_population`]). `stop`
+    /// is the flag Ctrl-C sets.
     pub fn new(
         ctx: Arc<GpuContext>,
-        model: ModelConfig,
+        models: Vec<ModelConfig>,
         trains: Vec<TrainConfig>,
         states: Vec<TrainState>,
         opts: GpuOptions,
         stop: Option<Arc<AtomicBool>>,
     ) -> Result<Arc<Population>> {
-        let engine = GpuBackend::build(ctx, model.clone(), trains.clone(), states, opts)?;
+        let engine = GpuBackend::build(ctx, models.clone(), trains.clone(), states, opts)?;
         let n = trains.len();
         Ok(Arc::new(Population {
             shared: Mutex::new(Shared {
@@ -73,7 +76,7 @@ impl Population {
             stop,
             stops: (0..n).map(|_| Arc::new(AtomicBool::new(false))).collect(),
             trains,
-            model,
+            models,
         }))
     }
 
@@ -198,7 +201,7 @@ impl Backend for Member {
         self.pop.lock().engine.name()
     }
     fn model_config(&self) -> &ModelConfig {
-        &self.pop.model
+        &self.pop.models[self.k]
     }
     fn train_config(&self) -> &TrainConfig {
         &self.train

@@ -1,6 +1,8 @@
 //! Loss reduction into the on-device accumulator (`shaders/reduce.wgsl`); the accumulator's
-//! slots are `ops::reduce::LossSlots`.
+//! slots are `ops::reduce::LossSlots`. A factor that differs between the networks of a population
+//! (the transport normalisation) is read from each network's record of `hyper` (`gpu/hyper.rs`).
 
+use super::hyper::HyperLayout;
 use super::kernel::{GpuOp, Launch};
 use super::shader::Shader;
 use crate::ops::softmax_xent::inv_batch;
@@ -22,21 +24,24 @@ pub struct Params {
     /// Per-model strides (`kernel::Dispatch::per_model`).
     pub src_ms: u32,
     pub acc_ms: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
+    pub scale_at: u32,
+    pub hyper_ms: u32,
 }
-crate::uniform!(Params = "Params" { src_off, len, acc_idx, scale, src_ms, acc_ms, _pad0, _pad1 });
+crate::uniform!(Params = "Params" { src_off, len, acc_idx, scale, src_ms, acc_ms, scale_at, hyper_ms });
 
 /// How many values are summed, and by what they are multiplied.
 #[derive(Clone, Copy, Debug)]
 pub enum Terms {
     /// One per example of the batch, times `1/B`: the task loss's mean.
     BatchMean,
-    /// A fixed count times a fixed scale (a spatial cost's rows).
+    /// A fixed count times a fixed scale (a density's rows: `1/N²`).
     Fixed { len: usize, scale: f32 },
+    /// A fixed count times each network's own value at `at` of its record of `hyper` (a
+    /// transport's rows: the normalisation, which the networks of a population may choose apart).
+    Hyper { len: usize, at: usize },
 }
 
-/// `acc[acc_idx] += scale · Σ src[src_off..+len]`, one workgroup. Binds `src`, `acc`.
+/// `acc[acc_idx] += scale · Σ src[src_off..+len]`, one workgroup. Binds `src`, `acc`, `hyper`.
 #[derive(Clone, Copy, Debug)]
 pub struct Reduce {
     pub src_off: usize,
@@ -51,15 +56,17 @@ impl GpuOp for Reduce {
         "reduce_sum"
     }
     fn params(&self, at: &Launch) -> Params {
-        let (len, scale) = match self.terms {
-            Terms::BatchMean => (at.batch, inv_batch(at.batch)),
-            Terms::Fixed { len, scale } => (len, scale),
+        let (len, scale, scale_at) = match self.terms {
+            Terms::BatchMean => (at.batch, inv_batch(at.batch), HyperLayout::ONE),
+            Terms::Fixed { len, scale } => (len, scale, HyperLayout::ONE),
+            Terms::Hyper { len, at } => (len, 1.0, at),
         };
         Params {
             src_off: self.src_off as u32,
             len: len as u32,
             acc_idx: self.acc_idx as u32,
             scale,
+            scale_at: scale_at as u32,
             ..Params::default()
         }
     }

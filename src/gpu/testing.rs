@@ -8,12 +8,13 @@ use super::bias_grad::BiasGrad;
 use super::buffers::{self, Uniforms};
 use super::context::GpuContext;
 use super::density::Density;
+use super::hyper::HyperLayout;
 use super::kernel::{GpuOp, Kernel, Launch};
 use super::matmul::{BatchDim, MatmulArgs, MatmulOp, Variant};
 use super::reduce::{Reduce, Terms};
 use super::softmax_xent::SoftmaxXent;
 use super::transport::{TransportArgs, TransportCols, TransportRows};
-use crate::config::TrainConfig;
+use crate::config::{TrainConfig, TransportNorm, WeightNorm};
 use crate::ops::adam::AdamStep;
 use crate::ops::density::density_scale;
 use crate::ops::softmax_xent::SoftmaxXentShape;
@@ -128,19 +129,37 @@ pub fn bias_grad(ctx: &GpuContext, dout: &[f32], rows: usize, n: usize) -> Resul
     buffers::read(ctx, &dst, 0, n)
 }
 
-/// Sum of `src` times `scale`.
-pub fn reduce(ctx: &GpuContext, src: &[f32], scale: f32) -> Result<f32> {
+/// A `hyper` buffer of one network's record: `lr`, and spatial layer 0 as `set` writes it.
+fn one_record(ctx: &GpuContext, lr: f32, set: impl FnOnce(&mut [f32])) -> Result<wgpu::Buffer> {
+    let mut r = HyperLayout { spatial: 1 }.empty_record(lr);
+    set(&mut r);
+    buffers::storage_with(ctx, "hyperparameters", &r)
+}
+
+/// Sum of `src` times `scale`, the scale given in the uniform block (`per_network`: false) or
+/// read from the network's record of `hyper` (true, as a transport's normalisation is).
+pub fn reduce(ctx: &GpuContext, src: &[f32], scale: f32, per_network: bool) -> Result<f32> {
     let s = buffers::storage_with(ctx, "src", src)?;
     let acc = buffers::storage(ctx, "acc", 1)?;
+    let len = src.len();
+    let at = HyperLayout::transport_scale(0);
+    let hyper = one_record(ctx, 0.0, |r| r[at] = scale)?;
+    let terms = if per_network {
+        Terms::Hyper { len, at }
+    } else {
+        Terms::Fixed { len, scale }
+    };
     let op = Reduce {
         src_off: 0,
         acc_idx: 0,
-        terms: Terms::Fixed {
-            len: src.len(),
-            scale,
-        },
+        terms,
     };
-    run_once(ctx, &op, &[("src", &s), ("acc", &acc)], &launch(1))?;
+    run_once(
+        ctx,
+        &op,
+        &[("src", &s), ("acc", &acc), ("hyper", &hyper)],
+        &launch(1),
+    )?;
     Ok(buffers::read(ctx, &acc, 0, 1)?[0])
 }
 
@@ -180,14 +199,17 @@ pub fn softmax_xent(
     Ok((out.pop().unwrap_or_default(), rl))
 }
 
-/// Transport on host data laid out as one flat `params`/`grads` pair; returns the new `grads`
-/// and the value `T`.
+/// Transport on host data laid out as one flat `params`/`grads` pair, weighted `coeff` with the
+/// norms `norm` and `weight_norm`; returns the new `grads` and the value `T`. `args.spatial` must
+/// be 0 (the record holds one spatial layer).
 pub fn transport(
     ctx: &GpuContext,
     args: &TransportArgs,
+    (norm, weight_norm, coeff): (TransportNorm, WeightNorm, f32),
     params: &[f32],
     grads: &[f32],
 ) -> Result<(Vec<f32>, f64)> {
+    anyhow::ensure!(args.spatial == 0, "a one-off transport is spatial layer 0");
     let end = (args.w_off + args.oc * args.c)
         .max(args.pin_off + 2 * args.c)
         .max(args.pout_off + 2 * args.oc);
@@ -196,12 +218,21 @@ pub fn transport(
     let p = buffers::storage_with(ctx, "params", params)?;
     let g = buffers::storage_with(ctx, "grads", grads)?;
     let part = buffers::storage(ctx, "partials", args.partial_off + args.oc)?;
-    let named = [("params", &p), ("grads", &g), ("partials", &part)];
+    let hyper = one_record(ctx, 0.0, |r| {
+        HyperLayout::set_transport(r, 0, norm, weight_norm, coeff, args.c, args.oc)
+    })?;
+    let named = [
+        ("params", &p),
+        ("grads", &g),
+        ("partials", &part),
+        ("hyper", &hyper),
+    ];
     run_once(ctx, &TransportRows(*args), &named, &launch(1))?;
     run_once(ctx, &TransportCols(*args), &named, &launch(1))?;
     let mut out = buffers::read_many(ctx, &[(&g, 0, grads.len()), (&part, args.partial_off, args.oc)])?;
     let rows = out.pop().unwrap_or_default();
-    let value = rows.iter().map(|&v| v as f64).sum::<f64>() * args.scale() as f64;
+    let scale = crate::ops::transport::transport_scale(norm, args.c, args.oc);
+    let value = rows.iter().map(|&v| v as f64).sum::<f64>() * scale as f64;
     Ok((out.pop().unwrap_or_default(), value))
 }
 
@@ -219,16 +250,22 @@ pub fn density(
     let p = buffers::storage_with(ctx, "params", params)?;
     let g = buffers::storage_with(ctx, "grads", grads)?;
     let part = buffers::storage(ctx, "partials", n)?;
+    let hyper = one_record(ctx, 0.0, |r| HyperLayout::set_density(r, 0, coeff, n))?;
     let op = Density {
         n,
         p_off,
         partial_off: 0,
-        coeff,
+        spatial: 0,
     };
     run_once(
         ctx,
         &op,
-        &[("params", &p), ("grads", &g), ("partials", &part)],
+        &[
+            ("params", &p),
+            ("grads", &g),
+            ("partials", &part),
+            ("hyper", &hyper),
+        ],
         &launch(1),
     )?;
     let mut out = buffers::read_many(ctx, &[(&g, 0, grads.len()), (&part, 0, n)])?;
@@ -252,6 +289,7 @@ pub fn adam(
     let p = buffers::storage_with(ctx, "params", params)?;
     let mb = buffers::storage_with(ctx, "m", m)?;
     let vb = buffers::storage_with(ctx, "v", v)?;
+    let hyper = one_record(ctx, hp.lr, |_| ())?;
     let op = Adam {
         n,
         max_workgroups: ctx.caps.max_workgroups,
@@ -264,7 +302,13 @@ pub fn adam(
     run_once(
         ctx,
         &op,
-        &[("grads", &g), ("params", &p), ("m", &mb), ("v", &vb)],
+        &[
+            ("grads", &g),
+            ("params", &p),
+            ("m", &mb),
+            ("v", &vb),
+            ("hyper", &hyper),
+        ],
         &at,
     )?;
     let mut out = buffers::read_many(ctx, &[(&p, 0, n), (&mb, 0, n), (&vb, 0, n)])?;

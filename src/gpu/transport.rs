@@ -1,11 +1,12 @@
 //! Transport cost of one layer, forward and backward fused (`shaders/transport.wgsl`): two
 //! passes, rows (`dW`, `dp_out`, the value) then columns (`dp_in`). The scale is
-//! `ops::transport::transport_scale`.
+//! `ops::transport::transport_scale`; the factor `g`, the weight norm and the scale are each
+//! network's own, in its record of `hyper` (`gpu/hyper.rs`), so that the networks of a population
+//! may differ in alpha and both norms.
 
+use super::hyper::HyperLayout;
 use super::kernel::{GpuOp, Launch};
 use super::shader::Shader;
-use crate::config::{TransportNorm, WeightNorm};
-use crate::ops::transport::transport_scale;
 use bytemuck::{Pod, Zeroable};
 
 pub const SHADER: Shader = Shader {
@@ -23,19 +24,20 @@ pub struct Params {
     pub pin_off: u32,
     pub pout_off: u32,
     pub partial_off: u32,
-    pub l2: u32,
+    pub l2_at: u32,
     /// Per-model strides (`kernel::Dispatch::per_model`).
     pub params_ms: u32,
-    pub g: f32,
+    pub g_at: u32,
     pub partials_ms: u32,
-    pub _pad2: u32,
+    pub hyper_ms: u32,
     pub _pad3: u32,
 }
 crate::uniform!(Params = "Params" {
-    c, oc, w_off, pin_off, pout_off, partial_off, l2, params_ms, g, partials_ms, _pad2, _pad3
+    c, oc, w_off, pin_off, pout_off, partial_off, l2_at, params_ms, g_at, partials_ms, hyper_ms, _pad3
 });
 
-/// One layer's transport: where its tensors sit in the flat buffers and how it is weighted.
+/// One layer's transport: where its tensors sit in the flat buffers, and which spatial layer it is
+/// (where its weighting sits in each network's record of `hyper`).
 #[derive(Clone, Copy, Debug)]
 pub struct TransportArgs {
     pub c: usize,
@@ -44,18 +46,11 @@ pub struct TransportArgs {
     pub pin_off: usize,
     pub pout_off: usize,
     pub partial_off: usize,
-    pub norm: TransportNorm,
-    pub weight_norm: WeightNorm,
-    /// The weight of `T` in the total loss (`alpha / |L|`).
-    pub coeff: f32,
+    /// The layer's number among the spatial layers.
+    pub spatial: usize,
 }
 
 impl TransportArgs {
-    /// The normalising constant, the same f32 as the CPU's.
-    pub fn scale(&self) -> f32 {
-        transport_scale(self.norm, self.c, self.oc)
-    }
-
     pub fn params(&self) -> Params {
         Params {
             c: self.c as u32,
@@ -64,18 +59,18 @@ impl TransportArgs {
             pin_off: self.pin_off as u32,
             pout_off: self.pout_off as u32,
             partial_off: self.partial_off as u32,
-            l2: (self.weight_norm == WeightNorm::L2) as u32,
-            g: self.coeff * self.scale(),
+            l2_at: HyperLayout::transport_l2(self.spatial) as u32,
+            g_at: HyperLayout::transport_g(self.spatial) as u32,
             ..Params::default()
         }
     }
 }
 
-/// The rows pass: one workgroup per output neuron. Binds `params`, `grads`, `partials`.
+/// The rows pass: one workgroup per output neuron. Binds `params`, `grads`, `partials`, `hyper`.
 #[derive(Clone, Copy, Debug)]
 pub struct TransportRows(pub TransportArgs);
 
-/// The columns pass: one workgroup per input neuron. Binds `params`, `grads`, `partials`.
+/// The columns pass: one workgroup per input neuron. Binds `params`, `grads`, `partials`, `hyper`.
 #[derive(Clone, Copy, Debug)]
 pub struct TransportCols(pub TransportArgs);
 

@@ -1,9 +1,12 @@
-//! A grid on the GPU trains the runs that differ in their seed only (the seeds of one cell) as one
-//! population (`gpu::population`): one engine, the same dispatches, each run through its own
-//! training loop, split and record on a thread of its own, exactly as `execute` does alone (the
-//! population hands each run its member instead of a backend of its own). A group is formed only
-//! where every run starts from the same point: all new, or all resumed at the same step; any
-//! other run trains alone in the grid's pool.
+//! A grid on the GPU trains the runs that differ only in what the networks of a population may
+//! differ in (seed, initialisation, learning rate, alpha, beta and both norms: the seeds of a
+//! cell, and the cells of one input mode that differ in those, such as Table 1's regular and
+//! spatial networks) as one population (`gpu::population`): one engine, the same dispatches, each
+//! run through its own training loop, split and record on a thread of its own, exactly as
+//! `execute` does alone (the population hands each run its member instead of a backend of its
+//! own). A group is formed of the runs that start from the same point: all new, or all resumed at the
+//! same step (a grid resumed after a crash may thus train as several populations); a run that
+//! starts alone, or is finished, goes to the grid's pool.
 
 use super::runner::{catch_run, execute, run_state, GridContext, RunError, RunState, TestSets};
 use super::{RunRecord, RunSpec};
@@ -15,13 +18,10 @@ use anyhow::anyhow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-/// What must be equal for two runs to share a population: everything but the seed.
+/// What must be equal for two runs to share a population (`gpu::hyper::population_key`).
 fn group_key(spec: &RunSpec) -> String {
-    let train = TrainConfig {
-        seed: 0,
-        ..spec.train.clone()
-    };
-    serde_json::to_string(&(&spec.model, &train)).unwrap_or_default()
+    let key = crate::gpu::hyper::population_key(&spec.model, &spec.train);
+    serde_json::to_string(&key).unwrap_or_default()
 }
 
 /// Where run `spec` starts, if it can join a population: `None` for a run that is finished (or
@@ -38,8 +38,8 @@ fn start_of(spec: &RunSpec, ctx: &GridContext) -> Option<(Progress, TrainState)>
     }
 }
 
-/// Trains every group of two or more runs that differ in their seed only and start at one point,
-/// a population at a time, reporting each run through `report`; returns the runs it took.
+/// Trains every group of two or more runs that may share a population and start at one point, a
+/// population at a time, reporting each run through `report`; returns the runs it took.
 pub(super) fn run_populations(
     specs: &[RunSpec],
     ctx: &GridContext,
@@ -53,24 +53,23 @@ pub(super) fn run_populations(
     if ctx.tabulate_only {
         return taken;
     }
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    // Groups by what must be equal and by where the runs start, in grid order.
+    let mut groups: BTreeMap<(String, usize, usize), Vec<(usize, TrainState)>> = BTreeMap::new();
     for (i, spec) in specs.iter().enumerate() {
-        groups.entry(group_key(spec)).or_default().push(i);
+        if let Some((at, state)) = start_of(spec, ctx) {
+            groups
+                .entry((group_key(spec), at.epoch, at.batch))
+                .or_default()
+                .push((i, state));
+        }
     }
-    for members in groups.into_values().filter(|g| g.len() > 1) {
+    for group in groups.into_values().filter(|g| g.len() > 1) {
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let starts: Vec<_> = members.iter().map(|&i| start_of(&specs[i], ctx)).collect();
-        let Some(starts) = starts.into_iter().collect::<Option<Vec<_>>>() else {
-            continue;
-        };
-        if starts.iter().any(|(p, _)| *p != starts[0].0) {
-            continue;
-        }
-        let first = &specs[members[0]];
+        let (members, states): (Vec<usize>, Vec<TrainState>) = group.into_iter().unzip();
+        let models: Vec<ModelConfig> = members.iter().map(|&i| specs[i].model.clone()).collect();
         let trains: Vec<TrainConfig> = members.iter().map(|&i| specs[i].train.clone()).collect();
-        let states: Vec<TrainState> = starts.into_iter().map(|(_, s)| s).collect();
         taken.extend(members.iter().copied());
         let names: Vec<&str> = members.iter().map(|&i| specs[i].name.as_str()).collect();
         println!(
@@ -78,7 +77,7 @@ pub(super) fn run_populations(
             members.len(),
             names.join(", ")
         );
-        let pop = match factory(first.model.clone(), trains, states, ctx.stop.clone()) {
+        let pop = match factory(models, trains, states, ctx.stop.clone()) {
             Ok(pop) => pop,
             Err(e) => {
                 for &i in &members {

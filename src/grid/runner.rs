@@ -22,10 +22,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// worker threads).
 pub type BackendFactory = dyn Fn(ModelConfig, TrainConfig, TrainState) -> Result<Box<dyn Backend>> + Sync;
 
-/// Builds the GPU population of a group of runs that differ in their seed only (model, each run's
-/// training configuration and starting state, the grid's stop flag); see `grid::population`.
+/// Builds the GPU population of a group of runs that may share one (each run's model and training
+/// configuration and starting state, the grid's stop flag); see `grid::population`.
 pub type PopulationFactory = dyn Fn(
-        ModelConfig,
+        Vec<ModelConfig>,
         Vec<TrainConfig>,
         Vec<TrainState>,
         Arc<AtomicBool>,
@@ -54,8 +54,8 @@ pub struct GridContext<'a> {
     /// What is running (the grid's command line and data), recorded in each run's checkpoints and
     /// summary.
     pub invocation: crate::provenance::Invocation,
-    /// Train the runs that differ in their seed only as one population each (the GPU), instead of
-    /// one by one.
+    /// Train the runs that may share a population (`gpu::hyper::population_key`) as one population
+    /// per group (the GPU), instead of one by one.
     pub population: Option<&'a PopulationFactory>,
 }
 
@@ -436,8 +436,8 @@ pub fn run_grid(
             }
         }
     };
-    // The runs that differ in their seed only train first, a population at a time; the pool
-    // takes the rest.
+    // The runs that may share a population train first, a population at a time; the pool takes
+    // the rest.
     let grouped = super::population::run_populations(specs, ctx, &tests, &report);
     let pool: Vec<usize> = (0..n).filter(|i| !grouped.contains(i)).collect();
     let worker = || loop {
