@@ -15,6 +15,8 @@ use anyhow::{anyhow, bail, Context, Result};
 #[derive(Clone, Copy, Debug)]
 pub struct Launch {
     pub batch: usize,
+    /// The step's bias corrections and Adam's betas and eps, which every network of a population
+    /// shares; its `lr` is not used on the GPU (each network's own is in `hyper`, `gpu/hyper.rs`).
     pub adam: AdamStep,
     /// The batch's first example in the epoch's order.
     pub first: usize,
