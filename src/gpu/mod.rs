@@ -1,7 +1,7 @@
 //! The GPU backend: the training step of `cpu::forward_backward` + Adam as WGSL kernels on wgpu.
 //!
 //! Layout: one module per op (`matmul`, `bias_grad`, `mask`, `softmax_xent`, `transport`,
-//! `density`, `reduce`, `adam`), each owning its shader, its uniform block (a `#[repr(C)]` mirror
+//! `density`, `reduce`, `adam`, `accuracy`), each owning its shader, its uniform block (a `#[repr(C)]` mirror
 //! of the WGSL struct) and a `GpuOp` implementation; `plan` lists the dispatches of a training
 //! step and of an evaluation pass; `kernel` compiles a plan (pipelines, named bind groups, one
 //! uniform slot per dispatch) and records it; `context`, `shader` and `buffers` are the runtime
@@ -16,6 +16,7 @@
 //! compute pass with every dispatch of `plan::training_step`; one submit. Nothing is read back:
 //! the losses are read in [`Backend::take_losses`].
 
+pub mod accuracy;
 pub mod adam;
 pub mod autotune;
 pub mod bias_grad;
@@ -65,6 +66,7 @@ pub const SHADERS: &[shader::Shader] = &[
     reduce::SHADER,
     adam::SHADER,
     gather::SHADER,
+    accuracy::SHADER,
 ];
 
 /// Environment variable that makes GPU tests fail (instead of skip) when no adapter is found.
