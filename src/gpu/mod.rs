@@ -24,6 +24,7 @@ pub mod buffers;
 pub mod chunk;
 pub mod context;
 pub mod density;
+pub mod evaluate;
 pub mod gather;
 pub mod instrument;
 pub mod kernel;
@@ -167,6 +168,8 @@ pub struct GpuBackend {
     last_batch: usize,
     opts: GpuOptions,
     resident: Resident,
+    /// The test set on the device (`evaluate.rs`).
+    eval: evaluate::EvalData,
 }
 
 impl GpuBackend {
@@ -309,6 +312,7 @@ impl GpuBackend {
             last_batch: 0,
             opts,
             resident: Resident::No,
+            eval: evaluate::EvalData::No,
         };
         if opts.matmul == MatmulChoice::Autotune {
             gb.autotune()?;
@@ -583,6 +587,14 @@ impl Backend for GpuBackend {
 
     fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>) -> Result<Vec<f32>> {
         self.logits_of(0, inputs, count, keep)
+    }
+
+    fn count_correct(
+        &mut self,
+        test: &crate::data::batches::TestSet,
+        keep: Option<&NeuronMask>,
+    ) -> Result<Vec<(u64, u64)>> {
+        self.count_correct_of(0, test, keep)
     }
 
     fn state(&mut self) -> Result<TrainState> {
