@@ -2,7 +2,7 @@
 //! engine). The training loop, evaluation, split and checkpoints only ever talk to this trait.
 
 use crate::config::{ModelConfig, TrainConfig};
-use crate::data::batches::{Batch, EpochOrder};
+use crate::data::batches::{Batch, EpochOrder, TestSet};
 use crate::data::Datasets;
 use crate::model::{NeuronMask, TrainState};
 use crate::ops::{self, softmax_xent::SoftmaxXentShape, OpError};
@@ -106,6 +106,19 @@ pub trait Backend {
     fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>)
         -> anyhow::Result<Vec<f32>>;
 
+    /// Per head of the model, `(correct, labelled)` over the whole test set `test` with the neurons
+    /// `keep` switches off: `ops::accuracy::count_correct` of the test set's logits. The default
+    /// computes the logits with [`Backend::logits`] and counts on the host
+    /// ([`count_correct_on_host`]); the GPU keeps the test set on the device and counts there,
+    /// reading back only the counts.
+    fn count_correct(
+        &mut self,
+        test: &TestSet,
+        keep: Option<&NeuronMask>,
+    ) -> anyhow::Result<Vec<(u64, u64)>> {
+        count_correct_on_host(self, test, keep)
+    }
+
     /// Parameters, Adam's moments and step count (read back from the device if needed).
     fn state(&mut self) -> anyhow::Result<TrainState>;
 
@@ -157,6 +170,23 @@ pub fn train_batches_on_host<B: Backend + ?Sized>(
     Ok(())
 }
 
+/// [`Backend::count_correct`] from the logits of the whole test set, counted on the host.
+pub fn count_correct_on_host<B: Backend + ?Sized>(
+    backend: &mut B,
+    test: &TestSet,
+    keep: Option<&NeuronMask>,
+) -> anyhow::Result<Vec<(u64, u64)>> {
+    check_test_set(backend.model_config(), test, keep)?;
+    let offsets = backend.model_config().head_offsets();
+    let logits = backend.logits(&test.inputs, test.len, keep)?;
+    Ok(ops::accuracy::count_correct(
+        &logits,
+        &test.labels,
+        test.len,
+        &offsets,
+    ))
+}
+
 /// The checks of a training batch that both backends make before touching it, so that both refuse
 /// the same bad input with the same error: a size between 1 and the backend's `capacity` (the
 /// `--batch-size` it was built for), the model's input width, enough inputs and labels, and every
@@ -199,6 +229,18 @@ pub fn check_logits_input(
         ops::mask::flatten(keep, &model.sizes)?;
     }
     Ok(())
+}
+
+/// The checks of a test set that both backends make before counting on it: the inputs of
+/// [`check_logits_input`] and one label per row and head.
+pub fn check_test_set(model: &ModelConfig, test: &TestSet, keep: Option<&NeuronMask>) -> Result<(), OpError> {
+    ops::expect_len(
+        "accuracy",
+        "the test labels",
+        test.labels.len(),
+        test.len * model.heads,
+    )?;
+    check_logits_input(model, &test.inputs, test.len, keep)
 }
 
 /// The checks of a state (parameters, Adam's moments) that both backends make before taking it:

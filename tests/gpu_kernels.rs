@@ -17,6 +17,7 @@
 //! - Adam: the same formula per element, only sqrt/division rounding differ (≤ 2.5 ulp in WGSL):
 //!   abs 1e-7 + rel 1e-5.
 //! - bias gradient: the same sequential sum in the same order: abs 1e-6 (it is exact in practice).
+//! - accuracy: counts of comparisons of the same f32 values: exact.
 
 #[path = "common/gpu.rs"]
 mod common;
@@ -26,6 +27,7 @@ use spatial_gpu::config::{Activation, TransportNorm, WeightNorm};
 use spatial_gpu::cpu;
 use spatial_gpu::gpu::matmul::{MatmulArgs, Variant};
 use spatial_gpu::gpu::{testing, transport};
+use spatial_gpu::metrics;
 
 /// Checks the three products of a dense layer `(b, c) -> (b, oc)` for `variant`.
 fn check_layer(
@@ -338,6 +340,63 @@ fn softmax_xent_matches_cpu() {
 }
 
 use rand::Rng;
+
+/// The accuracy kernel against `ops::accuracy::count_correct` (exact counts). Logits take one of 5
+/// values, so most rows tie at their maximum (a tie goes to the lower class on both sides); a
+/// quarter of the labels is missing; the batch's labels start `first` rows into a longer label
+/// array (a later batch of a test set); heads of 1 to 47 classes.
+#[test]
+fn accuracy_matches_cpu() {
+    let Some(ctx) = context() else { return };
+    let cases: [(usize, usize, &[usize]); 6] = [
+        (256, 0, &[10, 10]),
+        (1, 3, &[10, 10]),
+        (37, 11, &[7, 7, 7]),
+        (5, 0, &[1]),
+        (64, 100, &[3, 10]),
+        (33, 2, &[47, 3, 10]),
+    ];
+    let (mut ties, mut missing, mut correct) = (0, 0, 0);
+    for (i, &(b, first, classes)) in cases.iter().enumerate() {
+        let heads = classes.len();
+        let mut offsets = vec![0];
+        for &n in classes {
+            offsets.push(offsets.last().unwrap() + n);
+        }
+        let width = offsets[heads];
+        let mut r = rng(80 + i as u64);
+        let logits: Vec<f32> = (0..b * width)
+            .map(|_| r.random_range(-2..=2) as f32 * 0.5)
+            .collect();
+        let labels: Vec<i32> = (0..(first + b) * heads)
+            .map(|k| {
+                if r.random_range(0..4) == 0 {
+                    -1
+                } else {
+                    r.random_range(0..classes[k % heads] as i32)
+                }
+            })
+            .collect();
+        let batch_labels = &labels[first * heads..];
+        let want = metrics::count_correct(&logits, batch_labels, b, &offsets);
+        let got = testing::accuracy(&ctx, &logits, &labels, first, b, &offsets).unwrap();
+        assert_eq!(got, want, "accuracy b={b} first={first} classes={classes:?}");
+        for row in 0..b {
+            for h in 0..heads {
+                let z = &logits[row * width + offsets[h]..row * width + offsets[h + 1]];
+                let top = z.iter().fold(f32::MIN, |m, &v| m.max(v));
+                ties += (z.iter().filter(|&&v| v == top).count() > 1) as usize;
+                missing += (batch_labels[row * heads + h] < 0) as usize;
+            }
+        }
+        correct += want.iter().map(|c| c.0).sum::<u64>();
+    }
+    // The data exercises what it claims to.
+    assert!(
+        ties > 100 && missing > 50 && correct > 50,
+        "ties {ties}, missing {missing}, correct {correct}"
+    );
+}
 
 /// Max |x| of a tensor, the scale of the absolute tolerance of sums with cancellation.
 fn scale_of(x: &[f32]) -> f32 {

@@ -35,6 +35,7 @@ fn every_uniform_block_matches_its_wgsl_struct() {
         (reduce::SHADER, check::<reduce::Params>(reduce::SHADER)),
         (adam::SHADER, check::<adam::Params>(adam::SHADER)),
         (gather::SHADER, check::<gather::Params>(gather::SHADER)),
+        (accuracy::SHADER, check::<accuracy::Params>(accuracy::SHADER)),
     ];
     // Every shader on disk has its block checked here.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");

@@ -108,6 +108,16 @@ pub fn read(ctx: &GpuContext, buffer: &wgpu::Buffer, offset: usize, len: usize) 
     read_many(ctx, &[(buffer, offset, len)]).map(|mut v| v.remove(0))
 }
 
+/// Copies `len` u32 from `buffer` (starting at element `offset`) back to the host; waits. The words
+/// come through [`read_many`] as the bits of `f32`s, which are copied, never computed with, so
+/// every word comes back as it was.
+pub fn read_u32(ctx: &GpuContext, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<u32>> {
+    Ok(read(ctx, buffer, offset, len)?
+        .into_iter()
+        .map(f32::to_bits)
+        .collect())
+}
+
 /// Reads several ranges with one submit and one wait.
 pub fn read_many(ctx: &GpuContext, ranges: &[(&wgpu::Buffer, usize, usize)]) -> Result<Vec<Vec<f32>>> {
     ctx.check()?;

@@ -1,7 +1,7 @@
 //! The GPU backend: the training step of `cpu::forward_backward` + Adam as WGSL kernels on wgpu.
 //!
 //! Layout: one module per op (`matmul`, `bias_grad`, `mask`, `softmax_xent`, `transport`,
-//! `density`, `reduce`, `adam`), each owning its shader, its uniform block (a `#[repr(C)]` mirror
+//! `density`, `reduce`, `adam`, `accuracy`), each owning its shader, its uniform block (a `#[repr(C)]` mirror
 //! of the WGSL struct) and a `GpuOp` implementation; `plan` lists the dispatches of a training
 //! step and of an evaluation pass; `kernel` compiles a plan (pipelines, named bind groups, one
 //! uniform slot per dispatch) and records it; `context`, `shader` and `buffers` are the runtime
@@ -16,6 +16,7 @@
 //! compute pass with every dispatch of `plan::training_step`; one submit. Nothing is read back:
 //! the losses are read in [`Backend::take_losses`].
 
+pub mod accuracy;
 pub mod adam;
 pub mod autotune;
 pub mod bias_grad;
@@ -23,6 +24,7 @@ pub mod buffers;
 pub mod chunk;
 pub mod context;
 pub mod density;
+pub mod evaluate;
 pub mod gather;
 pub mod hyper;
 pub mod instrument;
@@ -66,6 +68,7 @@ pub const SHADERS: &[shader::Shader] = &[
     reduce::SHADER,
     adam::SHADER,
     gather::SHADER,
+    accuracy::SHADER,
 ];
 
 /// Environment variable that makes GPU tests fail (instead of skip) when no adapter is found.
@@ -168,6 +171,8 @@ pub struct GpuBackend {
     last_batch: usize,
     opts: GpuOptions,
     resident: Resident,
+    /// The test set on the device (`evaluate.rs`).
+    eval: evaluate::EvalData,
 }
 
 impl GpuBackend {
@@ -308,6 +313,7 @@ impl GpuBackend {
             last_batch: 0,
             opts,
             resident: Resident::No,
+            eval: evaluate::EvalData::No,
         };
         if opts.matmul == MatmulChoice::Autotune {
             gb.autotune()?;
@@ -587,6 +593,14 @@ impl Backend for GpuBackend {
 
     fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>) -> Result<Vec<f32>> {
         self.logits_of(0, inputs, count, keep)
+    }
+
+    fn count_correct(
+        &mut self,
+        test: &crate::data::batches::TestSet,
+        keep: Option<&NeuronMask>,
+    ) -> Result<Vec<(u64, u64)>> {
+        self.count_correct_of(0, test, keep)
     }
 
     fn state(&mut self) -> Result<TrainState> {

@@ -218,6 +218,13 @@ impl Backend for Member {
     fn logits(&mut self, inputs: &[f32], count: usize, keep: Option<&NeuronMask>) -> Result<Vec<f32>> {
         self.pop.lock().engine.logits_of(self.k, inputs, count, keep)
     }
+    fn count_correct(
+        &mut self,
+        test: &crate::data::batches::TestSet,
+        keep: Option<&NeuronMask>,
+    ) -> Result<Vec<(u64, u64)>> {
+        self.pop.lock().engine.count_correct_of(self.k, test, keep)
+    }
     fn state(&mut self) -> Result<TrainState> {
         self.pop.lock().engine.state_of(self.k)
     }

@@ -3,6 +3,7 @@
 //! bindings as the plans, and reads the result back (waits). Inputs are checked against the op's
 //! contract in `ops::*` first.
 
+use super::accuracy::{counts_len, Accuracy};
 use super::adam::Adam;
 use super::bias_grad::BiasGrad;
 use super::buffers::{self, Uniforms};
@@ -197,6 +198,45 @@ pub fn softmax_xent(
     let mut out = buffers::read_many(ctx, &[(&dl, 0, logits.len()), (&rl, 0, b)])?;
     let rl = out.pop().unwrap_or_default();
     Ok((out.pop().unwrap_or_default(), rl))
+}
+
+/// The accuracy counts of `b` rows of `logits` against `labels` rows `first..first + b` (labels
+/// holds whole rows of `heads` labels, as a test set's), once; returns `(correct, total)` per head.
+pub fn accuracy(
+    ctx: &GpuContext,
+    logits: &[f32],
+    labels: &[i32],
+    first: usize,
+    b: usize,
+    offsets: &[usize],
+) -> Result<Vec<(u64, u64)>> {
+    let heads = offsets.len().saturating_sub(1);
+    let width = offsets.last().copied().unwrap_or(0);
+    ops::expect_len("accuracy", "the logits", logits.len(), b * width)?;
+    expect_at_least("accuracy", "the labels", labels.len(), (first + b) * heads)?;
+    let offs = buffers::storage(ctx, "head offsets", offsets.len())?;
+    ctx.queue
+        .write_buffer(&offs, 0, &super::softmax_xent::offsets_bytes(offsets));
+    let lg = buffers::storage_with(ctx, "logits", logits)?;
+    let lb = buffers::storage(ctx, "labels", labels.len())?;
+    if !labels.is_empty() {
+        ctx.queue.write_buffer(&lb, 0, bytemuck::cast_slice(labels));
+    }
+    let counts = buffers::storage(ctx, "counts", counts_len(heads))?;
+    let op = Accuracy { heads, width };
+    let named = [
+        ("logits", &lg),
+        ("labels", &lb),
+        ("head_offsets", &offs),
+        ("counts", &counts),
+    ];
+    let at = Launch { first, ..launch(b) };
+    run_once(ctx, &op, &named, &at)?;
+    let words = buffers::read_u32(ctx, &counts, 0, counts_len(heads))?;
+    Ok(words
+        .chunks_exact(2)
+        .map(|c| (c[0] as u64, c[1] as u64))
+        .collect())
 }
 
 /// Transport on host data laid out as one flat `params`/`grads` pair, weighted `coeff` with the

@@ -5,6 +5,7 @@
 //! The checks return an [`OpError`] naming the op, the input and the sizes at fault; the backends
 //! call them where data enters (one-off kernel runs, evaluation masks), not inside hot loops.
 
+pub mod accuracy;
 pub mod activation;
 pub mod adam;
 pub mod density;
