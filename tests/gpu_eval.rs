@@ -258,10 +258,39 @@ fn device_counts_equal_the_logits_path_for_members_of_a_population() {
     let mut m1 = pop.member(1).unwrap();
     // Labels from network 1's predictions, so networks 0 and 1 score differently.
     let test = labelled_test_set(&mut m1, 29, 9);
+    let before = pop.evaluation_passes();
     let c1 = assert_same_counts(&mut m1, &test, true, "member 1");
     let c0 = assert_same_counts(&mut m0, &test, false, "member 0");
     assert_ne!(
         c0, c1,
         "two networks, the same counts: the test cannot tell them apart"
+    );
+    // Member 1's pass without a mask counted both networks, and member 0 took its counts from it;
+    // each masked evaluation ran its own pass (the masks are the members' own).
+    assert_eq!(
+        pop.evaluation_passes() - before,
+        3,
+        "passes for 2 unmasked and 2 masked evaluations"
+    );
+    // New parameters for network 0: the counts kept are stale, and both networks count again.
+    let mut state = m0.state().unwrap();
+    state.params.data.iter_mut().for_each(|v| *v *= -1.0);
+    m0.set_state(&state).unwrap();
+    let before = pop.evaluation_passes();
+    let again0 = m0.count_correct(&test, None).unwrap();
+    assert_eq!(
+        again0,
+        count_correct_on_host(&mut m0, &test, None).unwrap(),
+        "member 0, new parameters"
+    );
+    assert_ne!(
+        again0, c0,
+        "new parameters, the same counts: the test cannot tell them apart"
+    );
+    assert_eq!(m1.count_correct(&test, None).unwrap(), c1, "member 1, unchanged");
+    assert_eq!(
+        pop.evaluation_passes() - before,
+        1,
+        "one pass for both after the change"
     );
 }

@@ -168,6 +168,7 @@ impl GpuBackend {
                 .collect();
             self.submit_chunk(&ats)?;
             self.step += n as u64;
+            self.version += 1;
             for p in &mut self.pending {
                 *p += n as u64;
             }

@@ -167,6 +167,9 @@ pub struct GpuBackend {
     eval_masked_plan: Compiled,
     /// Per network: steps whose losses sit in its accumulator.
     pending: Vec<u64>,
+    /// Changes whenever the parameters may have (a training step or chunk, a new state), so that
+    /// an evaluation of every network can be reused until then (`evaluate.rs`).
+    version: u64,
     /// Size of the last training batch (for snapshots).
     last_batch: usize,
     opts: GpuOptions,
@@ -310,6 +313,7 @@ impl GpuBackend {
             eval_plan,
             eval_masked_plan,
             pending: vec![0; models],
+            version: 0,
             last_batch: 0,
             opts,
             resident: Resident::No,
@@ -513,6 +517,7 @@ impl GpuBackend {
         q.write_buffer(&self.bufs.adam_m, at, bytemuck::cast_slice(&state.adam_m));
         q.write_buffer(&self.bufs.adam_v, at, bytemuck::cast_slice(&state.adam_v));
         self.step = state.step;
+        self.version += 1;
         Ok(())
     }
 
@@ -580,6 +585,7 @@ impl Backend for GpuBackend {
             bytemuck::cast_slice(&batch.labels[..b * heads]),
         );
         self.step += 1;
+        self.version += 1;
         let at = self.launch(b, self.step);
         self.submit(Which::Train, &at, "train step");
         self.pending[0] += 1;

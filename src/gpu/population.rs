@@ -104,6 +104,12 @@ impl Population {
         })
     }
 
+    /// Evaluation passes run on the device's test set ([`GpuBackend::evaluation_passes`]): the
+    /// members' evaluations without a mask at the same step share one.
+    pub fn evaluation_passes(&self) -> u64 {
+        self.lock().engine.evaluation_passes()
+    }
+
     /// The engine's name (`gpu (adapter)`).
     pub fn name(&self) -> String {
         self.lock().engine.name()
