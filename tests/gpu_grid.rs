@@ -12,6 +12,11 @@ mod grid_cli;
 use grid_cli::*;
 use std::path::Path;
 
+/// The tests of this file set `SPATIAL_GPU_CACHE_DIR` for the processes they start (so that the two
+/// invocations they compare run the same matmul kernels): one at a time, so that neither changes the
+/// variable between the other's two invocations.
+static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn tensors(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -29,6 +34,7 @@ fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
     if spatial_gpu::gpu::test_context().is_none() {
         return;
     }
+    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     tiny_data(&data);
@@ -96,4 +102,83 @@ fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
         );
     }
     assert_eq!(tensors(&together.join("concat-regular-seed2")), kept);
+}
+
+/// Removes every key that holds a time from a JSON value, at any depth.
+fn without_seconds(mut v: serde_json::Value) -> serde_json::Value {
+    match &mut v {
+        serde_json::Value::Object(o) => {
+            o.retain(|k, _| !k.contains("seconds"));
+            for x in o.values_mut() {
+                *x = without_seconds(x.take());
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for x in a.iter_mut() {
+                *x = without_seconds(x.take());
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+/// `sweep` on the GPU: its cells of one input mode differ in initialisation, transport norm, weight
+/// norm, alpha and beta (and one is regular), which a population's networks may, so they train as
+/// one population, and every run ends where it ends alone (`--no-population`), bit for bit.
+#[test]
+fn sweep_on_the_gpu_trains_the_cells_of_a_mode_as_one_population() {
+    if spatial_gpu::gpu::test_context().is_none() {
+        return;
+    }
+    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    tiny_data(&data);
+    std::env::set_var("SPATIAL_GPU_CACHE_DIR", tmp.path().join("autotune"));
+    let sweep = |out: &Path, extra: &[&str]| -> String {
+        let mut args: Vec<String> = sweep_args(s(&data), s(out))
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let set = |args: &mut Vec<String>, opt: &str, value: &str| {
+            let at = args.iter().position(|a| a == opt).unwrap();
+            args[at + 1] = value.into();
+        };
+        set(&mut args, "--backend", "gpu");
+        set(&mut args, "--inits", "xavier,torch");
+        set(&mut args, "--weight-norms", "l1,l2");
+        args.extend(extra.iter().map(|e| e.to_string()));
+        ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let alone = tmp.path().join("alone");
+    let stdout = sweep(&alone, &["--no-population"]);
+    assert!(!stdout.contains("one population"), "{stdout}");
+    let together = tmp.path().join("together");
+    let stdout = sweep(&together, &[]);
+    // Per initialisation: the regular cell, paper alphas 0.01 and 1 and mean alpha 1, each with l1
+    // and l2: 7 cells, 14 in all, at one seed.
+    assert!(stdout.contains("training 14 runs as one population"), "{stdout}");
+    let mut runs = 0;
+    for entry in std::fs::read_dir(&alone).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("model.safetensors").exists() {
+            continue;
+        }
+        let name = dir.file_name().unwrap();
+        assert_eq!(
+            tensors(&dir),
+            tensors(&together.join(name)),
+            "{}: population vs alone",
+            name.to_string_lossy()
+        );
+        runs += 1;
+    }
+    assert_eq!(runs, 14);
+    let json = |dir: &Path| -> serde_json::Value {
+        without_seconds(
+            serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap(),
+        )
+    };
+    assert_eq!(json(&alone), json(&together), "sweep.json without its times");
 }
