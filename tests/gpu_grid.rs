@@ -29,6 +29,27 @@ fn tensors(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Every run directory with a checkpoint in `alone` has the same tensors, bit for bit, as the one of
+/// its name in `together`; returns how many there are.
+fn assert_runs_equal(alone: &Path, together: &Path) -> usize {
+    let mut runs = 0;
+    for entry in std::fs::read_dir(alone).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("model.safetensors").exists() {
+            continue;
+        }
+        let name = dir.file_name().unwrap();
+        assert_eq!(
+            tensors(&dir),
+            tensors(&together.join(name)),
+            "{}: population vs alone",
+            name.to_string_lossy()
+        );
+        runs += 1;
+    }
+    runs
+}
+
 #[test]
 fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
     if spatial_gpu::gpu::test_context().is_none() {
@@ -61,21 +82,7 @@ fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
     // Concat's regular and spatial cells at seeds 1 and 2: one population of 4.
     assert_eq!(stdout.matches("as one population").count(), 1, "{stdout}");
     assert!(stdout.contains("training 4 runs as one population"), "{stdout}");
-    let mut runs = 0;
-    for entry in std::fs::read_dir(&alone).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir.join("model.safetensors").exists() {
-            continue;
-        }
-        let name = dir.file_name().unwrap();
-        assert_eq!(
-            tensors(&dir),
-            tensors(&together.join(name)),
-            "{}: population vs alone",
-            name.to_string_lossy()
-        );
-        runs += 1;
-    }
+    let runs = assert_runs_equal(&alone, &together);
     assert_eq!(runs, 4, "concat: regular and spatial, seeds 1 and 2");
     assert_eq!(
         results_without_times(&alone.join("results.json")),
@@ -159,22 +166,7 @@ fn sweep_on_the_gpu_trains_the_cells_of_a_mode_as_one_population() {
     // Per initialisation: the regular cell, paper alphas 0.01 and 1 and mean alpha 1, each with l1
     // and l2: 7 cells, 14 in all, at one seed.
     assert!(stdout.contains("training 14 runs as one population"), "{stdout}");
-    let mut runs = 0;
-    for entry in std::fs::read_dir(&alone).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir.join("model.safetensors").exists() {
-            continue;
-        }
-        let name = dir.file_name().unwrap();
-        assert_eq!(
-            tensors(&dir),
-            tensors(&together.join(name)),
-            "{}: population vs alone",
-            name.to_string_lossy()
-        );
-        runs += 1;
-    }
-    assert_eq!(runs, 14);
+    assert_eq!(assert_runs_equal(&alone, &together), 14);
     let json = |dir: &Path| -> serde_json::Value {
         without_seconds(
             serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap(),

@@ -70,22 +70,27 @@ pub(super) fn run_populations(
         let (members, states): (Vec<usize>, Vec<TrainState>) = group.into_iter().unzip();
         let models: Vec<ModelConfig> = members.iter().map(|&i| specs[i].model.clone()).collect();
         let trains: Vec<TrainConfig> = members.iter().map(|&i| specs[i].train.clone()).collect();
-        taken.extend(members.iter().copied());
         let names: Vec<&str> = members.iter().map(|&i| specs[i].name.as_str()).collect();
+        let pop = match factory(models, trains, states, ctx.stop.clone()) {
+            Ok(pop) => pop,
+            Err(e) => {
+                // Not a failure of the runs (a population of many networks may not fit a device
+                // that holds each one): they train one by one in the grid's pool, which reports
+                // any error of their own.
+                println!(
+                    "could not train {} runs as one population ({e:#}): they train one by one: {}",
+                    members.len(),
+                    names.join(", ")
+                );
+                continue;
+            }
+        };
+        taken.extend(members.iter().copied());
         println!(
             "training {} runs as one population: {}",
             members.len(),
             names.join(", ")
         );
-        let pop = match factory(models, trains, states, ctx.stop.clone()) {
-            Ok(pop) => pop,
-            Err(e) => {
-                for &i in &members {
-                    report(i, Err(RunError::Failed(anyhow!("{e:#}"))));
-                }
-                continue;
-            }
-        };
         std::thread::scope(|s| {
             for (k, &i) in members.iter().enumerate() {
                 let member = pop.member(k);
