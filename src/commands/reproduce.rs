@@ -117,9 +117,10 @@ fn reproduce(args: &ReproduceArgs) -> Result<i32> {
         .shard
         .map(|shard| shard.describe(specs.len(), all_specs.len()));
     println!(
-        "reproducing Table 1: {} runs ({} epochs each) in {}, {} at a time{}",
+        "reproducing Table 1: {} runs ({} epoch{} each) in {}, {} at a time{}",
         specs.len(),
         specs[0].train.epochs,
+        if specs[0].train.epochs == 1 { "" } else { "s" },
         args.out.display(),
         args.grid.jobs,
         scope.as_ref().map(|s| format!("; {s}")).unwrap_or_default()

@@ -134,10 +134,11 @@ fn sweep(args: &SweepArgs) -> Result<i32> {
         specs.extend(c.iter().cloned());
     }
     println!(
-        "sweep: {} cells x {} seeds = {} runs ({epochs} epochs each) in {}, {} at a time{}",
+        "sweep: {} cells x {} seeds = {} runs ({epochs} epoch{} each) in {}, {} at a time{}",
         cells.len(),
         seeds.len(),
         specs.len(),
+        if epochs == 1 { "" } else { "s" },
         args.out.display(),
         args.grid.jobs,
         scope.as_ref().map(|s| format!("; {s}")).unwrap_or_default()
