@@ -48,20 +48,19 @@ pub fn check_population(models: &[ModelConfig], trains: &[TrainConfig]) -> Resul
     let key0 = population_key(m0, t0);
     for (k, (m, t)) in models.iter().zip(trains).enumerate() {
         let (mk, tk) = population_key(m, t);
-        if mk != key0.0 {
-            bail!(
-                "network {k} of the population (seed {}) differs from network 0 (seed {}) in its network's shape or tasks:                  a population's networks may differ only in {MAY_DIFFER}",
-                t.seed,
-                t0.seed
-            );
-        }
-        if tk != key0.1 {
-            bail!(
-                "network {k} of the population (seed {}) differs from network 0 (seed {}) in its input mode, epochs,                  batch size or Adam's betas and eps: a population's networks may differ only in {MAY_DIFFER}",
-                t.seed,
-                t0.seed
-            );
-        }
+        let what = if mk != key0.0 {
+            "its network's shape, tasks or activation"
+        } else if tk != key0.1 {
+            "its input mode, epochs, batch size or Adam's betas and eps"
+        } else {
+            continue;
+        };
+        bail!(
+            "network {k} of the population (seed {}) differs from network 0 (seed {}) in {what}: \
+             a population's networks may differ only in {MAY_DIFFER}",
+            t.seed,
+            t0.seed
+        );
     }
     Ok(())
 }

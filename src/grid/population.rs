@@ -53,21 +53,28 @@ pub(super) fn run_populations(
     if ctx.tabulate_only {
         return taken;
     }
-    // Groups by what must be equal and by where the runs start, in grid order.
-    let mut groups: BTreeMap<(String, usize, usize), Vec<(usize, TrainState)>> = BTreeMap::new();
+    // Groups by what must be equal and by where the runs start, each group's runs in grid order.
+    // (Only where each starts is kept here: a group's states are read when it trains, so that a
+    // large grid does not hold every run's state at once.)
+    let mut groups: BTreeMap<(String, usize, usize), Vec<usize>> = BTreeMap::new();
     for (i, spec) in specs.iter().enumerate() {
-        if let Some((at, state)) = start_of(spec, ctx) {
+        if let Some((at, _)) = start_of(spec, ctx) {
             groups
                 .entry((group_key(spec), at.epoch, at.batch))
                 .or_default()
-                .push((i, state));
+                .push(i);
         }
     }
-    for group in groups.into_values().filter(|g| g.len() > 1) {
+    for members in groups.into_values().filter(|g| g.len() > 1) {
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let (members, states): (Vec<usize>, Vec<TrainState>) = group.into_iter().unzip();
+        let starts: Option<Vec<(Progress, TrainState)>> =
+            members.iter().map(|&i| start_of(&specs[i], ctx)).collect();
+        let Some(starts) = starts.filter(|s| s.iter().all(|(p, _)| *p == s[0].0)) else {
+            continue;
+        };
+        let states: Vec<TrainState> = starts.into_iter().map(|(_, s)| s).collect();
         let models: Vec<ModelConfig> = members.iter().map(|&i| specs[i].model.clone()).collect();
         let trains: Vec<TrainConfig> = members.iter().map(|&i| specs[i].train.clone()).collect();
         let names: Vec<&str> = members.iter().map(|&i| specs[i].name.as_str()).collect();
