@@ -260,13 +260,14 @@ pub fn sweep_markdown(cells: &[SweepCell], epochs: usize, seeds: &[u64]) -> Stri
     let _ = writeln!(s, "# Settings sweep\n");
     let _ = writeln!(
         s,
-        "{epochs} epochs, seeds {seeds:?}. \"all heads\": runs in which every task's test accuracy exceeds 0.5 \
+        "{epochs} epoch{}, seeds {seeds:?}. \"all heads\": runs in which every task's test accuracy exceeds 0.5 \
          (chance is 0.1). full / split / drop: means over the cell's runs; drop (trained): over the runs that \
          trained all heads. seg. l: mean segregation score of split layer l (same-task / cross-task distance; \
          < 1: grouped by task), with the number of runs whose permutation p-value is below 0.05. \
          Q tasks / Q det.: Newman's Q of the split layers' |w| graph for the task partition / Louvain's; part.: \
          normalised participation of the hidden split neurons; agree.: selectivity agreement (METHOD.md, \
-         \"Modularity measures\"); mean ± std over the cell's runs.\n"
+         \"Modularity measures\"); mean ± std over the cell's runs.\n",
+        if epochs == 1 { "" } else { "s" }
     );
     let layers: Vec<usize> = cells
         .first()

@@ -135,8 +135,9 @@ pub fn table_markdown(records: &[RunRecord], specs: &[RunSpec]) -> String {
     if let Some(a) = any {
         let _ = writeln!(
             s,
-            "Settings: {} epochs, seeds {:?}, sizes (input)-{}, batch {}, lr {}, init {}.",
+            "Settings: {} epoch{}, seeds {:?}, sizes (input)-{}, batch {}, lr {}, init {}.",
             a.train.epochs,
+            if a.train.epochs == 1 { "" } else { "s" },
             seeds,
             a.model.sizes[1..]
                 .iter()
