@@ -29,6 +29,23 @@ fn tensors(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// What both tests start with, `None` without an adapter: their turn with the environment, a
+/// temporary directory with the tiny data in `data/`, and a private autotune cache in
+/// `autotune/` for the processes they start.
+fn setup() -> Option<(
+    std::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    std::path::PathBuf,
+)> {
+    spatial_gpu::gpu::test_context()?;
+    let turn = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    tiny_data(&data);
+    std::env::set_var("SPATIAL_GPU_CACHE_DIR", tmp.path().join("autotune"));
+    Some((turn, tmp, data))
+}
+
 /// Every run directory with a checkpoint in `alone` has the same tensors, bit for bit, as the one of
 /// its name in `together`; returns how many there are.
 fn assert_runs_equal(alone: &Path, together: &Path) -> usize {
@@ -52,15 +69,9 @@ fn assert_runs_equal(alone: &Path, together: &Path) -> usize {
 
 #[test]
 fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
-    if spatial_gpu::gpu::test_context().is_none() {
+    let Some((_turn, tmp, data)) = setup() else {
         return;
-    }
-    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    tiny_data(&data);
-    let cache = tmp.path().join("autotune");
-    std::env::set_var("SPATIAL_GPU_CACHE_DIR", &cache);
+    };
     let gpu_args = |out: &Path, extra: &[&str]| -> Vec<String> {
         let mut args: Vec<String> = reproduce_args(s(&data), s(out), "1")
             .into_iter()
@@ -135,14 +146,9 @@ fn without_seconds(mut v: serde_json::Value) -> serde_json::Value {
 /// one population, and every run ends where it ends alone (`--no-population`), bit for bit.
 #[test]
 fn sweep_on_the_gpu_trains_the_cells_of_a_mode_as_one_population() {
-    if spatial_gpu::gpu::test_context().is_none() {
+    let Some((_turn, tmp, data)) = setup() else {
         return;
-    }
-    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    tiny_data(&data);
-    std::env::set_var("SPATIAL_GPU_CACHE_DIR", tmp.path().join("autotune"));
+    };
     let sweep = |out: &Path, extra: &[&str]| -> String {
         let mut args: Vec<String> = sweep_args(s(&data), s(out))
             .into_iter()

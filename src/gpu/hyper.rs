@@ -109,17 +109,13 @@ impl HyperLayout {
     }
 
     /// Values in a record.
-    pub fn len(&self) -> usize {
+    pub fn values(&self) -> usize {
         Self::FIRST_LAYER + Self::PER_LAYER * self.spatial
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// The record's stride in the buffer: a multiple of 4 floats.
     pub fn stride(&self) -> usize {
-        self.len().div_ceil(4) * 4
+        self.values().div_ceil(4) * 4
     }
 
     /// A record with the constant 1 and the learning rate `lr`, every spatial layer weighted 0.
@@ -189,7 +185,7 @@ mod tests {
             ..TrainConfig::default()
         };
         let h = HyperLayout::of(&model);
-        assert_eq!(h.len(), 2 + 4 * 3);
+        assert_eq!(h.values(), 2 + 4 * 3);
         assert_eq!(h.stride(), 16);
         let r = h.record(&model, &train);
         assert_eq!(r[HyperLayout::ONE], 1.0);
@@ -207,7 +203,7 @@ mod tests {
         assert_eq!(r[HyperLayout::transport_scale(2)], 1.0 / (256.0f32 * 20.0));
         assert_eq!(r[HyperLayout::density_g(2)], 2.0 * (1.0 / 400.0f32));
         // The padding is zero, and the records of two networks sit a stride apart.
-        assert_eq!(&r[h.len()..], &[0.0, 0.0]);
+        assert_eq!(&r[h.values()..], &[0.0, 0.0]);
         let regular = ModelConfig {
             alpha: 0.0,
             beta: 0.0,

@@ -11,7 +11,7 @@
 use super::runner::{catch_run, execute, run_state, GridContext, RunError, RunState, TestSets};
 use super::{RunRecord, RunSpec};
 use crate::backend::Backend;
-use crate::checkpoint::Progress;
+use crate::checkpoint::{Checkpoint, Progress};
 use crate::config::{ModelConfig, TrainConfig};
 use crate::model::{Params, TrainState};
 use anyhow::anyhow;
@@ -24,18 +24,24 @@ fn group_key(spec: &RunSpec) -> String {
     serde_json::to_string(&key).unwrap_or_default()
 }
 
-/// Where run `spec` starts, if it can join a population: `None` for a run that is finished (or
-/// only needs its split), or whose directory cannot be read (it runs alone and reports why).
-fn start_of(spec: &RunSpec, ctx: &GridContext) -> Option<(Progress, TrainState)> {
+/// Where run `spec` starts, if it can join a population, and its checkpoint when it resumes
+/// (`None`: a new run): `None` for a run that is finished (or only needs its split), or whose
+/// directory cannot be read (it runs alone and reports why).
+fn start_of(spec: &RunSpec, ctx: &GridContext) -> Option<(Progress, Option<Box<Checkpoint>>)> {
     let dir = ctx.out.join(&spec.name);
     match run_state(&dir, spec, ctx.split).ok()? {
-        RunState::Fresh => Some((
-            Progress::default(),
-            TrainState::new(Params::init(&spec.model, spec.train.seed)),
-        )),
-        RunState::Resume(ck) if ck.progress.epoch < spec.train.epochs => Some((ck.progress, ck.state)),
+        RunState::Fresh => Some((Progress::default(), None)),
+        RunState::Resume(ck) if ck.progress.epoch < spec.train.epochs => Some((ck.progress, Some(ck))),
         _ => None,
     }
+}
+
+/// The state run `spec` starts from: its checkpoint's, or a new network's.
+fn starting_state(spec: &RunSpec, ck: Option<Box<Checkpoint>>) -> TrainState {
+    ck.map_or_else(
+        || TrainState::new(Params::init(&spec.model, spec.train.seed)),
+        |ck| ck.state,
+    )
 }
 
 /// Trains every group of two or more runs that may share a population and start at one point, a
@@ -69,8 +75,10 @@ pub(super) fn run_populations(
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let starts: Option<Vec<(Progress, TrainState)>> =
-            members.iter().map(|&i| start_of(&specs[i], ctx)).collect();
+        let starts: Option<Vec<(Progress, TrainState)>> = members
+            .iter()
+            .map(|&i| start_of(&specs[i], ctx).map(|(at, ck)| (at, starting_state(&specs[i], ck))))
+            .collect();
         let Some(starts) = starts.filter(|s| s.iter().all(|(p, _)| *p == s[0].0)) else {
             continue;
         };
