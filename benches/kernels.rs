@@ -94,6 +94,13 @@ fn bind(
     (bound, bufs)
 }
 
+/// A step table of one network's record (a batch of `rows` at Adam step `adam`), as the f32 words
+/// `bind` uploads.
+fn step_record(rows: usize, adam: cpu::adam::AdamStep) -> Vec<f32> {
+    let rec = spatial_gpu::gpu::step_table::StepRecord::active(rows, 0, 0, adam);
+    bytemuck::cast_slice::<_, f32>(std::slice::from_ref(&rec)).to_vec()
+}
+
 fn bench_gpu(
     c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     id: BenchmarkId,
@@ -310,8 +317,9 @@ fn other_kernels(c: &mut Criterion) {
         vec![0.0; BATCH * 20],
         vec![0.0; BATCH],
         offsets,
+        step_record(BATCH, at.adam),
     ];
-    let names = ["logits", "labels", "dlogits", "row_loss", "head_offsets"];
+    let names = ["logits", "labels", "dlogits", "row_loss", "head_offsets", "steps"];
     let k = bind(ctx, &op, &names, &data, &at);
     bench_gpu(
         &mut g,
@@ -345,13 +353,19 @@ fn other_kernels(c: &mut Criterion) {
         vec![0.0; np],
         vec![0.0; np],
         hyper,
+        step_record(BATCH, hp),
     ];
     let at = Launch {
-        batch: BATCH,
         adam: hp,
-        first: 0,
+        ..testing::launch(BATCH)
     };
-    let k = bind(ctx, &op, &["grads", "params", "m", "v", "hyper"], &data, &at);
+    let k = bind(
+        ctx,
+        &op,
+        &["grads", "params", "m", "v", "hyper", "steps"],
+        &data,
+        &at,
+    );
     bench_gpu(
         &mut g,
         BenchmarkId::new("gpu adam", format!("{np} params")),

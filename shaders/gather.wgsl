@@ -16,20 +16,36 @@
 //   CONCAT      row = the tasks' images side by side; every head labelled.
 //   MIXED       row = the images summed element-wise ((s(a)) + s(b) + ..., task order); every head labelled.
 //   SEQUENTIAL  row = one task's image; its head labelled, the others -1 (no label).
+//
+// Each network reads its own record of the step table (src/gpu/step_table.rs): its rows, where its
+// batch starts in its order and its mode. The dispatch covers the recording's largest batch; a row
+// past the network's own is written empty (inputs 0, no label), so that it adds nothing.
 
 struct Params {
-    // Rows of the batch, and the position of its first row in the epoch's order.
+    // Rows of the recording's largest batch (the dispatch), and the recording's first record in
+    // the step table.
     b: u32,
-    first: u32,
+    step_at: u32,
     // Input values per row (the model's input width) and labels per row (= tasks = heads).
     width: u32,
     tasks: u32,
-    mode: u32,
     // Per-model strides (see matmul.wgsl); model = workgroup z. A population's models share the
     // training sets and each has its own order (its own seed) and batch.
     order_ms: u32,
     input_ms: u32,
     labels_ms: u32,
+    steps_ms: u32,
+}
+
+struct StepRecord {
+    rows: u32,
+    first: u32,
+    mode: u32,
+    inv_rows: f32,
+    c1: f32,
+    c2: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 const CONCAT: u32 = 0u;
@@ -43,6 +59,7 @@ const NO_LABEL: i32 = -1;
 @group(0) @binding(3) var<storage, read> order: array<u32>;
 @group(0) @binding(4) var<storage, read_write> input: array<f32>;
 @group(0) @binding(5) var<storage, read_write> labels: array<i32>;
+@group(0) @binding(6) var<storage, read> steps: array<StepRecord>;
 
 // Byte `i` of `data`.
 fn byte_at(i: u32) -> u32 {
@@ -64,12 +81,15 @@ fn gather_inputs(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (col >= p.width || r >= p.b) {
         return;
     }
-    let e = p.first + r;
+    let rec = steps[p.step_at + gid.z * p.steps_ms];
+    let e = rec.first + r;
     let om = gid.z * p.order_ms;
     var v = 0.0;
-    if (p.mode == SEQUENTIAL) {
+    if (r >= rec.rows) {
+        v = 0.0;
+    } else if (rec.mode == SEQUENTIAL) {
         v = pixel(order[om + 2u * e], order[om + 2u * e + 1u], col);
-    } else if (p.mode == MIXED) {
+    } else if (rec.mode == MIXED) {
         for (var t = 0u; t < p.tasks; t++) {
             v = v + pixel(t, order[om + e * p.tasks + t], col);
         }
@@ -93,10 +113,13 @@ fn gather_labels(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (h >= p.tasks || r >= p.b) {
         return;
     }
-    let e = p.first + r;
+    let rec = steps[p.step_at + gid.z * p.steps_ms];
+    let e = rec.first + r;
     let om = gid.z * p.order_ms;
     var label = NO_LABEL;
-    if (p.mode == SEQUENTIAL) {
+    if (r >= rec.rows) {
+        label = NO_LABEL;
+    } else if (rec.mode == SEQUENTIAL) {
         if (order[om + 2u * e] == h) {
             label = i32(data[sets[4u * h + 3u] + order[om + 2u * e + 1u]]);
         }

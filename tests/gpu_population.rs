@@ -4,7 +4,9 @@
 //! exactly where the three single runs end (parameters, Adam's moments, every metrics line: bit for
 //! bit, since each network runs the same kernels on the same data with the same numbers as alone);
 //! a population stopped by Ctrl-C stops every network after the same step, and resumed from their
-//! checkpoints it ends where the single runs end.
+//! checkpoints it ends where the single runs end. Networks of the mixed and the sequential input,
+//! whose epochs differ in length, train side by side, each through its own epochs, and end where
+//! they end alone (equal as numbers: see `assert_values_eq`).
 
 mod support;
 
@@ -303,6 +305,181 @@ fn a_stopped_population_resumes_to_the_single_runs() {
     }
 }
 
+/// Asserts two states are equal as numbers (parameters, both moments, step): a network whose batch
+/// is smaller than the population's widest in a step adds exact zeros to its sums, which may turn
+/// an exact `-0.0` into `+0.0` and nothing else (`gpu/step_table.rs`). Returns how many values
+/// differ in their bits (only such zeros).
+fn assert_values_eq(a: &TrainState, b: &TrainState, what: &str) -> usize {
+    assert_eq!(a.step, b.step, "{what}: step counts differ");
+    let mut zero_signs = 0;
+    for (name, x, y) in [
+        ("parameter", &a.params.data, &b.params.data),
+        ("adam_m", &a.adam_m, &b.adam_m),
+        ("adam_v", &a.adam_v, &b.adam_v),
+    ] {
+        assert_eq!(x.len(), y.len(), "{what}: {name} lengths differ");
+        for i in 0..x.len() {
+            assert!(
+                x[i] == y[i],
+                "{what}: {name} {i} differs: {:e} vs {:e}",
+                x[i],
+                y[i]
+            );
+            zero_signs += (x[i].to_bits() != y[i].to_bits()) as usize;
+        }
+    }
+    zero_signs
+}
+
+/// The configurations of the mixed-and-sequential tests: a mixed spatial network (8 batches per
+/// epoch of the small data, the last of 4 rows), a sequential spatial one (15 batches, the last
+/// full) and a sequential regular one with its own learning rate and one more epoch, all of the
+/// same width.
+fn mixed_and_sequential(data: &Datasets) -> (Vec<ModelConfig>, Vec<TrainConfig>) {
+    let (mixed, mixed_train) = small_configs(InputMode::Mixed, data, 2, 1);
+    let (sequential, seq_train) = small_configs(InputMode::Sequential, data, 2, 2);
+    assert_eq!(
+        mixed.sizes, sequential.sizes,
+        "mixed and sequential share the width"
+    );
+    let regular = ModelConfig {
+        alpha: 0.0,
+        beta: 0.0,
+        ..sequential.clone()
+    };
+    let models = vec![mixed, sequential, regular];
+    let trains = vec![
+        mixed_train,
+        seq_train.clone(),
+        TrainConfig {
+            seed: 3,
+            lr: 0.004,
+            epochs: 3,
+            ..seq_train
+        },
+    ];
+    (models, trains)
+}
+
+/// Networks of the mixed and the sequential input (epochs of 8 and 15 batches, last batches of 4
+/// and 8 rows, 2 and 3 epochs) train in the same dispatches, each through its own epochs: each ends
+/// where it ends alone, in its state and checkpoint (equal as numbers) and in every metrics line.
+#[test]
+fn mixed_and_sequential_networks_share_a_population() {
+    let Some(ctx) = spatial_gpu::gpu::test_context() else {
+        return;
+    };
+    let data = small_data();
+    let (models, trains) = mixed_and_sequential(&data);
+    let single: Vec<_> = models.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
+    let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
+
+    let states = models
+        .iter()
+        .zip(&trains)
+        .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
+        .collect();
+    let pop = Population::new(ctx.clone(), models.clone(), trains.clone(), states, opts(), None).unwrap();
+    let together: Vec<_> = models.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
+    let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 0);
+    for (k, (outcome, state)) in out.iter().enumerate() {
+        let what = format!("network {k} ({}, {} epochs)", trains[k].mode, trains[k].epochs);
+        assert!(matches!(outcome, Outcome::Finished(_)), "{what}: {outcome:?}");
+        let steps = data_steps(&data, &trains[k]);
+        assert_eq!(state.step, steps, "{what}: its own number of steps");
+        let signs = assert_values_eq(state, &alone[k], &format!("{what}: population vs alone"));
+        eprintln!("{what}: {signs} values differ only in the sign of a zero");
+        let ck = load_run(dirs[k]);
+        assert_values_eq(&ck.state, &alone[k], &format!("{what}: checkpoint"));
+        assert_eq!(ck.train, trains[k], "{what}: the checkpoint's configuration");
+        assert_eq!(
+            metrics_without_timing(dirs[k]),
+            metrics_without_timing(single_dirs[k]),
+            "{what}: metrics lines"
+        );
+    }
+}
+
+/// Steps of a whole run of `train` on `data`.
+fn data_steps(data: &Datasets, train: &TrainConfig) -> u64 {
+    let order = spatial_gpu::data::batches::epoch_order(train.mode, data, train.seed, 0);
+    (order.num_batches(train.batch_size) * train.epochs) as u64
+}
+
+/// A mixed-and-sequential population stopped by Ctrl-C after its first round, resumed from the
+/// checkpoints of two networks with the third started afresh (so its networks stand at different
+/// steps), ends where the single runs end.
+#[test]
+fn a_mixed_and_sequential_population_resumes_from_different_steps() {
+    let Some(ctx) = spatial_gpu::gpu::test_context() else {
+        return;
+    };
+    let data = small_data();
+    let (models, trains) = mixed_and_sequential(&data);
+    let single: Vec<_> = models.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
+    let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
+
+    let ctrl_c = Arc::new(AtomicBool::new(true));
+    let states = models
+        .iter()
+        .zip(&trains)
+        .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
+        .collect();
+    let pop = Population::new(
+        ctx.clone(),
+        models.clone(),
+        trains.clone(),
+        states,
+        opts(),
+        Some(ctrl_c.clone()),
+    )
+    .unwrap();
+    let together: Vec<_> = models.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
+    let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 3);
+    drop(pop);
+    let at = Progress { epoch: 0, batch: 3 };
+    for (k, (outcome, _)) in out.iter().enumerate() {
+        assert!(
+            matches!(outcome, Outcome::Interrupted(p) if *p == at),
+            "network {k}: {outcome:?}"
+        );
+    }
+
+    // Networks 0 and 1 resume at step 3, network 2 starts again from nothing.
+    ctrl_c.store(false, Ordering::SeqCst);
+    std::fs::remove_dir_all(dirs[2]).unwrap();
+    std::fs::create_dir_all(dirs[2]).unwrap();
+    let cks: Vec<_> = dirs[..2].iter().map(|d| load_run(d)).collect();
+    let mut states: Vec<TrainState> = cks.iter().map(|c| c.state.clone()).collect();
+    states.push(TrainState::new(Params::init(&models[2], trains[2].seed)));
+    assert_eq!((states[0].step, states[2].step), (3, 0));
+    let pop = Population::new(
+        ctx.clone(),
+        models.clone(),
+        trains.clone(),
+        states,
+        opts(),
+        Some(ctrl_c),
+    )
+    .unwrap();
+    let out = train_members(&pop, &data, &dirs, &[at, at, Progress::default()], 3);
+    for (k, (outcome, state)) in out.iter().enumerate() {
+        let what = format!("network {k} ({})", trains[k].mode);
+        assert!(matches!(outcome, Outcome::Finished(_)), "{what}: {outcome:?}");
+        assert_values_eq(state, &alone[k], &format!("{what}: resumed population vs alone"));
+        assert_metrics_within(
+            &metrics_without_timing(dirs[k]),
+            &metrics_without_timing(single_dirs[k]),
+            1e-6,
+            &what,
+        );
+    }
+}
+
 #[test]
 fn a_population_refuses_networks_that_differ_in_shape_or_schedule() {
     let Some(ctx) = spatial_gpu::gpu::test_context() else {
@@ -335,6 +512,11 @@ fn a_population_refuses_networks_that_differ_in_shape_or_schedule() {
         try_with(activation, trains.clone()).is_some(),
         "another activation is refused"
     );
+    // Mixed and sequential share the width: accepted together, and with other epochs.
+    let (mixed, mut mixed_trains) = configs(&data, InputMode::Mixed);
+    mixed_trains[1].mode = InputMode::Sequential;
+    mixed_trains[2].epochs += 1;
+    assert_eq!(try_with(vec![mixed; 3], mixed_trains), None);
 }
 
 fn json(path: &Path) -> serde_json::Value {

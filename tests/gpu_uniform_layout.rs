@@ -139,3 +139,54 @@ fn the_matmul_activation_field_and_codes_match_the_shader() {
     // A zeroed block (every field the default) means the sigmoid.
     assert_eq!(matmul::activation_code(Activation::default()), 0);
 }
+
+/// The step table's record (`gpu::step_table::StepRecord`) against each shader that binds the
+/// table: the struct's size, and every member's name and byte offset, must be the Rust struct's.
+/// The four shaders that read the table (the gather, the loss, the loss reduction and Adam) must
+/// all bind it, so that none falls back to a shared batch size or Adam step.
+#[test]
+fn every_copy_of_the_step_record_matches_its_rust_struct() {
+    use spatial_gpu::gpu::step_table::{self, StepRecord, FIELDS};
+    let mut binding = Vec::new();
+    for &shader in SHADERS {
+        let i = shader.interface().unwrap_or_else(|e| panic!("{e:#}"));
+        if !i.bindings.iter().any(|b| b.name == step_table::BINDING) {
+            continue;
+        }
+        binding.push(shader.file);
+        let module = shader.parse().unwrap_or_else(|e| panic!("{e:#}"));
+        let found = module.types.iter().find_map(|(_, t)| match &t.inner {
+            naga::TypeInner::Struct { members, span }
+                if t.name.as_deref() == Some(step_table::WGSL_STRUCT) =>
+            {
+                Some((members.clone(), *span))
+            }
+            _ => None,
+        });
+        let Some((members, span)) = found else {
+            panic!(
+                "{}: binds `steps` but declares no struct {}",
+                shader.file,
+                step_table::WGSL_STRUCT
+            );
+        };
+        assert_eq!(
+            span as usize,
+            std::mem::size_of::<StepRecord>(),
+            "{}: size",
+            shader.file
+        );
+        let wgsl: Vec<(String, usize)> = members
+            .iter()
+            .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
+            .collect();
+        let rust: Vec<(String, usize)> = FIELDS.iter().map(|&(n, o)| (n.to_string(), o)).collect();
+        assert_eq!(wgsl, rust, "{}: StepRecord members", shader.file);
+    }
+    binding.sort();
+    assert_eq!(
+        binding,
+        ["adam.wgsl", "gather.wgsl", "reduce.wgsl", "softmax_xent.wgsl"],
+        "the shaders that read the step table"
+    );
+}

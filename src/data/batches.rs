@@ -179,6 +179,14 @@ impl EpochOrder {
         }
     }
 
+    /// `device_indices().len()`, without building them.
+    pub fn device_indices_len(&self) -> usize {
+        match self.mode {
+            InputMode::Sequential => 2 * self.single.len(),
+            _ => self.paired.len(),
+        }
+    }
+
     /// The mode the order was made for.
     pub fn mode(&self) -> InputMode {
         self.mode

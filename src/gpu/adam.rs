@@ -22,8 +22,10 @@ pub struct Params {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
-    pub c1: f32,
-    pub c2: f32,
+    /// The recording's first record in the step table (`step_table.rs`), which holds each
+    /// network's bias corrections, and its stride.
+    pub step_at: u32,
+    pub steps_ms: u32,
     /// Per-model stride (`kernel::Dispatch::per_model`).
     pub params_ms: u32,
     pub hyper_ms: u32,
@@ -32,11 +34,12 @@ pub struct Params {
     pub _pad2: u32,
 }
 crate::uniform!(Params = "Params" {
-    n, lr_at, beta1, beta2, eps, c1, c2, params_ms, hyper_ms, _pad0, _pad1, _pad2
+    n, lr_at, beta1, beta2, eps, step_at, steps_ms, params_ms, hyper_ms, _pad0, _pad1, _pad2
 });
 
-/// One step over `n` parameters, at the step [`Launch::adam`] says. Binds `grads`, `params`,
-/// `m`, `v`, `hyper`.
+/// One step over `n` parameters with [`Launch::adam`]'s betas and eps, each network at its own step
+/// (its record of the step table; one that sits the recording out is left unchanged). Binds
+/// `grads`, `params`, `m`, `v`, `hyper`, `steps`.
 #[derive(Clone, Copy, Debug)]
 pub struct Adam {
     pub n: usize,
@@ -52,15 +55,13 @@ impl GpuOp for Adam {
     }
     fn params(&self, at: &Launch) -> Params {
         let hp = at.adam;
-        let (c1, c2) = hp.corrections();
         Params {
             n: self.n as u32,
             lr_at: HyperLayout::LR as u32,
             beta1: hp.beta1,
             beta2: hp.beta2,
             eps: hp.eps,
-            c1,
-            c2,
+            step_at: at.step_at as u32,
             ..Params::default()
         }
     }

@@ -2,9 +2,11 @@
 //! once (`gather::DeviceData`), each network's epoch order is an index buffer, and a chunk of up
 //! to `steps_per_submit` steps (each a clear of the gradients, the gather and the training step)
 //! is recorded into one command encoder and submitted once, with nothing read back. For one
-//! network or a population (every network its own order, all in the same dispatches).
+//! network or a population (every network its own order and its own batches, all in the same
+//! dispatches: the step table, `step_table.rs`, tells each network its batch in each step).
 
 use super::kernel::{Compiled, Dispatch, Launch};
+use super::step_table::StepRecord;
 use super::{gather, GpuBackend, Resident};
 use crate::data::batches::EpochOrder;
 use crate::data::Datasets;
@@ -14,9 +16,11 @@ use std::ops::Range;
 
 impl GpuBackend {
     /// Puts `data`'s training sets on the device (once; the orders go with each training call,
-    /// [`GpuBackend::train_resident`]); `false` when the batches must come from the host instead (turned off, or
-    /// the sets do not fit the device: [`GpuBackend::device_data_status`] says why).
-    pub(crate) fn make_resident(&mut self, data: &Datasets, orders: &[&EpochOrder]) -> Result<bool> {
+    /// [`GpuBackend::train_resident`]), with room for the longest of `orders` (one per network;
+    /// `None` for a network that trains no more); `false` when the batches must come from the host
+    /// instead (turned off, or the sets do not fit the device: [`GpuBackend::device_data_status`]
+    /// says why).
+    pub(crate) fn make_resident(&mut self, data: &Datasets, orders: &[Option<&EpochOrder>]) -> Result<bool> {
         if orders.len() != self.models {
             bail!(
                 "{} epoch orders for a population of {}",
@@ -27,8 +31,14 @@ impl GpuBackend {
         if !self.opts.device_data || matches!(self.resident, Resident::Unavailable(_)) {
             return Ok(false);
         }
+        let order_len = orders
+            .iter()
+            .flatten()
+            .map(|o| o.device_indices_len())
+            .max()
+            .unwrap_or(0);
         if let Resident::Yes { data: dd, .. } = &self.resident {
-            if dd.fingerprint != gather::fingerprint(data) {
+            if dd.fingerprint != gather::fingerprint(data) || dd.order_len < order_len {
                 self.resident = Resident::No;
             }
         }
@@ -40,7 +50,8 @@ impl GpuBackend {
                 ));
                 return Ok(false);
             }
-            let order_len = orders[0].device_indices().len();
+            // Concat's columns differ from the other modes'; a population never mixes concat with
+            // another mode (the input widths differ), so network 0's mode packs the sets for all.
             let dd =
                 match gather::DeviceData::upload(&self.ctx, data, self.train.mode, order_len, self.models) {
                     Ok(dd) => dd,
@@ -49,15 +60,10 @@ impl GpuBackend {
                         return Ok(false);
                     }
                 };
-            let (width, tasks, mode) = (self.model.sizes[0], data.tasks.len(), self.train.mode);
+            let (width, tasks) = (self.model.sizes[0], data.tasks.len());
             let strides = &self.bufs.strides;
             let bind = |part| {
-                let op = gather::Gather {
-                    part,
-                    width,
-                    tasks,
-                    mode,
-                };
+                let op = gather::Gather { part, width, tasks };
                 Dispatch::new(
                     op,
                     [
@@ -66,12 +72,14 @@ impl GpuBackend {
                         ("order", &dd.order),
                         ("input", &self.bufs.input),
                         ("labels", &self.bufs.labels),
+                        ("steps", &self.bufs.steps),
                     ],
                 )
                 .per_model(&[
-                    ("order", order_len),
+                    ("order", dd.order_len),
                     ("input", strides.input),
                     ("labels", strides.labels),
+                    ("steps", 1),
                 ])
             };
             let plan = Compiled::population(
@@ -86,8 +94,8 @@ impl GpuBackend {
         Ok(matches!(self.resident, Resident::Yes { .. }))
     }
 
-    /// Records the steps `ats` (at most a chunk) into one command encoder, each gathering its
-    /// batch on the device, and submits them at once.
+    /// Records the steps `ats` (at most a chunk; their records of the step table written) into one
+    /// command encoder, each gathering its batch on the device, and submits them at once.
     fn submit_chunk(&mut self, ats: &[Launch]) -> Result<()> {
         let Resident::Yes {
             plan: gather_plan, ..
@@ -117,14 +125,15 @@ impl GpuBackend {
         Ok(())
     }
 
-    /// Trains batches `batches` of the epoch, network `k` on its own order `orders[k]` (one
-    /// network: one order), in chunks of `steps_per_submit` steps; `Ok(false)` (and nothing
-    /// trained) when the training sets cannot be on the device.
+    /// Trains network `k` on batches `batches[k]` of its epoch order `orders[k]` (one network: one
+    /// order; `None` and an empty range for a network that sits out), in chunks of
+    /// `steps_per_submit` steps; `Ok(false)` (and nothing trained) when the training sets cannot be
+    /// on the device.
     pub fn train_orders(
         &mut self,
         data: &Datasets,
-        orders: &[&EpochOrder],
-        batches: Range<usize>,
+        orders: &[Option<&EpochOrder>],
+        batches: &[Range<usize>],
     ) -> Result<bool> {
         self.ctx.check()?;
         if !self.make_resident(data, orders)? {
@@ -134,46 +143,91 @@ impl GpuBackend {
         Ok(true)
     }
 
-    /// [`GpuBackend::train_orders`] on the training sets already on the device.
-    pub(crate) fn train_resident(&mut self, orders: &[&EpochOrder], batches: Range<usize>) -> Result<()> {
+    /// [`GpuBackend::train_orders`] on the training sets already on the device. The networks' ranges
+    /// may differ in length and place (each network its own epoch, its own point in it): step `i`
+    /// of the call is batch `batches[k].start + i` of network `k` while `i < batches[k].len()`,
+    /// and network `k` sits out the steps after (step table, `step_table.rs`).
+    pub(crate) fn train_resident(
+        &mut self,
+        orders: &[Option<&EpochOrder>],
+        batches: &[Range<usize>],
+    ) -> Result<()> {
+        if orders.len() != self.models || batches.len() != self.models {
+            bail!(
+                "{} epoch orders and {} batch ranges for a population of {}",
+                orders.len(),
+                batches.len(),
+                self.models
+            );
+        }
         let Resident::Yes { data: dd, .. } = &mut self.resident else {
             bail!("the training sets are not on the device");
         };
-        for (k, order) in orders.iter().enumerate() {
-            dd.set_order(&self.ctx, k, order)?;
-        }
         let bs = self.train.batch_size;
-        let len = orders[0].len();
-        let n_batches = orders[0].num_batches(bs);
-        if orders.iter().any(|o| o.len() != len) || batches.end > n_batches {
-            bail!(
-                "batches {}..{} of epochs of {:?} examples ({n_batches} batches)",
-                batches.start,
-                batches.end,
-                orders.iter().map(|o| o.len()).collect::<Vec<_>>()
-            );
-        }
-        let mut b = batches.start;
-        while b < batches.end {
-            let n = (batches.end - b).min(self.opts.steps_per_submit);
-            let ats: Vec<Launch> = (0..n)
-                .map(|i| {
-                    let first = (b + i) * bs;
-                    Launch {
-                        batch: bs.min(len - first),
-                        adam: AdamStep::of(&self.train, self.step + 1 + i as u64),
-                        first,
-                    }
-                })
-                .collect();
-            self.submit_chunk(&ats)?;
-            self.step += n as u64;
-            self.version += 1;
-            for p in &mut self.pending {
-                *p += n as u64;
+        for (k, (order, range)) in orders.iter().zip(batches).enumerate() {
+            let Some(order) = order else {
+                if !range.is_empty() {
+                    bail!("network {k} has batches {range:?} to train but no epoch order");
+                }
+                continue;
+            };
+            if order.mode() != self.trains[k].mode {
+                bail!(
+                    "network {k} trains on the {} input, but its epoch order is of the {} input",
+                    self.trains[k].mode,
+                    order.mode()
+                );
             }
+            let n_batches = order.num_batches(bs);
+            if range.end > n_batches {
+                bail!(
+                    "network {k}: batches {}..{} of an epoch of {} examples ({n_batches} batches)",
+                    range.start,
+                    range.end,
+                    order.len()
+                );
+            }
+            if !range.is_empty() {
+                dd.set_order(&self.ctx, k, order)?;
+            }
+        }
+        let steps = batches.iter().map(|r| r.len()).max().unwrap_or(0);
+        let models = self.models;
+        let mut i = 0;
+        while i < steps {
+            let n = (steps - i).min(self.opts.steps_per_submit);
+            let mut records = Vec::with_capacity(n * models);
+            let mut ats = Vec::with_capacity(n);
+            for j in 0..n {
+                let s = i + j;
+                let mut widest = 0;
+                for (k, (order, range)) in orders.iter().zip(batches).enumerate() {
+                    let record = match order {
+                        Some(order) if s < range.len() => {
+                            let first = (range.start + s) * bs;
+                            let adam = AdamStep::of(&self.trains[k], self.step[k] + 1 + s as u64);
+                            StepRecord::active(bs.min(order.len() - first), first, self.modes[k], adam)
+                        }
+                        _ => StepRecord::idle(self.modes[k]),
+                    };
+                    widest = widest.max(record.rows as usize);
+                    records.push(record);
+                }
+                ats.push(Launch {
+                    batch: widest,
+                    step_at: j * models,
+                    ..self.launch(widest, 1)
+                });
+            }
+            self.write_step_table(&records);
+            self.submit_chunk(&ats)?;
+            self.version += 1;
             self.last_batch = ats.last().map_or(0, |a| a.batch);
-            b += n;
+            i += n;
+        }
+        for (k, range) in batches.iter().enumerate() {
+            self.step[k] += range.len() as u64;
+            self.pending[k] += range.len() as u64;
         }
         Ok(())
     }

@@ -156,7 +156,7 @@ impl GpuBackend {
             .step_by(self.capacity)
             .map(|first| Launch {
                 first,
-                ..self.launch(self.capacity.min(test.len - first), self.step.max(1))
+                ..self.launch(self.capacity.min(test.len - first), self.step[0].max(1))
             })
             .collect();
         let EvalData::Yes(dt) = &mut self.eval else {

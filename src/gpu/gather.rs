@@ -23,16 +23,16 @@ pub const SHADER: Shader = Shader {
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct Params {
     pub b: u32,
-    pub first: u32,
+    pub step_at: u32,
     pub width: u32,
     pub tasks: u32,
-    pub mode: u32,
     /// Per-model strides (`kernel::Dispatch::per_model`).
     pub order_ms: u32,
     pub input_ms: u32,
     pub labels_ms: u32,
+    pub steps_ms: u32,
 }
-crate::uniform!(Params = "Params" { b, first, width, tasks, mode, order_ms, input_ms, labels_ms });
+crate::uniform!(Params = "Params" { b, step_at, width, tasks, order_ms, input_ms, labels_ms, steps_ms });
 
 /// The value of `Params::mode` (`CONCAT`, `MIXED`, `SEQUENTIAL` in `gather.wgsl`).
 pub fn mode_code(mode: InputMode) -> u32 {
@@ -50,13 +50,13 @@ pub enum Part {
     Labels,
 }
 
-/// Builds the batch of [`Launch::batch`] rows starting at [`Launch::first`] of the epoch's order.
-/// Binds `data`, `sets`, `order`, `input`, `labels`.
+/// Builds each network's batch from its record of the step table (`step_table.rs`: its rows, the
+/// first example in its epoch's order, its mode) in a dispatch of [`Launch::batch`] rows, the rows
+/// past a network's own written empty. Binds `data`, `sets`, `order`, `input`, `labels`, `steps`.
 pub struct Gather {
     pub part: Part,
     pub width: usize,
     pub tasks: usize,
-    pub mode: InputMode,
 }
 
 impl GpuOp for Gather {
@@ -71,10 +71,9 @@ impl GpuOp for Gather {
     fn params(&self, at: &Launch) -> Params {
         Params {
             b: at.batch as u32,
-            first: at.first as u32,
+            step_at: at.step_at as u32,
             width: self.width as u32,
             tasks: self.tasks as u32,
-            mode: mode_code(self.mode),
             ..Params::default()
         }
     }
@@ -94,7 +93,8 @@ pub struct DeviceData {
     /// Per task: byte offset, pixels per image, input column, label offset; then the 256 scaled
     /// pixel values (see `gather.wgsl`).
     pub sets: wgpu::Buffer,
-    /// Each network's epoch order (`EpochOrder::device_indices`), `order_len` indices apart.
+    /// Each network's epoch order (`EpochOrder::device_indices`), `order_len` indices apart (the
+    /// longest network's; a shorter order fills the start of its network's part).
     pub order: wgpu::Buffer,
     pub order_len: usize,
     /// What identifies the data uploaded (see [`fingerprint`]) and each network's order now in
@@ -187,7 +187,7 @@ impl DeviceData {
     pub fn set_order(&mut self, ctx: &GpuContext, k: usize, order: &EpochOrder) -> Result<()> {
         if self.order_now[k].as_ref() != Some(order) {
             let indices = order.device_indices();
-            if indices.len() != self.order_len {
+            if indices.len() > self.order_len {
                 bail!(
                     "an epoch's order of {} indices does not fit the order buffer made for {}",
                     indices.len(),

@@ -9,19 +9,23 @@
 //! Every value is computed here on the host exactly as a single run computes it (the same f32
 //! operations in the same order), so moving it from a uniform to this buffer changes no bit.
 
-use crate::config::{Init, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
+use crate::config::{Init, InputMode, ModelConfig, TrainConfig, TransportNorm, WeightNorm};
 use crate::ops::density::density_scale;
 use crate::ops::spatial_weights;
 use crate::ops::transport::transport_scale;
 use anyhow::{bail, Result};
 
 /// What the networks of a population may differ in, as the command line names it.
-pub const MAY_DIFFER: &str = "--seed, --init, --lr, --alpha, --beta, --transport-norm and --weight-norm";
+pub const MAY_DIFFER: &str = "--seed, --init, --lr, --alpha, --beta, --transport-norm, --weight-norm, \
+     --epochs, and --mode between mixed and sequential (concat's input is twice as wide)";
 
 /// The configurations of a network with everything a population's networks may differ in set to
 /// one value: two networks can train as one population exactly when their keys are equal. (The
-/// initialisation and the seed only shape the starting state, which each network brings; the rest
-/// is in its record of `hyper`.)
+/// initialisation and the seed only shape the starting state, which each network brings; the
+/// hyperparameters are in its record of `hyper`; its epochs, its mode's epoch order and its Adam
+/// step are its own in the step table, `step_table.rs`, which lets a network sit out a step. Concat
+/// stays apart from the other modes: its input is twice as wide and the training sets are laid out
+/// for its columns.)
 pub fn population_key(model: &ModelConfig, train: &TrainConfig) -> (ModelConfig, TrainConfig) {
     (
         ModelConfig {
@@ -35,6 +39,11 @@ pub fn population_key(model: &ModelConfig, train: &TrainConfig) -> (ModelConfig,
         TrainConfig {
             seed: 0,
             lr: 0.0,
+            epochs: 0,
+            mode: match train.mode {
+                InputMode::Concat => InputMode::Concat,
+                InputMode::Mixed | InputMode::Sequential => InputMode::Mixed,
+            },
             ..train.clone()
         },
     )
@@ -51,7 +60,7 @@ pub fn check_population(models: &[ModelConfig], trains: &[TrainConfig]) -> Resul
         let what = if mk != key0.0 {
             "its network's shape, tasks or activation"
         } else if tk != key0.1 {
-            "its input mode, epochs, batch size or Adam's betas and eps"
+            "its input mode (concat against another), batch size or Adam's betas and eps"
         } else {
             continue;
         };

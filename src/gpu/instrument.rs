@@ -3,15 +3,14 @@
 
 use super::autotune::Choice;
 use super::buffers;
-use super::kernel::Launch;
 use super::matmul::Variant;
-use super::GpuBackend;
+use super::step_table::StepRecord;
 use super::Resident;
+use super::{gather, GpuBackend};
 use crate::backend::Backend;
 use crate::data::batches::{Batch, EpochOrder};
 use crate::data::Datasets;
 use crate::model::TrainState;
-use crate::ops::adam::AdamStep;
 use anyhow::{bail, Result};
 
 /// Activations, gradient and state after a step, for tests: the GPU twin of
@@ -80,7 +79,7 @@ impl GpuBackend {
         let step_seconds = t0.elapsed().as_secs_f64() / iters as f64;
 
         // The uniforms hold the last step's (same batch size), so the matmuls are recorded as is.
-        let at = self.launch(batch.size, self.step.max(1));
+        let at = self.launch(batch.size, self.step[0].max(1));
         let matmuls_only = |this: &Self| {
             let mut enc = this
                 .ctx
@@ -141,7 +140,7 @@ impl GpuBackend {
     /// Batch `b` of `order` as the device's gather builds it, read back (waits): the GPU twin of
     /// `EpochOrder::fill_batch`, for tests. Trains nothing.
     pub fn gathered_batch(&mut self, data: &Datasets, order: &EpochOrder, b: usize) -> Result<Batch> {
-        if !self.make_resident(data, &[order])? {
+        if !self.make_resident(data, &[Some(order)])? {
             bail!(
                 "the training sets are not on the device: {:?}",
                 self.device_data_status()
@@ -152,11 +151,13 @@ impl GpuBackend {
         if first >= order.len() {
             bail!("batch {b} is past the end of the epoch");
         }
-        let at = Launch {
-            batch: bs.min(order.len() - first),
-            adam: AdamStep::of(&self.train, 1),
+        let at = self.launch(bs.min(order.len() - first), 1);
+        self.write_step_table(&[StepRecord::active(
+            at.batch,
             first,
-        };
+            gather::mode_code(order.mode()),
+            at.adam,
+        )]);
         let Resident::Yes { data: dd, plan } = &mut self.resident else {
             bail!("the training sets are not on the device");
         };

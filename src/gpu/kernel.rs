@@ -10,15 +10,20 @@ use super::shader::{Shader, Uniform};
 use crate::ops::adam::AdamStep;
 use anyhow::{anyhow, bail, Context, Result};
 
-/// What changes between the recordings of one plan: the batch size, the Adam step, and where the
-/// batch starts in the epoch's order (read by the device-side gather; 0 elsewhere).
+/// What changes between the recordings of one plan: the batch size of the dispatches, Adam's
+/// constants, where the recording's records of the step table start, and where an evaluation's
+/// batch starts in the test set.
 #[derive(Clone, Copy, Debug)]
 pub struct Launch {
+    /// Rows of the recording's largest batch: every dispatch covers them. Each network's own rows,
+    /// batch start and Adam step are in its record of the step table (`step_table.rs`).
     pub batch: usize,
-    /// The step's bias corrections and Adam's betas and eps, which every network of a population
-    /// shares; its `lr` is not used on the GPU (each network's own is in `hyper`, `gpu/hyper.rs`).
+    /// Adam's betas and eps, which every network of a population shares; its `lr` and `step` are
+    /// not used on the GPU (each network's own are in `hyper` and the step table).
     pub adam: AdamStep,
-    /// The batch's first example in the epoch's order.
+    /// The recording's first record in the step table (`r · models` for recording `r`).
+    pub step_at: usize,
+    /// An evaluation's first row in the test set (`accuracy.wgsl`; 0 elsewhere).
     pub first: usize,
 }
 

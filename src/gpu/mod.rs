@@ -36,6 +36,7 @@ pub mod population;
 pub mod reduce;
 pub mod shader;
 pub mod softmax_xent;
+pub mod step_table;
 pub mod testing;
 pub mod transport;
 
@@ -159,7 +160,11 @@ pub struct GpuBackend {
     trains: Vec<TrainConfig>,
     layout: Layout,
     capacity: usize,
-    step: u64,
+    /// Per network: Adam steps taken (networks whose epochs differ in length, or that joined at
+    /// different points of their runs, stand at different steps).
+    step: Vec<u64>,
+    /// Per network: its input mode's code for the gather (`gather::mode_code`).
+    modes: Vec<u32>,
     bufs: Buffers,
     train_plan: Compiled,
     /// The evaluation pass without and with the neuron mask.
@@ -200,9 +205,10 @@ impl GpuBackend {
     }
 
     /// The engine of `trains.len()` networks (one network: a single run), network `k` of
-    /// `models[k]` with `trains[k]` from `states[k]` (all at one step). The networks share their
-    /// shape, data, batch size and schedule, and may differ in seed, initialisation, learning rate,
-    /// alpha, beta and both norms ([`hyper::check_population`]).
+    /// `models[k]` with `trains[k]` from `states[k]` (each at its own step). The networks share
+    /// their shape, data, batch size and Adam's betas, and may differ in seed, initialisation,
+    /// learning rate, alpha, beta, both norms, epochs, and input mode where the input width is the
+    /// same (mixed and sequential) ([`hyper::check_population`]).
     pub(crate) fn build(
         ctx: Arc<GpuContext>,
         models: Vec<ModelConfig>,
@@ -231,13 +237,6 @@ impl GpuBackend {
         let layout = Layout::new(&model.sizes);
         for state in &states {
             crate::backend::check_state(&model, state)?;
-            if state.step != states[0].step {
-                bail!(
-                    "the networks of a population start at one step (found {} and {})",
-                    states[0].step,
-                    state.step
-                );
-            }
         }
         let models = trains.len();
         let hyper_layout = hyper::HyperLayout::of(&model);
@@ -259,7 +258,18 @@ impl GpuBackend {
                 );
             }
         }
-        let bufs = Buffers::new(&ctx, &model, &layout, cap, &states, &hyper_records)?;
+        if opts.steps_per_submit == 0 {
+            bail!("the GPU's steps per submit must be at least 1");
+        }
+        let bufs = Buffers::new(
+            &ctx,
+            &model,
+            &layout,
+            cap,
+            &states,
+            &hyper_records,
+            opts.steps_per_submit,
+        )?;
         let variant = match opts.matmul {
             MatmulChoice::Fixed(v) => v,
             MatmulChoice::Autotune => Variant::Tiled,
@@ -273,9 +283,6 @@ impl GpuBackend {
             max_workgroups: ctx.caps.max_workgroups,
             shared_input: false,
         };
-        if opts.steps_per_submit == 0 {
-            bail!("the GPU's steps per submit must be at least 1");
-        }
         let train_plan = Compiled::population(
             &ctx,
             "training step",
@@ -297,7 +304,8 @@ impl GpuBackend {
             1,
             models,
         )?;
-        let step = states[0].step;
+        let step = states.iter().map(|s| s.step).collect();
+        let modes = trains.iter().map(|t| gather::mode_code(t.mode)).collect();
         let mut gb = GpuBackend {
             ctx,
             model,
@@ -308,6 +316,7 @@ impl GpuBackend {
             layout,
             capacity: cap,
             step,
+            modes,
             bufs,
             train_plan,
             eval_plan,
@@ -326,13 +335,28 @@ impl GpuBackend {
         Ok(gb)
     }
 
-    /// What a recording at batch `b` and Adam step `step` needs.
+    /// What a recording at batch `b` and Adam step `step` needs (its step table records at 0).
     fn launch(&self, batch: usize, step: u64) -> Launch {
         Launch {
             batch,
             adam: AdamStep::of(&self.train, step),
+            step_at: 0,
             first: 0,
         }
+    }
+
+    /// Writes the step table's first `records.len()` records (`step_table.rs`): record
+    /// `r · models + z` is network `z`'s in recording `r`.
+    fn write_step_table(&self, records: &[step_table::StepRecord]) {
+        debug_assert!(records.len() <= step_table::len(self.bufs.chunk, self.models));
+        self.ctx
+            .queue
+            .write_buffer(&self.bufs.steps, 0, step_table::bytes(records));
+    }
+
+    /// Adam steps network `k` has taken.
+    pub fn steps_of(&self, k: usize) -> u64 {
+        self.step.get(k).copied().unwrap_or(0)
     }
 
     /// The options the backend was made with.
@@ -352,7 +376,7 @@ impl GpuBackend {
 
     /// Chooses the matmul variant of every product of every plan by measurement at full batch.
     fn autotune(&mut self) -> Result<()> {
-        let at = self.launch(self.capacity, self.step.max(1));
+        let at = self.launch(self.capacity, self.step[0].max(1));
         let ctx = self.ctx.clone();
         for plan in [
             &mut self.train_plan,
@@ -458,7 +482,7 @@ impl GpuBackend {
                 0,
                 bytemuck::cast_slice(&inputs[start * n0..(start + b) * n0]),
             );
-            let at = self.launch(b, self.step.max(1));
+            let at = self.launch(b, self.step[0].max(1));
             let which = if keep.is_some() {
                 Which::EvalMasked
             } else {
@@ -494,29 +518,21 @@ impl GpuBackend {
             },
             adam_m,
             adam_v,
-            step: self.step,
+            step: self.step[k],
         })
     }
 
-    /// [`Backend::set_state`] of network `k`; in a population of more than one network the state
-    /// must stand at the population's step.
+    /// [`Backend::set_state`] of network `k` (its own step with it).
     pub fn set_state_of(&mut self, k: usize, state: &TrainState) -> Result<()> {
         self.ctx.check()?;
         self.check_model(k)?;
         crate::backend::check_state(&self.model, state)?;
-        if self.models > 1 && state.step != self.step {
-            bail!(
-                "network {k} of a population at step {} cannot be set to a state at step {}",
-                self.step,
-                state.step
-            );
-        }
         let q = &self.ctx.queue;
         let at = (k * self.bufs.strides.params * 4) as u64;
         q.write_buffer(&self.bufs.params, at, bytemuck::cast_slice(&state.params.data));
         q.write_buffer(&self.bufs.adam_m, at, bytemuck::cast_slice(&state.adam_m));
         q.write_buffer(&self.bufs.adam_v, at, bytemuck::cast_slice(&state.adam_v));
-        self.step = state.step;
+        self.step[k] = state.step;
         self.version += 1;
         Ok(())
     }
@@ -562,7 +578,7 @@ impl Backend for GpuBackend {
         &self.train
     }
     fn steps(&self) -> u64 {
-        self.step
+        self.step[0]
     }
 
     fn train_step(&mut self, batch: &Batch) -> Result<()> {
@@ -584,9 +600,10 @@ impl Backend for GpuBackend {
             0,
             bytemuck::cast_slice(&batch.labels[..b * heads]),
         );
-        self.step += 1;
+        self.step[0] += 1;
         self.version += 1;
-        let at = self.launch(b, self.step);
+        let at = self.launch(b, self.step[0]);
+        self.write_step_table(&[step_table::StepRecord::active(b, 0, self.modes[0], at.adam)]);
         self.submit(Which::Train, &at, "train step");
         self.pending[0] += 1;
         self.last_batch = b;
@@ -636,7 +653,7 @@ impl Backend for GpuBackend {
         if self.models > 1 {
             bail!("a population trains through `train_orders`, with one order per network");
         }
-        if !self.train_orders(data, &[order], batches.clone())? {
+        if !self.train_orders(data, &[Some(order)], std::slice::from_ref(&batches))? {
             return crate::backend::train_batches_on_host(self, data, order, batches, scratch);
         }
         Ok(())

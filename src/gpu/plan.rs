@@ -17,6 +17,7 @@ use super::mask::Mask;
 use super::matmul::{BatchDim, MatmulArgs, MatmulOp, Variant};
 use super::reduce::{Reduce, Terms};
 use super::softmax_xent::SoftmaxXent;
+use super::step_table;
 use super::transport::{TransportArgs, TransportCols, TransportRows};
 use crate::config::ModelConfig;
 use crate::model::{Layout, TrainState};
@@ -58,6 +59,10 @@ pub struct Buffers {
     /// Each network's hyperparameters (`gpu/hyper.rs`), read by transport, density, the loss
     /// reduction and Adam.
     pub hyper: wgpu::Buffer,
+    /// The step table (`gpu/step_table.rs`): each network's batch and Adam step in each recording
+    /// of a chunk of `chunk` recordings, read by the gather, the loss, the loss reduction and Adam.
+    pub steps: wgpu::Buffer,
+    pub chunk: usize,
 }
 
 /// The per-model strides (elements) of a population's buffers.
@@ -77,7 +82,8 @@ pub struct Strides {
 
 impl Buffers {
     /// The buffers of a population whose network `k` starts from `states[k]` with the
-    /// hyperparameters of `hyper` (the networks' records, [`HyperLayout::records`]).
+    /// hyperparameters of `hyper` (the networks' records, [`HyperLayout::records`]), trained up to
+    /// `chunk` steps per submit.
     pub fn new(
         ctx: &GpuContext,
         model: &ModelConfig,
@@ -85,6 +91,7 @@ impl Buffers {
         cap: usize,
         states: &[TrainState],
         hyper: &[f32],
+        chunk: usize,
     ) -> Result<Buffers> {
         let sizes = &model.sizes;
         let models = states.len().max(1);
@@ -162,6 +169,12 @@ impl Buffers {
             keep: buffers::storage(ctx, "neuron mask", sizes[1..].iter().sum())?,
             unused: buffers::storage(ctx, "unused", 4)?,
             hyper: buffers::storage_with(ctx, "hyperparameters", hyper)?,
+            steps: buffers::storage(
+                ctx,
+                "step table",
+                step_table::len(chunk, models) * step_table::WORDS,
+            )?,
+            chunk: chunk.max(1),
             strides,
         })
     }
@@ -330,12 +343,14 @@ impl<'a> PlanInputs<'a> {
                 ("dlogits", &b.deltas[last]),
                 ("row_loss", &b.partials),
                 ("head_offsets", &b.head_offsets),
+                ("steps", &b.steps),
             ],
         )
         .per_model(&[
             ("logits", b.strides.layer[last]),
             ("labels", b.strides.labels),
             ("row_loss", b.strides.partials),
+            ("steps", 1),
         ])
     }
 
@@ -390,10 +405,20 @@ impl<'a> PlanInputs<'a> {
             terms,
         };
         let b = self.bufs;
-        Dispatch::new(op, [("src", &b.partials), ("acc", &b.acc), ("hyper", &b.hyper)]).per_model(&[
+        Dispatch::new(
+            op,
+            [
+                ("src", &b.partials),
+                ("acc", &b.acc),
+                ("hyper", &b.hyper),
+                ("steps", &b.steps),
+            ],
+        )
+        .per_model(&[
             ("src", b.strides.partials),
             ("acc", b.strides.acc),
             ("hyper", b.strides.hyper),
+            ("steps", 1),
         ])
     }
 
@@ -411,9 +436,14 @@ impl<'a> PlanInputs<'a> {
                 ("m", &b.adam_m),
                 ("v", &b.adam_v),
                 ("hyper", &b.hyper),
+                ("steps", &b.steps),
             ],
         )
-        .per_model(&[("params", b.strides.params), ("hyper", b.strides.hyper)])
+        .per_model(&[
+            ("params", b.strides.params),
+            ("hyper", b.strides.hyper),
+            ("steps", 1),
+        ])
     }
 
     fn mask(&self, l: usize) -> Dispatch<'a> {

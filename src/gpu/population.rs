@@ -2,15 +2,18 @@
 //! dispatches, each seen by the training loop as a [`Backend`] of its own ([`Member`]), so that
 //! each run keeps its own loop, metrics, checkpoints and summary, in a run directory identical in
 //! format to a single run's. The networks may differ in seed, initialisation, learning rate, alpha,
-//! beta and both norms (each network's own values sit in its record of `hyper`, `gpu/hyper.rs`);
-//! they share shape, tasks, input mode, batch size, epochs and Adam's betas.
+//! beta and both norms (each network's own values sit in its record of `hyper`, `gpu/hyper.rs`),
+//! in epochs, in where they start, and in input mode where the width is the same (mixed and
+//! sequential); they share shape, tasks, batch size and Adam's betas.
 //!
-//! The members run their training loops on threads of their own, in lockstep: a member's
-//! `train_batches` waits until every member still training has asked for its chunk (they ask for
-//! the same batches: one shape, one data set, one batch size, one checkpoint interval), and the
-//! last one to ask records one chunk for all of them. Ctrl-C is turned into every member's own stop
-//! flag at that moment, so all stop after the same chunk and their checkpoints stand at the same
-//! step. Evaluation, state and losses are each member's own (under the lock).
+//! The members run their training loops on threads of their own, in rounds: a member's
+//! `train_batches` waits until every member still training has asked for its next batches, and the
+//! last one to ask records them all at once: each network its own batches of its own epoch, as
+//! many steps as the longest request, a network with fewer sitting out the rest (the step table,
+//! `gpu/step_table.rs`). So a mixed network, whose epoch is 235 batches, runs through its epochs
+//! beside a sequential one's 469, each on its own schedule. Ctrl-C is turned into every member's
+//! own stop flag at a round, so all stop after the same round, each at its own point. Evaluation,
+//! state and losses are each member's own (under the lock).
 
 use super::{GpuBackend, GpuContext, GpuOptions};
 use crate::backend::{Backend, Losses};
@@ -30,7 +33,7 @@ struct Shared {
     /// its [`Member`] was handed out (once only: dropping it is leaving).
     active: Vec<bool>,
     taken: Vec<bool>,
-    /// The requests of this round: each member's epoch order and batches.
+    /// The requests of this round: each member's epoch order and batches (the batches may differ).
     asked: Vec<Option<(EpochOrder, Range<usize>)>>,
     /// Rounds done, and the outcome of the last one.
     round: u64,
@@ -51,8 +54,8 @@ pub struct Population {
 
 impl Population {
     /// The population whose member `k` is a network of `models[k]` trained with `trains[k]` from
-    /// `states[k]` (all at one step; what may differ: [`super::hyper::check_population`]). `stop`
-    /// is the flag Ctrl-C sets.
+    /// `states[k]` (each at its own step; what may differ: [`super::hyper::check_population`]).
+    /// `stop` is the flag Ctrl-C sets.
     pub fn new(
         ctx: Arc<GpuContext>,
         models: Vec<ModelConfig>,
@@ -123,34 +126,25 @@ impl Population {
     /// the last asker is a member leaving (the sets are on the device by then, or the round fails).
     fn run_round(&self, sh: &mut Shared, data: Option<&Datasets>) {
         let outcome = (|| -> Result<()> {
-            let first = sh
-                .asked
-                .iter()
-                .flatten()
-                .next()
-                .cloned()
-                .ok_or_else(|| anyhow!("a round with no request"))?;
-            let range = first.1.clone();
-            if sh.asked.iter().flatten().any(|(_, r)| *r != range) {
-                bail!(
-                    "the networks of a population asked for different batches ({:?}): they must share data, batch size and checkpoint interval",
-                    sh.asked.iter().flatten().map(|(_, r)| r.clone()).collect::<Vec<_>>()
-                );
+            if sh.asked.iter().all(|a| a.is_none()) {
+                bail!("a round with no request");
             }
-            // A member that left keeps being computed on its last order (its run is over).
-            let orders: Vec<&EpochOrder> = sh
+            // A member that asked nothing (it left: its run is over) sits the round out.
+            let orders: Vec<Option<&EpochOrder>> =
+                sh.asked.iter().map(|a| a.as_ref().map(|(o, _)| o)).collect();
+            let ranges: Vec<Range<usize>> = sh
                 .asked
                 .iter()
-                .map(|a| a.as_ref().map_or(&first.0, |(o, _)| o))
+                .map(|a| a.as_ref().map_or(0..0, |(_, r)| r.clone()))
                 .collect();
             let data = match data {
                 Some(d) => d,
                 None if sh.engine.device_data_status() == Ok(true) => {
-                    return sh.engine.train_resident(&orders, range);
+                    return sh.engine.train_resident(&orders, &ranges);
                 }
                 None => bail!("a member of the population left before the training sets were on the device"),
             };
-            if !sh.engine.train_orders(data, &orders, range)? {
+            if !sh.engine.train_orders(data, &orders, &ranges)? {
                 bail!(
                     "a population needs the training sets on the device: {}",
                     sh.engine.device_data_status().err().unwrap_or_default()
@@ -213,7 +207,7 @@ impl Backend for Member {
         &self.train
     }
     fn steps(&self) -> u64 {
-        self.pop.lock().engine.steps()
+        self.pop.lock().engine.steps_of(self.k)
     }
     fn train_step(&mut self, _batch: &Batch) -> Result<()> {
         bail!("a network of a population trains on batches gathered on the device (train_batches)")

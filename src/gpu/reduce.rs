@@ -5,7 +5,6 @@
 use super::hyper::HyperLayout;
 use super::kernel::{GpuOp, Launch};
 use super::shader::Shader;
-use crate::ops::softmax_xent::inv_batch;
 use bytemuck::{Pod, Zeroable};
 
 pub const SHADER: Shader = Shader {
@@ -26,13 +25,20 @@ pub struct Params {
     pub acc_ms: u32,
     pub scale_at: u32,
     pub hyper_ms: u32,
+    /// 1: also times each network's own `1/B` (its record of the step table, `step_table.rs`).
+    pub batch_mean: u32,
+    pub step_at: u32,
+    pub steps_ms: u32,
+    pub _pad: u32,
 }
-crate::uniform!(Params = "Params" { src_off, len, acc_idx, scale, src_ms, acc_ms, scale_at, hyper_ms });
+crate::uniform!(Params = "Params" {
+    src_off, len, acc_idx, scale, src_ms, acc_ms, scale_at, hyper_ms, batch_mean, step_at, steps_ms, _pad
+});
 
 /// How many values are summed, and by what they are multiplied.
 #[derive(Clone, Copy, Debug)]
 pub enum Terms {
-    /// One per example of the batch, times `1/B`: the task loss's mean.
+    /// One per example of the batch, times each network's own `1/B`: the task loss's mean.
     BatchMean,
     /// A fixed count times a fixed scale (a density's rows: `1/N²`).
     Fixed { len: usize, scale: f32 },
@@ -41,7 +47,8 @@ pub enum Terms {
     Hyper { len: usize, at: usize },
 }
 
-/// `acc[acc_idx] += scale · Σ src[src_off..+len]`, one workgroup. Binds `src`, `acc`, `hyper`.
+/// `acc[acc_idx] += scale · Σ src[src_off..+len]`, one workgroup per network; a network that sits
+/// the recording out (step table) adds nothing. Binds `src`, `acc`, `hyper`, `steps`.
 #[derive(Clone, Copy, Debug)]
 pub struct Reduce {
     pub src_off: usize,
@@ -57,7 +64,7 @@ impl GpuOp for Reduce {
     }
     fn params(&self, at: &Launch) -> Params {
         let (len, scale, scale_at) = match self.terms {
-            Terms::BatchMean => (at.batch, inv_batch(at.batch), HyperLayout::ONE),
+            Terms::BatchMean => (at.batch, 1.0, HyperLayout::ONE),
             Terms::Fixed { len, scale } => (len, scale, HyperLayout::ONE),
             Terms::Hyper { len, at } => (len, 1.0, at),
         };
@@ -67,6 +74,8 @@ impl GpuOp for Reduce {
             acc_idx: self.acc_idx as u32,
             scale,
             scale_at: scale_at as u32,
+            batch_mean: matches!(self.terms, Terms::BatchMean) as u32,
+            step_at: at.step_at as u32,
             ..Params::default()
         }
     }

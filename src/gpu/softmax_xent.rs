@@ -24,13 +24,20 @@ pub struct Params {
     pub logits_ms: u32,
     pub labels_ms: u32,
     pub row_loss_ms: u32,
-    pub _pad: u32,
+    /// The recording's first record in the step table (`step_table.rs`), and its stride.
+    pub step_at: u32,
+    pub steps_ms: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
-crate::uniform!(Params = "Params" { b, heads, width, loss_off, logits_ms, labels_ms, row_loss_ms, _pad });
+crate::uniform!(Params = "Params" {
+    b, heads, width, loss_off, logits_ms, labels_ms, row_loss_ms, step_at, steps_ms, _pad0, _pad1, _pad2
+});
 
-/// The loss of a batch: `dlogits` and the per-example losses at `row_loss[loss_off..]`. Binds
-/// `logits`, `labels`, `dlogits`, `row_loss` and `head_offsets` (`heads + 1` `u32`s, see
-/// [`offsets_bytes`]).
+/// The loss of a batch: `dlogits` and the per-example losses at `row_loss[loss_off..]`, over each
+/// network's own rows (its record of the step table). Binds `logits`, `labels`, `dlogits`,
+/// `row_loss`, `head_offsets` (`heads + 1` `u32`s, see [`offsets_bytes`]) and `steps`.
 #[derive(Clone, Copy, Debug)]
 pub struct SoftmaxXent {
     pub heads: usize,
@@ -57,6 +64,7 @@ impl GpuOp for SoftmaxXent {
             heads: self.heads as u32,
             width: self.width as u32,
             loss_off: self.loss_off as u32,
+            step_at: at.step_at as u32,
             ..Params::default()
         }
     }

@@ -14,6 +14,7 @@ use super::kernel::{GpuOp, Kernel, Launch};
 use super::matmul::{BatchDim, MatmulArgs, MatmulOp, Variant};
 use super::reduce::{Reduce, Terms};
 use super::softmax_xent::SoftmaxXent;
+use super::step_table::{self, StepRecord};
 use super::transport::{TransportArgs, TransportCols, TransportRows};
 use crate::config::{TrainConfig, TransportNorm, WeightNorm};
 use crate::ops::adam::AdamStep;
@@ -27,8 +28,19 @@ pub fn launch(batch: usize) -> Launch {
     Launch {
         batch,
         adam: AdamStep::of(&TrainConfig::default(), 1),
+        step_at: 0,
         first: 0,
     }
+}
+
+/// A step table of one network's one record: a batch of `rows` rows from 0 at Adam step `adam`
+/// (the kernels that read the table: the loss, the loss reduction, Adam, the gather).
+pub fn step_record(ctx: &GpuContext, rows: usize, adam: AdamStep) -> Result<wgpu::Buffer> {
+    let buf = buffers::storage(ctx, "step table", step_table::WORDS)?;
+    let rec = StepRecord::active(rows, 0, 0, adam);
+    ctx.queue
+        .write_buffer(&buf, 0, step_table::bytes(std::slice::from_ref(&rec)));
+    Ok(buf)
 }
 
 /// An op bound to its buffers with its own uniform buffer, ready to record (for benchmarks).
@@ -155,10 +167,11 @@ pub fn reduce(ctx: &GpuContext, src: &[f32], scale: f32, per_network: bool) -> R
         acc_idx: 0,
         terms,
     };
+    let steps = step_record(ctx, 1, launch(1).adam)?;
     run_once(
         ctx,
         &op,
-        &[("src", &s), ("acc", &acc), ("hyper", &hyper)],
+        &[("src", &s), ("acc", &acc), ("hyper", &hyper), ("steps", &steps)],
         &launch(1),
     )?;
     Ok(buffers::read(ctx, &acc, 0, 1)?[0])
@@ -193,6 +206,7 @@ pub fn softmax_xent(
         ("dlogits", &dl),
         ("row_loss", &rl),
         ("head_offsets", &offs),
+        ("steps", &step_record(ctx, b, launch(b).adam)?),
     ];
     run_once(ctx, &op, &named, &launch(b))?;
     let mut out = buffers::read_many(ctx, &[(&dl, 0, logits.len()), (&rl, 0, b)])?;
@@ -335,10 +349,10 @@ pub fn adam(
         max_workgroups: ctx.caps.max_workgroups,
     };
     let at = Launch {
-        batch: 1,
         adam: hp,
-        first: 0,
+        ..launch(1)
     };
+    let steps = step_record(ctx, 1, hp)?;
     run_once(
         ctx,
         &op,
@@ -348,6 +362,7 @@ pub fn adam(
             ("m", &mb),
             ("v", &vb),
             ("hyper", &hyper),
+            ("steps", &steps),
         ],
         &at,
     )?;

@@ -1,12 +1,12 @@
 //! A grid on the GPU trains the runs that differ only in what the networks of a population may
-//! differ in (seed, initialisation, learning rate, alpha, beta and both norms: the seeds of a
-//! cell, and the cells of one input mode that differ in those, such as Table 1's regular and
-//! spatial networks) as one population (`gpu::population`): one engine, the same dispatches, each
-//! run through its own training loop, split and record on a thread of its own, exactly as
-//! `execute` does alone (the population hands each run its member instead of a backend of its
-//! own). A group is formed of the runs that start from the same point: all new, or all resumed at the
-//! same step (a grid resumed after a crash may thus train as several populations); a run that
-//! starts alone, or is finished, goes to the grid's pool.
+//! differ in (seed, initialisation, learning rate, alpha, beta, both norms, epochs, and the mixed
+//! against the sequential input: the seeds of a cell, and the cells that differ in those, such as
+//! Table 1's regular and spatial networks of the mixed and the sequential input) as one population
+//! (`gpu::population`): one engine, the same dispatches, each run through its own training loop,
+//! split and record on a thread of its own, exactly as `execute` does alone (the population hands
+//! each run its member instead of a backend of its own). The runs of a group may start anywhere
+//! (new, or resumed at any step: each network has its own step); a run that is the only one of its
+//! kind, or is finished, goes to the grid's pool.
 
 use super::runner::{catch_run, execute, run_state, GridContext, RunError, RunState, TestSets};
 use super::{RunRecord, RunSpec};
@@ -44,8 +44,8 @@ fn starting_state(spec: &RunSpec, ck: Option<Box<Checkpoint>>) -> TrainState {
     )
 }
 
-/// Trains every group of two or more runs that may share a population and start at one point, a
-/// population at a time, reporting each run through `report`; returns the runs it took.
+/// Trains every group of two or more runs that may share a population, a population at a time,
+/// reporting each run through `report`; returns the runs it took.
 pub(super) fn run_populations(
     specs: &[RunSpec],
     ctx: &GridContext,
@@ -59,30 +59,26 @@ pub(super) fn run_populations(
     if ctx.tabulate_only {
         return taken;
     }
-    // Groups by what must be equal and by where the runs start, each group's runs in grid order.
-    // (Only where each starts is kept here: a group's states are read when it trains, so that a
-    // large grid does not hold every run's state at once.)
-    let mut groups: BTreeMap<(String, usize, usize), Vec<usize>> = BTreeMap::new();
+    // Groups by what must be equal, each group's runs in grid order. (Only whether each run has
+    // training left is looked at here: a group's states are read when it trains, so that a large
+    // grid does not hold every run's state at once.)
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, spec) in specs.iter().enumerate() {
-        if let Some((at, _)) = start_of(spec, ctx) {
-            groups
-                .entry((group_key(spec), at.epoch, at.batch))
-                .or_default()
-                .push(i);
+        if start_of(spec, ctx).is_some() {
+            groups.entry(group_key(spec)).or_default().push(i);
         }
     }
     for members in groups.into_values().filter(|g| g.len() > 1) {
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let starts: Option<Vec<(Progress, TrainState)>> = members
+        let states: Option<Vec<TrainState>> = members
             .iter()
-            .map(|&i| start_of(&specs[i], ctx).map(|(at, ck)| (at, starting_state(&specs[i], ck))))
+            .map(|&i| start_of(&specs[i], ctx).map(|(_, ck)| starting_state(&specs[i], ck)))
             .collect();
-        let Some(starts) = starts.filter(|s| s.iter().all(|(p, _)| *p == s[0].0)) else {
+        let Some(states) = states else {
             continue;
         };
-        let states: Vec<TrainState> = starts.into_iter().map(|(_, s)| s).collect();
         let models: Vec<ModelConfig> = members.iter().map(|&i| specs[i].model.clone()).collect();
         let trains: Vec<TrainConfig> = members.iter().map(|&i| specs[i].train.clone()).collect();
         let names: Vec<&str> = members.iter().map(|&i| specs[i].name.as_str()).collect();
