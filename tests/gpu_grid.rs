@@ -1,4 +1,4 @@
-//! `reproduce` on the GPU trains the runs of each input mode as one population (the regular and
+//! `reproduce` on the GPU trains the runs of each input width as one population (the regular and
 //! the spatial network, each at every seed: they differ only in seed, alpha and beta, which a
 //! population's networks may), and its runs end exactly where the same grid trained run by run
 //! (`--no-population`) ends: every checkpoint's parameters and moments bit for bit, and the
@@ -179,4 +179,43 @@ fn sweep_on_the_gpu_trains_the_cells_of_a_mode_as_one_population() {
         )
     };
     assert_eq!(json(&alone), json(&together), "sweep.json without its times");
+}
+
+/// `reproduce --modes mixed,sequential` on the GPU: the mixed and the sequential cells share the
+/// input width, so the regular and spatial networks of both, at seeds 1 and 2, train as one
+/// population of 8, although a sequential epoch has twice the batches of a mixed one (each network
+/// its own batches, the step table), and every run ends where it ends alone, bit for bit, with the
+/// same results.
+#[test]
+fn reproduce_on_the_gpu_trains_mixed_and_sequential_runs_as_one_population() {
+    let Some((_turn, tmp, data)) = setup() else {
+        return;
+    };
+    let run = |out: &Path, extra: &[&str]| -> String {
+        let mut args: Vec<String> = reproduce_args(s(&data), s(out), "1")
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let at = args.iter().position(|a| a == "cpu").unwrap();
+        args[at] = "gpu".into();
+        args.extend(["--no-figures", "--modes", "mixed,sequential"].map(String::from));
+        args.extend(extra.iter().map(|e| e.to_string()));
+        ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let alone = tmp.path().join("alone");
+    let stdout = run(&alone, &["--no-population"]);
+    assert!(!stdout.contains("one population"), "{stdout}");
+    let together = tmp.path().join("together");
+    let stdout = run(&together, &[]);
+    assert_eq!(stdout.matches("as one population").count(), 1, "{stdout}");
+    assert!(stdout.contains("training 8 runs as one population"), "{stdout}");
+    assert_eq!(
+        assert_runs_equal(&alone, &together),
+        8,
+        "mixed and sequential, regular and spatial, seeds 1 and 2"
+    );
+    assert_eq!(
+        results_without_times(&alone.join("results.json")),
+        results_without_times(&together.join("results.json"))
+    );
 }
