@@ -3,7 +3,8 @@
 //! the counts added up on the device) equals the default path (`backend::count_correct_on_host`:
 //! the logits read back batch by batch and counted on the host) exactly, with and without a neuron
 //! mask, for a single network and for each member of a population of 2, on test sets whose length
-//! is not a multiple of the batch; a second test set of the same shape replaces the first; a test
+//! is not a multiple of the batch; a second test set of the same shape is told from the first, and
+//! both stay on the device (the last two do); a test
 //! set of more batches than one submit holds is counted over several submits; without data on the
 //! device the host path is taken.
 //!
@@ -176,12 +177,26 @@ fn device_counts_equal_the_logits_path_for_one_network() {
         first, second,
         "two test sets, the same counts: the test cannot tell them apart"
     );
-    // ... and the first comes back.
+    // ... and the first comes back. Both stay on the device (the last two test sets do), each with
+    // its counts at these parameters, so once both were counted, going back and forth runs no pass.
     assert_eq!(
         b.count_correct(&test, None).unwrap(),
         first,
         "the first set again"
     );
+    assert_eq!(b.device_test_sets(), 2);
+    let passes = b.evaluation_passes();
+    assert_eq!(b.count_correct(&other, None).unwrap(), second);
+    assert_eq!(b.count_correct(&test, None).unwrap(), first);
+    assert_eq!(b.evaluation_passes(), passes, "both sets' kept counts");
+    // A masked count of it runs a pass on the device copy kept.
+    let keep = mask(&model);
+    assert_eq!(
+        b.count_correct(&test, Some(&keep)).unwrap(),
+        count_correct_on_host(&mut b, &test, Some(&keep)).unwrap(),
+        "the first set again, masked"
+    );
+    assert_eq!(b.evaluation_passes(), passes + 1);
     // A test set from the data (concat, tasks of different class counts, unlabelled rows where a
     // task's test set is shorter).
     let data = Datasets::synthetic_tasks(

@@ -200,7 +200,7 @@ impl GpuBackend {
             let mut ats = Vec::with_capacity(n);
             for j in 0..n {
                 let s = i + j;
-                let mut widest = 0;
+                let (mut widest, mut covered) = (0, 0);
                 for (k, (order, range)) in orders.iter().zip(batches).enumerate() {
                     let record = match order {
                         Some(order) if s < range.len() => {
@@ -211,11 +211,16 @@ impl GpuBackend {
                         _ => StepRecord::idle(self.modes[k]),
                     };
                     widest = widest.max(record.rows as usize);
+                    if record.is_active() {
+                        covered = k + 1;
+                    }
                     records.push(record);
                 }
+                // The networks after the last that trains in this step are not computed at all.
                 ats.push(Launch {
                     batch: widest,
                     step_at: j * models,
+                    networks: Some(covered),
                     ..self.launch(widest, 1)
                 });
             }

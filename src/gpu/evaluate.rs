@@ -1,6 +1,7 @@
 //! Evaluation on the device: the test set goes to the device once (its inputs as `f32`, its labels
-//! as `i32`) and stays there while it is the one evaluated (a different test set is recognised by
-//! [`TestKey`] and replaces it); an evaluation is one command encoder and one submit: per batch of
+//! as `i32`) and stays there (a different test set is recognised by [`TestKey`]; the last two stay
+//! on the device, so that a population of mixed and sequential networks, which evaluate on two test
+//! sets in turn, uploads each once); an evaluation is one command encoder and one submit: per batch of
 //! up to `capacity` rows, a copy of the batch's rows of the resident inputs into the input buffer,
 //! then one compute pass with the evaluation plan (masked or not) and the accuracy kernel
 //! (`accuracy.rs`), which adds each head's `(correct, total)` to counters on the device. Only the
@@ -12,7 +13,7 @@
 //! network `k`'s. The forward of every network runs anyway (a dispatch covers all networks along
 //! z), so the counts of an evaluation without a mask are kept for every network until the
 //! parameters may have changed (the backend's `version`: a training step or chunk, a new state):
-//! the members of a population, which evaluate after the same step, share one pass. An evaluation
+//! the members of a population that evaluate between the same two rounds share one pass. An evaluation
 //! with a neuron mask (the split: each network has its own) is computed at every call.
 //!
 //! When the test set does not fit the device (the adapter's largest storage binding), or the
@@ -206,14 +207,20 @@ impl GpuBackend {
         Ok(counts)
     }
 
-    /// Evaluation passes run on the test set on the device (0 when none is there): one per
+    /// Evaluation passes run on the test sets on the device (0 when none is there): one per
     /// evaluation, but for the networks of a population evaluated without a mask at the same
     /// parameters, which share one.
     pub fn evaluation_passes(&self) -> u64 {
-        match &self.eval {
+        let current = match &self.eval {
             EvalData::Yes(dt) => dt.passes,
             _ => 0,
-        }
+        };
+        current + self.eval_spare.as_ref().map_or(0, |dt| dt.passes)
+    }
+
+    /// Test sets on the device (at most two: the one evaluated last and the one before).
+    pub fn device_test_sets(&self) -> usize {
+        matches!(self.eval, EvalData::Yes(_)) as usize + self.eval_spare.is_some() as usize
     }
 
     /// Whether the test set last evaluated is on the device; `Err` says why it could not be put
@@ -238,10 +245,29 @@ impl GpuBackend {
             EvalData::Unavailable(k, _) if *k == key => return Ok(false),
             _ => {}
         }
-        // The previous test set's buffers go before the new ones are made.
-        self.eval = EvalData::No;
+        // The test set before this one stays as the spare (a population of mixed and sequential
+        // networks evaluates on two test sets in turn): the one asked for may be it.
+        let previous = match std::mem::take(&mut self.eval) {
+            EvalData::Yes(dt) => Some(dt),
+            _ => None,
+        };
+        if self.eval_spare.as_ref().is_some_and(|dt| dt.key == key) {
+            self.eval = EvalData::Yes(self.eval_spare.take().expect("checked"));
+            self.eval_spare = previous;
+            return Ok(true);
+        }
+        // The oldest test set's buffers go before the new ones are made.
+        self.eval_spare = previous;
         let heads = self.model.heads;
-        let (inputs, labels, counts) = match self.upload_test(test) {
+        let uploaded = self.upload_test(test).or_else(|e| {
+            // Room for one test set but not two: drop the spare and try again.
+            if self.eval_spare.take().is_some() {
+                self.upload_test(test)
+            } else {
+                Err(e)
+            }
+        });
+        let (inputs, labels, counts) = match uploaded {
             Ok(b) => b,
             Err(e) => {
                 self.eval = EvalData::Unavailable(key, format!("{e:#}"));

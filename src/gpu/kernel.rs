@@ -23,6 +23,10 @@ pub struct Launch {
     pub adam: AdamStep,
     /// The recording's first record in the step table (`r · models` for recording `r`).
     pub step_at: usize,
+    /// The networks `0..n` the recording's dispatches cover (`None`: every network). A training
+    /// step leaves out the trailing networks that sit it out (a population orders its longest
+    /// runs first, so that those that finish early are the trailing ones).
+    pub networks: Option<usize>,
     /// An evaluation's first row in the test set (`accuracy.wgsl`; 0 elsewhere).
     pub first: usize,
 }
@@ -241,9 +245,10 @@ impl Compiled {
         keep: impl Fn(&dyn Kernel) -> bool,
     ) {
         let offset = (r * self.steps.len()) as u64 * self.uniforms.stride;
+        let networks = at.networks.map_or(self.models, |n| n.min(self.models));
         for s in self.steps.iter().filter(|s| keep(s.op.as_ref())) {
             let mut groups = s.op.workgroups(at);
-            groups[2] *= self.models as u32;
+            groups[2] *= networks as u32;
             buffers::dispatch_at(pass, &s.pipeline, &s.bind_group, offset as u32, groups);
         }
     }

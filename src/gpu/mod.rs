@@ -181,6 +181,8 @@ pub struct GpuBackend {
     resident: Resident,
     /// The test set on the device (`evaluate.rs`).
     eval: evaluate::EvalData,
+    /// The test set evaluated before that one, still on the device (`evaluate.rs`).
+    eval_spare: Option<Box<evaluate::DeviceTest>>,
 }
 
 impl GpuBackend {
@@ -327,6 +329,7 @@ impl GpuBackend {
             opts,
             resident: Resident::No,
             eval: evaluate::EvalData::No,
+            eval_spare: None,
         };
         if opts.matmul == MatmulChoice::Autotune {
             gb.autotune()?;
@@ -341,6 +344,7 @@ impl GpuBackend {
             batch,
             adam: AdamStep::of(&self.train, step),
             step_at: 0,
+            networks: None,
             first: 0,
         }
     }

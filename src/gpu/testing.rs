@@ -29,6 +29,7 @@ pub fn launch(batch: usize) -> Launch {
         batch,
         adam: AdamStep::of(&TrainConfig::default(), 1),
         step_at: 0,
+        networks: None,
         first: 0,
     }
 }

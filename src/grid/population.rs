@@ -36,6 +36,14 @@ fn start_of(spec: &RunSpec, ctx: &GridContext) -> Option<(Progress, Option<Box<C
     }
 }
 
+/// Training steps run `spec` has left from `at`: a mixed epoch has half the batches of a sequential
+/// one, so in a population of both the mixed runs finish first.
+fn steps_left(spec: &RunSpec, at: Progress, ctx: &GridContext) -> usize {
+    let order = crate::data::batches::epoch_order(spec.train.mode, ctx.data, spec.train.seed, 0);
+    let per_epoch = order.num_batches(spec.train.batch_size.max(1));
+    (spec.train.epochs * per_epoch).saturating_sub(at.epoch * per_epoch + at.batch)
+}
+
 /// The state run `spec` starts from: its checkpoint's, or a new network's.
 fn starting_state(spec: &RunSpec, ck: Option<Box<Checkpoint>>) -> TrainState {
     ck.map_or_else(
@@ -62,13 +70,19 @@ pub(super) fn run_populations(
     // Groups by what must be equal, each group's runs in grid order. (Only whether each run has
     // training left is looked at here: a group's states are read when it trains, so that a large
     // grid does not hold every run's state at once.)
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
     for (i, spec) in specs.iter().enumerate() {
-        if start_of(spec, ctx).is_some() {
-            groups.entry(group_key(spec)).or_default().push(i);
+        if let Some((at, _)) = start_of(spec, ctx) {
+            let left = steps_left(spec, at, ctx);
+            groups.entry(group_key(spec)).or_default().push((i, left));
         }
     }
-    for members in groups.into_values().filter(|g| g.len() > 1) {
+    for mut group in groups.into_values().filter(|g| g.len() > 1) {
+        // The runs with the most steps left first (stable: grid order among equals), so that the
+        // networks that finish early are the trailing ones, which a step leaves out of its
+        // dispatches once they sit out (`gpu::kernel::Launch::networks`).
+        group.sort_by_key(|&(_, left)| std::cmp::Reverse(left));
+        let members: Vec<usize> = group.into_iter().map(|(i, _)| i).collect();
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
