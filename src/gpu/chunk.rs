@@ -205,7 +205,8 @@ impl GpuBackend {
                     let record = match order {
                         Some(order) if s < range.len() => {
                             let first = (range.start + s) * bs;
-                            let adam = AdamStep::of(&self.trains[k], self.step[k] + 1 + s as u64);
+                            // `step[k]` counts the steps of the chunks before this one.
+                            let adam = AdamStep::of(&self.trains[k], self.step[k] + 1 + j as u64);
                             StepRecord::active(bs.min(order.len() - first), first, self.modes[k], adam)
                         }
                         _ => StepRecord::idle(self.modes[k]),
@@ -228,11 +229,13 @@ impl GpuBackend {
             self.submit_chunk(&ats)?;
             self.version += 1;
             self.last_batch = ats.last().map_or(0, |a| a.batch);
+            // Each network took the steps of this chunk it was active in (a prefix of them).
+            for (k, range) in batches.iter().enumerate() {
+                let taken = range.len().saturating_sub(i).min(n) as u64;
+                self.step[k] += taken;
+                self.pending[k] += taken;
+            }
             i += n;
-        }
-        for (k, range) in batches.iter().enumerate() {
-            self.step[k] += range.len() as u64;
-            self.pending[k] += range.len() as u64;
         }
         Ok(())
     }
