@@ -46,6 +46,20 @@ fn setup() -> Option<(
     Some((turn, tmp, data))
 }
 
+/// `reproduce --backend gpu --modes MODES --no-figures` of the tiny grid (seeds 1 and 2) from `data`
+/// into `out`, with `extra` options; its stdout (the command must succeed).
+fn reproduce_on_gpu(data: &Path, out: &Path, modes: &str, extra: &[&str]) -> String {
+    let mut args: Vec<String> = reproduce_args(s(data), s(out), "1")
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let at = args.iter().position(|a| a == "cpu").unwrap();
+    args[at] = "gpu".into();
+    args.extend(["--no-figures", "--modes", modes].map(String::from));
+    args.extend(extra.iter().map(|e| e.to_string()));
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 /// Every run directory with a checkpoint in `alone` has the same tensors, bit for bit, as the one of
 /// its name in `together`; returns how many there are.
 fn assert_runs_equal(alone: &Path, together: &Path) -> usize {
@@ -72,24 +86,11 @@ fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
     let Some((_turn, tmp, data)) = setup() else {
         return;
     };
-    let gpu_args = |out: &Path, extra: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = reproduce_args(s(&data), s(out), "1")
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let at = args.iter().position(|a| a == "cpu").unwrap();
-        args[at] = "gpu".into();
-        args.extend(["--no-figures".to_string(), "--modes".into(), "concat".into()]);
-        args.extend(extra.iter().map(|e| e.to_string()));
-        args
-    };
     let alone = tmp.path().join("alone");
-    let args = gpu_args(&alone, &["--no-population"]);
-    let stdout = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stdout = reproduce_on_gpu(&data, &alone, "concat", &["--no-population"]);
     assert!(!stdout.contains("one population"), "{stdout}");
     let together = tmp.path().join("together");
-    let args = gpu_args(&together, &[]);
-    let stdout = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stdout = reproduce_on_gpu(&data, &together, "concat", &[]);
     // Concat's regular and spatial cells at seeds 1 and 2: one population of 4.
     assert_eq!(stdout.matches("as one population").count(), 1, "{stdout}");
     assert!(stdout.contains("training 4 runs as one population"), "{stdout}");
@@ -109,8 +110,7 @@ fn reproduce_on_the_gpu_trains_populations_equal_to_single_runs() {
         assert!(together.join(name).join("model.safetensors").exists(), "{name}");
         std::fs::remove_dir_all(together.join(name)).unwrap();
     }
-    let args = gpu_args(&together, &[]);
-    let stdout = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stdout = reproduce_on_gpu(&data, &together, "concat", &[]);
     assert!(stdout.contains("training 2 runs as one population"), "{stdout}");
     for name in lost {
         assert_eq!(
@@ -191,22 +191,12 @@ fn reproduce_on_the_gpu_trains_mixed_and_sequential_runs_as_one_population() {
     let Some((_turn, tmp, data)) = setup() else {
         return;
     };
-    let run = |out: &Path, extra: &[&str]| -> String {
-        let mut args: Vec<String> = reproduce_args(s(&data), s(out), "1")
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let at = args.iter().position(|a| a == "cpu").unwrap();
-        args[at] = "gpu".into();
-        args.extend(["--no-figures", "--modes", "mixed,sequential"].map(String::from));
-        args.extend(extra.iter().map(|e| e.to_string()));
-        ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    };
+    let modes = "mixed,sequential";
     let alone = tmp.path().join("alone");
-    let stdout = run(&alone, &["--no-population"]);
+    let stdout = reproduce_on_gpu(&data, &alone, modes, &["--no-population"]);
     assert!(!stdout.contains("one population"), "{stdout}");
     let together = tmp.path().join("together");
-    let stdout = run(&together, &[]);
+    let stdout = reproduce_on_gpu(&data, &together, modes, &[]);
     assert_eq!(stdout.matches("as one population").count(), 1, "{stdout}");
     assert!(stdout.contains("training 8 runs as one population"), "{stdout}");
     assert_eq!(

@@ -92,6 +92,46 @@ fn train_members(
     })
 }
 
+/// `models[k]` with `trains[k]` from their initial states as one population, with Ctrl-C
+/// (`ctrl_c`, set) pressed before the first step and a checkpoint every 3 steps: every network stops
+/// after the first round, which the interval cuts short, at batch 3 (asserted). Returns the run
+/// directories.
+fn stopped_after_the_first_round(
+    ctx: &Arc<GpuContext>,
+    data: &Datasets,
+    models: &[ModelConfig],
+    trains: &[TrainConfig],
+    ctrl_c: &Arc<AtomicBool>,
+) -> Vec<tempfile::TempDir> {
+    let states = models
+        .iter()
+        .zip(trains)
+        .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
+        .collect();
+    let pop = Population::new(
+        ctx.clone(),
+        models.to_vec(),
+        trains.to_vec(),
+        states,
+        opts(),
+        Some(ctrl_c.clone()),
+    )
+    .unwrap();
+    let together: Vec<_> = models.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
+    let out = train_members(&pop, data, &dirs, &vec![Progress::default(); models.len()], 3);
+    let at = Progress { epoch: 0, batch: 3 };
+    for (k, (outcome, _)) in out.iter().enumerate() {
+        assert!(
+            matches!(outcome, Outcome::Interrupted(p) if *p == at),
+            "network {k} (seed {}): {outcome:?}",
+            trains[k].seed
+        );
+        assert_eq!(load_run(dirs[k]).progress, at);
+    }
+    together
+}
+
 #[test]
 fn a_population_of_three_equals_the_three_single_runs() {
     let Some(ctx) = spatial_gpu::gpu::test_context() else {
@@ -249,35 +289,10 @@ fn a_stopped_population_resumes_to_the_single_runs() {
     let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
     let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
 
-    // Ctrl-C before the first step: every network stops after the first chunk, which the
-    // checkpoint interval (3 steps) cuts short.
     let ctrl_c = Arc::new(AtomicBool::new(true));
-    let states = trains
-        .iter()
-        .map(|t| TrainState::new(Params::init(&model, t.seed)))
-        .collect();
-    let pop = Population::new(
-        ctx.clone(),
-        models.clone(),
-        trains.clone(),
-        states,
-        opts(),
-        Some(ctrl_c.clone()),
-    )
-    .unwrap();
-    let together: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let together = stopped_after_the_first_round(&ctx, &data, &models, &trains, &ctrl_c);
     let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
-    let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 3);
-    drop(pop);
     let at = Progress { epoch: 0, batch: 3 };
-    for (k, (outcome, _)) in out.iter().enumerate() {
-        assert!(
-            matches!(outcome, Outcome::Interrupted(p) if *p == at),
-            "seed {}: {outcome:?}",
-            SEEDS[k]
-        );
-        assert_eq!(load_run(dirs[k]).progress, at);
-    }
 
     // Resume all three from their checkpoints, as one population again.
     ctrl_c.store(false, Ordering::SeqCst);
@@ -425,31 +440,9 @@ fn a_mixed_and_sequential_population_resumes_from_different_steps() {
     let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
 
     let ctrl_c = Arc::new(AtomicBool::new(true));
-    let states = models
-        .iter()
-        .zip(&trains)
-        .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
-        .collect();
-    let pop = Population::new(
-        ctx.clone(),
-        models.clone(),
-        trains.clone(),
-        states,
-        opts(),
-        Some(ctrl_c.clone()),
-    )
-    .unwrap();
-    let together: Vec<_> = models.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let together = stopped_after_the_first_round(&ctx, &data, &models, &trains, &ctrl_c);
     let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
-    let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 3);
-    drop(pop);
     let at = Progress { epoch: 0, batch: 3 };
-    for (k, (outcome, _)) in out.iter().enumerate() {
-        assert!(
-            matches!(outcome, Outcome::Interrupted(p) if *p == at),
-            "network {k}: {outcome:?}"
-        );
-    }
 
     // Networks 0 and 1 resume at step 3, network 2 starts again from nothing.
     ctrl_c.store(false, Ordering::SeqCst);
