@@ -38,8 +38,8 @@ pub struct GridArgs {
     /// GPU adapter to use: a substring of its name (see `spatial-gpu info`) [env: SPATIAL_GPU_ADAPTER]
     #[arg(long)]
     pub adapter: Option<String>,
-    /// GPU: train each run alone, not the runs of one input mode that differ only in seed, init,
-    /// lr, alpha, beta or the norms as one population
+    /// GPU: train each run alone, not the runs of one input width (concat; mixed and sequential)
+    /// that differ only in seed, init, lr, alpha, beta, the norms or epochs as one population
     #[arg(long)]
     pub no_population: bool,
     /// GPU: training steps recorded and submitted at once (see `train --steps-per-submit`)
