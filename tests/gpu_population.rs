@@ -92,6 +92,47 @@ fn train_members(
     })
 }
 
+/// The population of `models[k]` with `trains[k]`, each from its initial state; `stop`: the flag
+/// Ctrl-C sets.
+fn new_population(
+    ctx: &Arc<GpuContext>,
+    models: &[ModelConfig],
+    trains: &[TrainConfig],
+    stop: Option<Arc<AtomicBool>>,
+) -> anyhow::Result<Arc<Population>> {
+    let states = models
+        .iter()
+        .zip(trains)
+        .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
+        .collect();
+    Population::new(
+        ctx.clone(),
+        models.to_vec(),
+        trains.to_vec(),
+        states,
+        opts(),
+        stop,
+    )
+}
+
+/// [`new_population`] trained from the start, each member into a new run directory with a
+/// checkpoint every `every` steps (0: none); returns the directories and each member's outcome and
+/// final state.
+fn train_new_population(
+    ctx: &Arc<GpuContext>,
+    data: &Datasets,
+    models: &[ModelConfig],
+    trains: &[TrainConfig],
+    stop: Option<Arc<AtomicBool>>,
+    every: usize,
+) -> (Vec<tempfile::TempDir>, Vec<(Outcome, TrainState)>) {
+    let pop = new_population(ctx, models, trains, stop).unwrap();
+    let together: Vec<_> = models.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
+    let out = train_members(&pop, data, &dirs, &vec![Progress::default(); models.len()], every);
+    (together, out)
+}
+
 /// `models[k]` with `trains[k]` from their initial states as one population, with Ctrl-C
 /// (`ctrl_c`, set) pressed before the first step and a checkpoint every 3 steps: every network stops
 /// after the first round, which the interval cuts short, at batch 3 (asserted). Returns the run
@@ -103,23 +144,8 @@ fn stopped_after_the_first_round(
     trains: &[TrainConfig],
     ctrl_c: &Arc<AtomicBool>,
 ) -> Vec<tempfile::TempDir> {
-    let states = models
-        .iter()
-        .zip(trains)
-        .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
-        .collect();
-    let pop = Population::new(
-        ctx.clone(),
-        models.to_vec(),
-        trains.to_vec(),
-        states,
-        opts(),
-        Some(ctrl_c.clone()),
-    )
-    .unwrap();
-    let together: Vec<_> = models.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let (together, out) = train_new_population(ctx, data, models, trains, Some(ctrl_c.clone()), 3);
     let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
-    let out = train_members(&pop, data, &dirs, &vec![Progress::default(); models.len()], 3);
     let at = Progress { epoch: 0, batch: 3 };
     for (k, (outcome, _)) in out.iter().enumerate() {
         assert!(
@@ -145,14 +171,8 @@ fn a_population_of_three_equals_the_three_single_runs() {
         let models = vec![model.clone(); SEEDS.len()];
         let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
 
-        let states = trains
-            .iter()
-            .map(|t| TrainState::new(Params::init(&model, t.seed)))
-            .collect();
-        let pop = Population::new(ctx.clone(), models, trains.clone(), states, opts(), None).unwrap();
-        let together: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+        let (together, out) = train_new_population(&ctx, &data, &models, &trains, None, 0);
         let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
-        let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 0);
         for (k, (outcome, state)) in out.iter().enumerate() {
             let what = format!("{mode}, seed {}", SEEDS[k]);
             assert!(matches!(outcome, Outcome::Finished(_)), "{what}: {outcome:?}");
@@ -209,15 +229,8 @@ fn a_population_of_different_hyperparameters_equals_the_single_runs() {
     let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
     let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
 
-    let states = models
-        .iter()
-        .zip(&trains)
-        .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
-        .collect();
-    let pop = Population::new(ctx.clone(), models.clone(), trains.clone(), states, opts(), None).unwrap();
-    let together: Vec<_> = SEEDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let (together, out) = train_new_population(&ctx, &data, &models, &trains, None, 0);
     let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
-    let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 0);
     for (k, (outcome, state)) in out.iter().enumerate() {
         let what = format!("network {k} (alpha {}, lr {})", models[k].alpha, trains[k].lr);
         assert!(matches!(outcome, Outcome::Finished(_)), "{what}: {outcome:?}");
@@ -392,15 +405,8 @@ fn mixed_and_sequential_networks_share_a_population() {
     let single_dirs: Vec<&Path> = single.iter().map(|d| d.path()).collect();
     let alone = single_runs(&ctx, &data, &models, &trains, &single_dirs);
 
-    let states = models
-        .iter()
-        .zip(&trains)
-        .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
-        .collect();
-    let pop = Population::new(ctx.clone(), models.clone(), trains.clone(), states, opts(), None).unwrap();
-    let together: Vec<_> = models.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let (together, out) = train_new_population(&ctx, &data, &models, &trains, None, 0);
     let dirs: Vec<&Path> = together.iter().map(|d| d.path()).collect();
-    let out = train_members(&pop, &data, &dirs, &[Progress::default(); 3], 0);
     for (k, (outcome, state)) in out.iter().enumerate() {
         let what = format!("network {k} ({}, {} epochs)", trains[k].mode, trains[k].epochs);
         assert!(matches!(outcome, Outcome::Finished(_)), "{what}: {outcome:?}");
@@ -483,12 +489,7 @@ fn a_population_refuses_networks_that_differ_in_shape_or_schedule() {
     let data = small_data();
     let (model, trains) = configs(&data, InputMode::Concat);
     let try_with = |models: Vec<ModelConfig>, trains: Vec<TrainConfig>| {
-        let states = models
-            .iter()
-            .zip(&trains)
-            .map(|(m, t)| TrainState::new(Params::init(m, t.seed)))
-            .collect();
-        Population::new(ctx.clone(), models, trains, states, opts(), None)
+        new_population(&ctx, &models, &trains, None)
             .err()
             .map(|e| format!("{e:#}"))
     };

@@ -352,15 +352,15 @@ impl GpuBackend {
     /// Writes the step table's first `records.len()` records (`step_table.rs`): record
     /// `r · models + z` is network `z`'s in recording `r`.
     fn write_step_table(&self, records: &[step_table::StepRecord]) {
-        debug_assert!(records.len() <= step_table::len(self.bufs.chunk, self.models));
+        debug_assert!(records.len() <= step_table::len(self.opts.steps_per_submit, self.models));
         self.ctx
             .queue
             .write_buffer(&self.bufs.steps, 0, step_table::bytes(records));
     }
 
-    /// Adam steps network `k` has taken.
+    /// Adam steps network `k` has taken (`k` must be a network of the population).
     pub fn steps_of(&self, k: usize) -> u64 {
-        self.step.get(k).copied().unwrap_or(0)
+        self.step[k]
     }
 
     /// The options the backend was made with.

@@ -60,9 +60,8 @@ pub struct Buffers {
     /// reduction and Adam.
     pub hyper: wgpu::Buffer,
     /// The step table (`gpu/step_table.rs`): each network's batch and Adam step in each recording
-    /// of a chunk of `chunk` recordings, read by the gather, the loss, the loss reduction and Adam.
+    /// of a chunk, read by the gather, the loss, the loss reduction and Adam.
     pub steps: wgpu::Buffer,
-    pub chunk: usize,
 }
 
 /// The per-model strides (elements) of a population's buffers.
@@ -174,7 +173,6 @@ impl Buffers {
                 "step table",
                 step_table::len(chunk, models) * step_table::WORDS,
             )?,
-            chunk: chunk.max(1),
             strides,
         })
     }
